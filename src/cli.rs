@@ -1,0 +1,370 @@
+//! The command line: `serve`, `check`, `sign` and `providers`.
+//!
+//! Exit codes: 0 success, 64 (`EX_USAGE`) for a configuration or usage mistake, 1 for a failure at run
+//! time (a port already in use, say).
+
+use crate::config::{self, Config};
+use crate::presets;
+use crate::replay;
+use crate::server;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EX_USAGE: u8 = 64;
+
+#[derive(Parser, Debug)]
+#[command(name = "hookgate", version, about = "Verify, deduplicate and forward incoming webhooks")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Log lines as human-readable text or as JSON objects.
+        #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+    },
+    /// Validate a configuration and print the routes it would serve.
+    Check {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the headers a genuine vendor would send with BODY_FILE on a route.
+    Sign {
+        #[arg(long)]
+        route: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        body_file: PathBuf,
+        /// Print a complete curl command against this base URL instead (e.g. http://127.0.0.1:8080).
+        #[arg(long, value_name = "URL")]
+        curl: Option<String>,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
+    /// List the provider presets, or show one as TOML to paste into a configuration.
+    Providers {
+        #[command(subcommand)]
+        action: Option<ProvidersAction>,
+        /// Print the providers page (docs/providers.md) instead of the list.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProvidersAction {
+    /// Print a preset as a route table a user can paste and edit.
+    Show { name: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, log_format } => serve(&config, log_format),
+        Command::Check { config } => check(&config),
+        Command::Sign {
+            route,
+            config,
+            body_file,
+            curl,
+            content_type,
+        } => sign(&config, &route, &body_file, curl.as_deref(), &content_type),
+        Command::Providers { action, markdown } => providers(action, markdown),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "hookgate: {} error{} in the configuration; nothing was started",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn serve(path: &Path, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.server.workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_until_signalled(path, config))
+}
+
+async fn run_until_signalled(path: &Path, config: Config) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut running = config.server.clone();
+    let handle = match server::start(config).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        addr = %handle.addr(),
+        admin = handle.admin_addr().map(|a| a.to_string()).as_deref().unwrap_or("off"),
+        routes = handle.gateway().live().routes.len(),
+        "hookgate is listening"
+    );
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match config::load(path) {
+                Ok(new) => {
+                    let server = new.server.clone();
+                    handle.reload(new, &running);
+                    running = server;
+                }
+                Err(errors) => {
+                    handle.gateway().metrics().reloads
+                        .get_or_create(&crate::metrics::ResultLabels { result: "invalid" }).inc();
+                    for e in &errors.0 {
+                        tracing::error!(error = %e, "configuration error");
+                    }
+                    tracing::error!("reload refused; the running configuration stays in force");
+                }
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down: no new connections; draining");
+    handle.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn check(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    print!("{}", describe(path, &config));
+    ExitCode::SUCCESS
+}
+
+/// What `check` prints: the listener and one paragraph per route.
+pub fn describe(path: &Path, config: &Config) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let s = &config.server;
+    let _ = writeln!(
+        out,
+        "{}: ok, {} route{}; listening on {}{}",
+        path.display(),
+        config.routes.len(),
+        if config.routes.len() == 1 { "" } else { "s" },
+        s.listen,
+        if s.tls.is_some() { " (TLS)" } else { "" }
+    );
+    for r in &config.routes {
+        let v = &r.verifier;
+        let headers: Vec<String> = v.signature().headers.iter().map(|h| h.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "\n{}  POST {}  ->  {}",
+            r.name, r.path, r.upstream
+        );
+        let _ = writeln!(
+            out,
+            "  provider {}; {} in {} over \"{}\"; {} secret{}",
+            r.provider.as_deref().unwrap_or("(none)"),
+            v.algorithm().name(),
+            headers.join(", "),
+            v.payload(),
+            v.key_count(),
+            if v.key_count() == 1 { "" } else { "s" }
+        );
+        let window = match v.timestamp() {
+            Some(ts) => format!(
+                "timestamp {ts}, tolerance {}, max_clock_skew {}",
+                humantime::format_duration(r.tolerance),
+                humantime::format_duration(r.max_clock_skew)
+            ),
+            None => "no signed timestamp: replays are caught by dedupe alone".to_string(),
+        };
+        let _ = writeln!(out, "  {window}");
+        let id = v
+            .event()
+            .id
+            .as_ref()
+            .map_or_else(|| "SHA-256 of the body".to_string(), |s| s.to_string());
+        let _ = writeln!(
+            out,
+            "  event id {id}; dedupe_ttl {}; forward_timeout {}; envelope {}{}",
+            humantime::format_duration(r.dedupe_ttl),
+            humantime::format_duration(r.forward_timeout),
+            r.envelope.name(),
+            if r.upstream_signer.is_some() { ", signed" } else { "" }
+        );
+        let allow = match &r.allow_ips {
+            None => "any address".to_string(),
+            Some(nets) => nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
+        };
+        let _ = writeln!(out, "  allow_ips {allow}");
+    }
+    out
+}
+
+fn sign(
+    path: &Path,
+    route_name: &str,
+    body_file: &Path,
+    curl: Option<&str>,
+    content_type: &str,
+) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(route) = config.routes.iter().find(|r| &*r.name == route_name) else {
+        let names: Vec<&str> = config.routes.iter().map(|r| &*r.name).collect();
+        eprintln!(
+            "hookgate: no route \"{route_name}\" in {}{}; routes: {}",
+            path.display(),
+            config::error::suggestion(route_name, names.iter().copied()),
+            names.join(", ")
+        );
+        return ExitCode::from(EX_USAGE);
+    };
+    let body = match std::fs::read(body_file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("hookgate: cannot read {}: {e}", body_file.display());
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let id = format!("evt_{:016x}", fastrand::u64(..));
+    let now = jiff::Timestamp::now();
+    let headers = match route.verifier.sign(&body, &id, now) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("hookgate: cannot sign for route {route_name}: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    // Check the result the way the gateway will, and say so if it would be refused.
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(&route.path)
+        .header("content-type", content_type);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    if let Ok(request) = request.body(()) {
+        let (parts, ()) = request.into_parts();
+        match route.verifier.verify(&parts, bytes::Bytes::from(body.clone())) {
+            Ok(event) => {
+                if let Some(at) = event.signed_at()
+                    && let Err(e) = replay::check_window(at, now, route.tolerance, route.max_clock_skew)
+                {
+                    eprintln!(
+                        "warning: the body's signed timestamp {at} is outside this route's window ({e}); the gateway will refuse it"
+                    );
+                }
+            }
+            Err(e) => eprintln!("warning: the gateway would refuse this request: {e}"),
+        }
+    }
+    match curl {
+        None => {
+            for (name, value) in &headers {
+                println!("{name}: {value}");
+            }
+        }
+        Some(base) => {
+            let mut cmd = format!(
+                "curl -sS -X POST '{}{}' -H 'content-type: {content_type}'",
+                base.trim_end_matches('/'),
+                route.path
+            );
+            for (name, value) in &headers {
+                cmd.push_str(&format!(" -H '{name}: {value}'"));
+            }
+            cmd.push_str(&format!(" --data-binary @{}", body_file.display()));
+            println!("{cmd}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
+    let table = match presets::table() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        None if markdown => print!("{}", presets::markdown(table)),
+        None => {
+            for p in &table.presets {
+                let aliases = if p.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also: {})", p.aliases.join(", "))
+                };
+                println!("{:<24} {}{aliases}", p.name, p.title);
+            }
+        }
+        Some(ProvidersAction::Show { name }) => match presets::find(&name) {
+            Some(p) => print!("{}", presets::as_route_toml(p)),
+            None => {
+                eprintln!(
+                    "hookgate: unknown provider \"{name}\"{}; run `hookgate providers` for the list",
+                    config::error::suggestion(&name, presets::names())
+                );
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}

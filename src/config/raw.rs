@@ -1,0 +1,167 @@
+//! The configuration exactly as written: serde structs that mirror the TOML, with spans kept for every
+//! value that is checked later, and unknown keys refused. Nothing here is interpreted; `build` turns
+//! these into validated runtime types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub server: Option<RawServer>,
+    pub admin: Option<RawAdmin>,
+    pub defaults: Option<RawRoute>,
+    #[serde(default)]
+    pub routes: BTreeMap<String, S<RawRoute>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<S<String>>,
+    pub max_body: Option<S<RawSize>>,
+    pub trusted_proxies: Option<Vec<S<String>>>,
+    pub dedupe_capacity: Option<S<u64>>,
+    pub header_timeout: Option<S<String>>,
+    pub body_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
+    pub max_header_size: Option<S<RawSize>>,
+    pub max_connections: Option<S<u64>>,
+    pub max_in_flight: Option<S<u64>>,
+    pub drain_timeout: Option<S<String>>,
+    pub workers: Option<S<u64>>,
+    pub access_log: Option<S<bool>>,
+    pub tls: Option<RawTls>,
+    pub upstream_pool_idle_timeout: Option<S<String>>,
+    pub upstream_pool_max_idle: Option<S<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<S<String>>,
+}
+
+/// A route's keys; `[defaults]` uses the same vocabulary.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub provider: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub secrets: Option<S<Vec<S<String>>>>,
+    pub upstream: Option<S<String>>,
+    pub upstream_secret: Option<S<String>>,
+    pub allow_ips: Option<S<Vec<S<String>>>>,
+    pub dedupe_ttl: Option<S<String>>,
+    pub forward_timeout: Option<S<String>>,
+    pub tolerance: Option<S<String>>,
+    pub max_clock_skew: Option<S<String>>,
+    pub max_body: Option<S<RawSize>>,
+    pub envelope: Option<S<String>>,
+    pub source: Option<S<String>>,
+    pub verify: Option<S<RawVerify>>,
+    pub event: Option<RawEvent>,
+    pub status: Option<RawStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub algorithm: Option<S<String>>,
+    pub header: Option<S<OneOrMany>>,
+    pub prefix: Option<S<String>>,
+    pub encoding: Option<S<String>>,
+    pub payload: Option<S<String>>,
+    pub timestamp: Option<S<String>>,
+    pub timestamp_format: Option<S<String>>,
+    pub separator: Option<S<String>>,
+    pub kv_separator: Option<S<String>>,
+    pub signature_key: Option<S<String>>,
+    pub secret_encoding: Option<S<String>>,
+    pub secret_prefix: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvent {
+    pub id: Option<S<String>>,
+    #[serde(rename = "type")]
+    pub kind: Option<S<String>>,
+    pub time: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatus {
+    pub signature: Option<S<u16>>,
+    pub timestamp: Option<S<u16>>,
+}
+
+/// One preset in the built-in table: documentation plus the part of the route vocabulary a vendor
+/// determines (how it signs, where its event fields are, the statuses and tolerance it documents).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPreset {
+    pub title: String,
+    pub docs: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    pub tolerance: Option<S<String>>,
+    pub max_clock_skew: Option<S<String>>,
+    pub forward_timeout: Option<S<String>>,
+    pub verify: Option<S<RawVerify>>,
+    pub event: Option<RawEvent>,
+    pub status: Option<RawStatus>,
+}
+
+impl RawPreset {
+    /// The preset's settings as a route layer, so they are validated by the same code.
+    pub fn take_route(&mut self) -> RawRoute {
+        RawRoute {
+            tolerance: self.tolerance.take(),
+            max_clock_skew: self.max_clock_skew.take(),
+            forward_timeout: self.forward_timeout.take(),
+            verify: self.verify.take(),
+            event: self.event.take(),
+            status: self.status.take(),
+            ..RawRoute::default()
+        }
+    }
+}
+
+/// A size: an integer number of bytes or a string with a unit (`"1MiB"`, `"512 KB"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+/// A header name or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}

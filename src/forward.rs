@@ -1,0 +1,213 @@
+//! Delivering envelopes to upstreams over pooled, kept-alive connections.
+//!
+//! One hyper-util client (rustls for `https://`) is shared by all routes; each exchange — connect,
+//! send, response head and a small bounded response body — runs under the route's `forward_timeout`.
+//! Failures are classified so the status table can tell the vendor to retry: the upstream could not be
+//! reached, the exchange broke, or it took too long. `upstream = "stdout"` is a built-in sink that
+//! prints each envelope and answers 200, for demos and quickstarts.
+//! This module knows nothing about vendors, verification or dedupe.
+
+use crate::envelope::Envelope;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// The most of an upstream's response body relayed back to the vendor.
+pub const MAX_REPLY_BODY: usize = 64 * 1024;
+
+const USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("hookgate/", env!("CARGO_PKG_VERSION")));
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    Http(Uri),
+    /// Print each envelope on standard output and answer 200.
+    Stdout,
+}
+
+impl Upstream {
+    pub fn parse(text: &str) -> Result<Upstream, String> {
+        if text == "stdout" {
+            return Ok(Upstream::Stdout);
+        }
+        let uri: Uri = text
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not a URL; write \"http://host:port/path\", \"https://...\" or \"stdout\""))?;
+        match uri.scheme_str() {
+            Some("http" | "https") if uri.host().is_some() => Ok(Upstream::Http(uri)),
+            _ => Err(format!(
+                "\"{text}\" must be an http:// or https:// URL with a host, or \"stdout\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Http(uri) => write!(f, "{uri}"),
+            Upstream::Stdout => f.write_str("stdout"),
+        }
+    }
+}
+
+/// What the upstream answered.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    /// Empty when the upstream sent nothing or more than `MAX_REPLY_BODY`.
+    pub body: Bytes,
+    pub latency: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    #[error("could not connect to the upstream: {0}")]
+    Unreachable(String),
+    #[error("the exchange with the upstream failed: {0}")]
+    Broken(String),
+    #[error("the upstream did not answer within forward_timeout")]
+    Timeout,
+}
+
+/// Connection-pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_host: 1024,
+        }
+    }
+}
+
+/// The shared upstream client.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Forwarder {
+    pub fn new(pool: &PoolSettings) -> std::io::Result<Forwarder> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(pool.idle_timeout)
+            .pool_max_idle_per_host(pool.max_idle_per_host)
+            .build(https);
+        Ok(Forwarder { client })
+    }
+
+    /// Sends `envelope` to `upstream` with `extra` headers, within `timeout`.
+    pub async fn send(
+        &self,
+        upstream: &Upstream,
+        envelope: Envelope,
+        extra: Vec<(HeaderName, HeaderValue)>,
+        timeout: Duration,
+    ) -> Result<Reply, ForwardError> {
+        let started = Instant::now();
+        let uri = match upstream {
+            Upstream::Stdout => return Ok(print(envelope, started)),
+            Upstream::Http(uri) => uri.clone(),
+        };
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(Full::new(envelope.body))
+            .map_err(|e| ForwardError::Broken(e.to_string()))?;
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_TYPE, envelope.content_type);
+        headers.insert(header::USER_AGENT, USER_AGENT);
+        for (name, value) in envelope.headers.into_iter().chain(extra) {
+            headers.insert(name, value);
+        }
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(classify)?;
+            let (head, body) = response.into_parts();
+            // The status decides the outcome; a body that is too large or breaks is not relayed.
+            let body = match Limited::new(body, MAX_REPLY_BODY).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            Ok(Reply {
+                status: head.status,
+                content_type: head.headers.get(header::CONTENT_TYPE).cloned(),
+                body,
+                latency: started.elapsed(),
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(ForwardError::Timeout),
+        }
+    }
+}
+
+fn classify(err: hyper_util::client::legacy::Error) -> ForwardError {
+    let detail = error_chain(&err);
+    if err.is_connect() {
+        ForwardError::Unreachable(detail)
+    } else {
+        ForwardError::Broken(detail)
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn print(envelope: Envelope, started: Instant) -> Reply {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&envelope.body);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    Reply {
+        status: StatusCode::OK,
+        content_type: None,
+        body: Bytes::new(),
+        latency: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_parse_or_say_what_would_be_valid() {
+        assert_eq!(Upstream::parse("stdout").unwrap(), Upstream::Stdout);
+        assert!(matches!(Upstream::parse("http://127.0.0.1:9000/events"), Ok(Upstream::Http(_))));
+        assert!(matches!(Upstream::parse("https://billing.internal/x"), Ok(Upstream::Http(_))));
+        for bad in ["ftp://x/y", "/just/a/path", "billing.internal:8000", "http://"] {
+            let err = Upstream::parse(bad).unwrap_err();
+            assert!(err.contains("http://"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Provider presets: what each vendor's webhooks look like, as data.
+//!
+//! `presets.toml` holds one table per vendor in the same vocabulary as a route in `hookgate.toml`
+//! (`[verify]`, `[event]`, `[status]`, `tolerance`, ...), plus a title, a documentation link and
+//! optional aliases. A route that names a preset gets those settings and can override any one of them.
+//! Adding a vendor whose scheme the vocabulary already covers is adding a table here, not code.
+//! This module only loads the table; `config` interprets it.
+
+use crate::config::error::Origin;
+use crate::config::raw::{RawPreset, RawRoute, S};
+use crate::config::{ConfigError, ConfigErrors, deserialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// The preset table as shipped in the binary.
+pub const SOURCE: &str = include_str!("presets.toml");
+/// How the preset table is named in messages.
+pub const SOURCE_NAME: &str = "src/presets/presets.toml";
+
+pub struct Preset {
+    pub name: String,
+    pub title: String,
+    pub docs: String,
+    pub aliases: Vec<String>,
+    pub notes: Option<String>,
+    /// The vendor's settings, in the route vocabulary.
+    pub route: RawRoute,
+    /// The table's own text in `presets.toml`, for `hookgate providers show`.
+    pub text: String,
+}
+
+pub struct Table {
+    pub origin: Arc<Origin>,
+    pub presets: Vec<Preset>,
+}
+
+/// The parsed table (parsed once).
+pub fn table() -> Result<&'static Table, &'static ConfigErrors> {
+    static TABLE: OnceLock<Result<Table, ConfigErrors>> = OnceLock::new();
+    TABLE.get_or_init(load).as_ref()
+}
+
+fn load() -> Result<Table, ConfigErrors> {
+    let origin = Origin::new(SOURCE_NAME, SOURCE);
+    let raw: BTreeMap<String, S<RawPreset>> = deserialize(&origin)?;
+    let sections = sections(SOURCE);
+    let mut presets = Vec::with_capacity(raw.len());
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (name, preset) in raw {
+        let mut preset = preset.into_inner();
+        for n in std::iter::once(&name).chain(&preset.aliases) {
+            if let Some(other) = seen.insert(n.clone(), name.clone()) {
+                return Err(ConfigError::file(
+                    SOURCE_NAME,
+                    format!("preset name \"{n}\" is used by both \"{other}\" and \"{name}\""),
+                )
+                .into());
+            }
+        }
+        let text = sections.get(name.as_str()).cloned().unwrap_or_default();
+        presets.push(Preset {
+            route: preset.take_route(),
+            title: preset.title,
+            docs: preset.docs,
+            aliases: preset.aliases,
+            notes: preset.notes,
+            name,
+            text,
+        });
+    }
+    Ok(Table { origin, presets })
+}
+
+/// Splits the file into each preset's text: a `[name]` header (preset names have no dots) starts a
+/// preset, and its `[name.verify]`-style sub-tables and comments follow it until the next one.
+fn sections(source: &str) -> BTreeMap<&str, String> {
+    let mut out: BTreeMap<&str, String> = BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for line in source.lines() {
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']'))
+            && !header.contains('.')
+        {
+            current = Some(header);
+        }
+        if let Some(name) = current {
+            let text = out.entry(name).or_default();
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    for text in out.values_mut() {
+        let end = text.trim_end().len();
+        text.truncate(end);
+        text.push('\n');
+    }
+    out
+}
+
+/// The canonical name for a preset name or alias.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    let table = table().ok()?;
+    table
+        .presets
+        .iter()
+        .find(|p| p.name == name || p.aliases.iter().any(|a| a == name))
+        .map(|p| p.name.as_str())
+}
+
+pub fn find(name: &str) -> Option<&'static Preset> {
+    let canonical = canonical(name)?;
+    table().ok()?.presets.iter().find(|p| p.name == canonical)
+}
+
+/// Every preset name and alias, for suggestions.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    table()
+        .ok()
+        .into_iter()
+        .flat_map(|t| t.presets.iter())
+        .flat_map(|p| std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str)))
+}
+
+/// A preset as a route table a user can paste into `hookgate.toml` and edit: the vendor's settings
+/// under `[routes.NAME]`, with placeholders for what only the user knows.
+pub fn as_route_toml(p: &Preset) -> String {
+    let env = p.name.to_uppercase().replace('-', "_") + "_SECRET";
+    let mut out = format!("# {} — {}\n", p.title, p.docs);
+    if let Some(notes) = &p.notes {
+        out.push_str(&format!("# {notes}\n"));
+    }
+    out.push_str(&format!(
+        "[routes.{name}]\nprovider = \"{name}\"\nsecrets = [\"${{{env}}}\"]\nupstream = \"http://127.0.0.1:9000/events\"\n\
+         # The preset's settings follow; any of them can be changed here.\n",
+        name = p.name
+    ));
+    let meta = ["title", "docs", "aliases", "notes"];
+    for line in p.text.lines().skip(1) {
+        let key = line.split('=').next().unwrap_or("").trim();
+        if meta.contains(&key) {
+            continue;
+        }
+        match line.strip_prefix('[') {
+            Some(header) => out.push_str(&format!("[routes.{header}\n")),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The providers page, generated from the table (`hookgate providers --markdown`).
+pub fn markdown(table: &Table) -> String {
+    let layers = crate::config::preset_layers().as_ref().ok();
+    let mut out = String::from(
+        "# Providers\n\n\
+         Generated by `hookgate providers --markdown` from `src/presets/presets.toml`; a test checks that \
+         this page matches the table. Use a preset with `provider = \"NAME\"` in a route; \
+         `hookgate providers show NAME` prints it as TOML.\n\n\
+         | name | vendor | signature header | scheme | signed timestamp | tolerance | event id | docs |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for p in &table.presets {
+        let layer = layers.and_then(|l| l.get(&p.name));
+        let v = layer.map(|l| &l.verify);
+        let cell = |s: Option<String>| s.unwrap_or_else(|| "—".to_string()).replace('|', "\\|");
+        let headers = v
+            .and_then(|v| v.header.as_ref())
+            .map(|h| h.value.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+        let scheme = v.and_then(|v| v.algorithm.as_ref()).map(|a| {
+            let enc = v
+                .and_then(|v| v.encoding.as_ref())
+                .map_or("hex", |e| e.value.name());
+            format!("{} ({enc})", a.value.name())
+        });
+        let timestamp = v
+            .and_then(|v| v.timestamp.as_ref())
+            .map(|t| format!("`{}`", t.value));
+        let tolerance = layer
+            .and_then(|l| l.tolerance.as_ref())
+            .map(|t| humantime::format_duration(t.value).to_string());
+        let id = layer
+            .and_then(|l| l.event.id.as_ref())
+            .map(|s| format!("`{}`", s.value))
+            .or(Some("body SHA-256".to_string()));
+        let mut name = format!("`{}`", p.name);
+        for a in &p.aliases {
+            name.push_str(&format!(", `{a}`"));
+        }
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
+            cell(Some(p.title.clone())),
+            cell(headers),
+            cell(scheme),
+            cell(timestamp),
+            cell(tolerance),
+            cell(id),
+            cell(Some(p.docs.clone())),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_parses_and_every_preset_checks() {
+        let table = table().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!table.presets.is_empty());
+        if let Err(e) = crate::config::preset_layers() {
+            panic!("preset table has errors:\n{e}");
+        }
+    }
+
+    #[test]
+    fn names_are_lower_case_with_hyphens() {
+        for name in names() {
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_preset_has_its_own_text() {
+        for p in &table().unwrap().presets {
+            assert!(p.text.starts_with(&format!("[{}]", p.name)), "{}: {:?}", p.name, p.text);
+            let other_header = p
+                .text
+                .lines()
+                .filter(|l| l.starts_with('['))
+                .find(|l| !l.starts_with(&format!("[{}", p.name)));
+            assert_eq!(other_header, None, "{} swallowed another preset", p.name);
+        }
+    }
+
+    #[test]
+    fn aliases_resolve_to_their_preset() {
+        assert_eq!(canonical("svix"), Some("standard-webhooks"));
+        assert_eq!(canonical("standard-webhooks"), Some("standard-webhooks"));
+        assert_eq!(canonical("nope"), None);
+    }
+}

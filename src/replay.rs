@@ -1,0 +1,342 @@
+//! Replay protection: the timestamp window and the memory of delivered events.
+//!
+//! A captured delivery replayed later is either older than the route's tolerance (rejected by
+//! `check_window`) or still remembered as delivered (answered as a duplicate by `Dedupe`), which is why
+//! the configuration insists on `dedupe_ttl >= tolerance`.
+//!
+//! `Dedupe` remembers an event only once the upstream accepted it: a delivery first *claims* its key,
+//! the claim is *committed* when the upstream answers 2xx and *released* (by dropping it) otherwise, so
+//! a vendor's retry after a failure is forwarded again. A second delivery of a key that is claimed but
+//! not yet settled waits for the first to settle instead of being forwarded alongside it.
+//!
+//! Keys are a fixed-size hash of route and event id, so memory per remembered event does not depend on
+//! how long vendors make their ids. This module knows nothing about HTTP or vendors.
+
+use jiff::{SignedDuration, Timestamp};
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+use moka::Expiry;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Why a signed timestamp is outside the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("the signed timestamp is older than the route's tolerance")]
+    Stale,
+    #[error("the signed timestamp is further in the future than max_clock_skew")]
+    Future,
+}
+
+/// Accepts `signed_at` when it is at most `tolerance` old and at most `skew` ahead of `now`.
+pub fn check_window(
+    signed_at: Timestamp,
+    now: Timestamp,
+    tolerance: Duration,
+    skew: Duration,
+) -> Result<(), WindowError> {
+    let age = now.duration_since(signed_at);
+    if age > SignedDuration::try_from(tolerance).unwrap_or(SignedDuration::MAX) {
+        return Err(WindowError::Stale);
+    }
+    if -age > SignedDuration::try_from(skew).unwrap_or(SignedDuration::MAX) {
+        return Err(WindowError::Future);
+    }
+    Ok(())
+}
+
+/// The dedupe key of an event: 128 bits of SHA-256 over the route name and the event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventKey(u128);
+
+impl EventKey {
+    pub fn new(route: &str, id: &str) -> EventKey {
+        let mut h = Sha256::new();
+        // The length prefix keeps ("ab", "c") and ("a", "bc") apart.
+        h.update((route.len() as u64).to_le_bytes());
+        h.update(route.as_bytes());
+        h.update(id.as_bytes());
+        let digest = h.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        EventKey(u128::from_le_bytes(first))
+    }
+}
+
+/// Each remembered event carries its own lifetime, so routes with different `dedupe_ttl` share one
+/// bounded memory.
+struct PerEntryTtl;
+
+impl Expiry<EventKey, u64> for PerEntryTtl {
+    fn expire_after_create(&self, _: &EventKey, ttl_ms: &u64, _: Instant) -> Option<Duration> {
+        Some(Duration::from_millis(*ttl_ms))
+    }
+}
+
+/// What claiming an event key found.
+pub enum Claim {
+    /// Nobody has delivered this event: forward it, then commit or drop the guard.
+    Fresh(ClaimGuard),
+    /// The event was already delivered within its `dedupe_ttl`.
+    Duplicate,
+}
+
+/// Another delivery of the same event is still being forwarded and did not settle in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("another delivery of this event is still being forwarded")]
+pub struct StillInFlight;
+
+struct Inner {
+    delivered: Cache<EventKey, u64>,
+    /// Claimed but not yet settled keys; waiters hold a receiver whose sender the claim holds.
+    in_flight: Mutex<HashMap<EventKey, watch::Receiver<()>>>,
+    evicted: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+/// The bounded memory of delivered events, shared by all routes and kept across reloads.
+#[derive(Clone)]
+pub struct Dedupe {
+    inner: Arc<Inner>,
+}
+
+impl Dedupe {
+    /// `capacity` is the number of remembered events; beyond it the least useful entries are evicted
+    /// early, which reopens the replay window for them, so evictions are counted and warned about.
+    pub fn new(capacity: u64) -> Dedupe {
+        let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+            let weak = weak.clone();
+            let delivered = Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(PerEntryTtl)
+                .eviction_listener(move |_key, _value, cause| {
+                    if cause == RemovalCause::Size
+                        && let Some(inner) = weak.upgrade()
+                    {
+                        inner.note_eviction();
+                    }
+                })
+                .build();
+            Inner {
+                delivered,
+                in_flight: Mutex::new(HashMap::new()),
+                evicted: AtomicU64::new(0),
+                last_warning: Mutex::new(None),
+            }
+        });
+        Dedupe { inner }
+    }
+
+    /// Claims `key` for forwarding. If another delivery of it is in flight, waits up to `wait` for that
+    /// one to settle: if it was delivered this answers `Duplicate`, if it failed this claims afresh.
+    pub async fn claim(
+        &self,
+        key: EventKey,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Claim, StillInFlight> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut settled = {
+                let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                // Checked under the lock: a commit inserts here before it leaves `in_flight`.
+                if self.inner.delivered.contains_key(&key) {
+                    return Ok(Claim::Duplicate);
+                }
+                match in_flight.get(&key) {
+                    Some(rx) => rx.clone(),
+                    None => {
+                        let (tx, rx) = watch::channel(());
+                        in_flight.insert(key, rx);
+                        return Ok(Claim::Fresh(ClaimGuard {
+                            inner: self.inner.clone(),
+                            key,
+                            ttl,
+                            _settled: tx,
+                        }));
+                    }
+                }
+            };
+            // `changed` fails once the holder's sender is dropped, whether before or after this call.
+            if tokio::time::timeout_at(deadline, settled.changed())
+                .await
+                .is_err()
+            {
+                return Err(StillInFlight);
+            }
+        }
+    }
+
+    /// Whether `key` is remembered as delivered.
+    pub fn is_delivered(&self, key: &EventKey) -> bool {
+        self.inner.delivered.contains_key(key)
+    }
+
+    /// Remembered events (approximate: moka applies pending writes lazily).
+    pub fn len(&self) -> u64 {
+        self.inner.delivered.run_pending_tasks();
+        self.inner.delivered.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Events forgotten before their time because the memory was full.
+    pub fn evictions(&self) -> u64 {
+        self.inner.evicted.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
+    fn note_eviction(&self) {
+        let total = self.evicted.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                evicted_total = total,
+                "dedupe memory is full: delivered events are being forgotten before their dedupe_ttl, \
+                 which reopens their replay window; raise server.dedupe_capacity"
+            );
+        }
+    }
+}
+
+/// A claimed event key. `commit` remembers the event as delivered; dropping the guard without committing
+/// releases the claim so the vendor's retry is forwarded. Either way, waiting duplicates wake up.
+pub struct ClaimGuard {
+    inner: Arc<Inner>,
+    key: EventKey,
+    ttl: Duration,
+    _settled: watch::Sender<()>,
+}
+
+impl ClaimGuard {
+    pub fn commit(self) {
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        self.inner.delivered.insert(self.key, ttl_ms);
+        // Drop runs next and leaves `in_flight`, which wakes the waiters.
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn window_accepts_inside_and_rejects_outside() {
+        let now: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let cases = [
+            ("2026-01-01T12:00:00Z", Ok(())),
+            ("2026-01-01T11:55:00Z", Ok(())),
+            ("2026-01-01T11:54:59Z", Err(WindowError::Stale)),
+            ("2026-01-01T12:05:00Z", Ok(())),
+            ("2026-01-01T12:05:01Z", Err(WindowError::Future)),
+            ("1970-01-01T00:00:00Z", Err(WindowError::Stale)),
+        ];
+        for (ts, want) in cases {
+            assert_eq!(check_window(at(ts), now, T, T), want, "{ts}");
+        }
+    }
+
+    #[test]
+    fn keys_separate_routes_and_ids() {
+        assert_eq!(EventKey::new("a", "1"), EventKey::new("a", "1"));
+        assert_ne!(EventKey::new("a", "1"), EventKey::new("b", "1"));
+        assert_ne!(EventKey::new("ab", "c"), EventKey::new("a", "bc"));
+    }
+
+    fn fresh(c: Result<Claim, StillInFlight>) -> ClaimGuard {
+        match c {
+            Ok(Claim::Fresh(g)) => g,
+            Ok(Claim::Duplicate) => panic!("expected a fresh claim, got a duplicate"),
+            Err(e) => panic!("expected a fresh claim, got {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn committed_event_is_a_duplicate_and_released_one_is_fresh_again() {
+        let d = Dedupe::new(100);
+        let k = EventKey::new("r", "evt_1");
+        let g = fresh(d.claim(k, T, T).await);
+        drop(g); // upstream failed: released
+        let g = fresh(d.claim(k, T, T).await);
+        g.commit();
+        assert!(matches!(d.claim(k, T, T).await, Ok(Claim::Duplicate)));
+        assert!(d.is_delivered(&k));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_duplicate_waits_for_the_first_and_becomes_a_duplicate() {
+        let d = Dedupe::new(100);
+        let k = EventKey::new("r", "evt_2");
+        let first = fresh(d.claim(k, T, T).await);
+        let d2 = d.clone();
+        let second = tokio::spawn(async move { d2.claim(k, T, T).await });
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished(), "the second claim must wait for the first");
+        first.commit();
+        assert!(matches!(second.await.unwrap(), Ok(Claim::Duplicate)));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_duplicate_takes_over_when_the_first_fails() {
+        let d = Dedupe::new(100);
+        let k = EventKey::new("r", "evt_3");
+        let first = fresh(d.claim(k, T, T).await);
+        let d2 = d.clone();
+        let second = tokio::spawn(async move { d2.claim(k, T, T).await.map(|c| matches!(c, Claim::Fresh(_))) });
+        tokio::task::yield_now().await;
+        drop(first);
+        assert_eq!(second.await.unwrap(), Ok(true));
+    }
+
+    #[tokio::test]
+    async fn waiting_is_bounded() {
+        let d = Dedupe::new(100);
+        let k = EventKey::new("r", "evt_4");
+        let _first = fresh(d.claim(k, T, T).await);
+        let r = d.claim(k, T, Duration::from_millis(20)).await;
+        assert!(matches!(r, Err(StillInFlight)));
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_own_ttl() {
+        let d = Dedupe::new(100);
+        let short = EventKey::new("r", "short");
+        let long = EventKey::new("r", "long");
+        fresh(d.claim(short, Duration::from_millis(50), T).await).commit();
+        fresh(d.claim(long, T, T).await).commit();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!d.is_delivered(&short));
+        assert!(d.is_delivered(&long));
+    }
+
+    #[tokio::test]
+    async fn capacity_evictions_are_counted() {
+        let d = Dedupe::new(10);
+        for i in 0..200 {
+            let k = EventKey::new("r", &i.to_string());
+            fresh(d.claim(k, T, T).await).commit();
+        }
+        d.inner.delivered.run_pending_tasks();
+        assert!(d.len() <= 10, "len {}", d.len());
+        assert!(d.evictions() >= 150, "evictions {}", d.evictions());
+    }
+}

@@ -1,0 +1,235 @@
+//! One pass over a JSON body: checks that it is one well-formed JSON document and pulls out the handful
+//! of values a route names by JSON pointer (event id, type, time, signed timestamp).
+//!
+//! Nothing else is materialized: subtrees that no pointer enters are skipped with `IgnoredAny`, keys are
+//! compared without being copied, and only the matched scalars are turned into strings. serde_json's
+//! recursion limit bounds the nesting depth, so hostile bodies cannot exhaust the stack.
+
+use super::source::Pointer;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// Validates `body` as a single JSON document and returns, for each pointer, the scalar it names
+/// (strings unescaped, numbers and booleans as their JSON text; objects, arrays and null as `None`).
+pub fn scan(body: &[u8], pointers: &[&Pointer]) -> Result<Vec<Option<String>>, serde_json::Error> {
+    let mut found = vec![None; pointers.len()];
+    let wanted: Vec<usize> = (0..pointers.len()).collect();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Node {
+        pointers,
+        wanted: &wanted,
+        depth: 0,
+        found: &mut found,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+/// The walker at one position in the document: `wanted` are the pointers (by index) whose first
+/// `depth` tokens lead here.
+struct Node<'a, 'p> {
+    pointers: &'a [&'p Pointer],
+    wanted: &'a [usize],
+    depth: usize,
+    found: &'a mut [Option<String>],
+}
+
+impl Node<'_, '_> {
+    fn record(&mut self, value: impl Fn() -> String) {
+        for &i in self.wanted {
+            if self.pointers[i].tokens().len() == self.depth {
+                self.found[i] = Some(value());
+            }
+        }
+    }
+
+    /// The pointers that continue through `token` at this level.
+    fn descend(&self, token: &str) -> Vec<usize> {
+        self.wanted
+            .iter()
+            .copied()
+            .filter(|&i| self.pointers[i].tokens().get(self.depth).map(String::as_str) == Some(token))
+            .collect()
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.wanted.is_empty() {
+            d.deserialize_ignored_any(IgnoredAny)?;
+            return Ok(());
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(mut self, v: bool) -> Result<(), E> {
+        self.record(|| v.to_string());
+        Ok(())
+    }
+    fn visit_i64<E>(mut self, v: i64) -> Result<(), E> {
+        self.record(|| v.to_string());
+        Ok(())
+    }
+    fn visit_u64<E>(mut self, v: u64) -> Result<(), E> {
+        self.record(|| v.to_string());
+        Ok(())
+    }
+    fn visit_f64<E>(mut self, v: f64) -> Result<(), E> {
+        self.record(|| v.to_string());
+        Ok(())
+    }
+    fn visit_str<E>(mut self, v: &str) -> Result<(), E> {
+        self.record(|| v.to_string());
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Node {
+            pointers,
+            wanted,
+            depth,
+            found,
+        } = self;
+        while let Some(next) = map.next_key_seed(KeyMatch {
+            pointers,
+            wanted,
+            depth,
+        })? {
+            map.next_value_seed(Node {
+                pointers,
+                wanted: &next,
+                depth: depth + 1,
+                found,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        loop {
+            let next = self.descend(&index.to_string());
+            let node = Node {
+                pointers: self.pointers,
+                wanted: &next,
+                depth: self.depth + 1,
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(node)?.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Reads one object key and answers which pointers continue through it, without copying the key.
+struct KeyMatch<'a, 'p> {
+    pointers: &'a [&'p Pointer],
+    wanted: &'a [usize],
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyMatch<'_, '_> {
+    type Value = Vec<usize>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
+    type Value = Vec<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Vec<usize>, E> {
+        Ok(self
+            .wanted
+            .iter()
+            .copied()
+            .filter(|&i| self.pointers[i].tokens().get(self.depth).map(String::as_str) == Some(key))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_one(body: &str, pointer: &str) -> Result<Option<String>, String> {
+        let p = Pointer::parse(pointer).unwrap();
+        scan(body.as_bytes(), &[&p])
+            .map(|mut v| v.remove(0))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn extracts_scalars_by_pointer() {
+        let body = r#"{"id":"evt_1","n":42,"f":1.5,"b":true,"z":null,
+            "data":{"object":{"id":"pi_\u00e9"}},"list":[{"x":1},{"x":"second"}],"a/b":"slash"}"#;
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/id", Some("evt_1")),
+            ("/n", Some("42")),
+            ("/f", Some("1.5")),
+            ("/b", Some("true")),
+            ("/z", None),
+            ("/data/object/id", Some("pi_é")),
+            ("/data", None),
+            ("/list/1/x", Some("second")),
+            ("/list/7/x", None),
+            ("/a~1b", Some("slash")),
+            ("/missing", None),
+        ];
+        for (pointer, want) in cases {
+            assert_eq!(scan_one(body, pointer).unwrap().as_deref(), *want, "{pointer}");
+        }
+    }
+
+    #[test]
+    fn several_pointers_in_one_pass() {
+        let (a, b, c) = (
+            Pointer::parse("/id").unwrap(),
+            Pointer::parse("/type").unwrap(),
+            Pointer::parse("/data/t").unwrap(),
+        );
+        let got = scan(br#"{"type":"x.y","data":{"t":5},"id":"1"}"#, &[&a, &b, &c]).unwrap();
+        assert_eq!(got, [Some("1".into()), Some("x.y".into()), Some("5".into())]);
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_json_document() {
+        for body in ["", "{", "{\"a\":1} trailing", "{\"a\":1}{}", "nul", "{'a':1}", "\u{1}"] {
+            assert!(scan_one(body, "/a").is_err(), "{body:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_neither_overflows_the_stack_nor_passes_when_broken() {
+        // Subtrees no pointer enters are skipped without recursion, so depth costs no stack.
+        let arrays = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(scan_one(&arrays, "/0/0").unwrap(), None);
+        let unbalanced = "[".repeat(100_000) + &"]".repeat(99_999);
+        assert!(scan_one(&unbalanced, "/0").is_err());
+        let objects = "{\"a\":".repeat(50_000) + "1" + &"}".repeat(50_000);
+        assert_eq!(scan_one(&objects, "/a/b").unwrap(), None);
+    }
+
+    #[test]
+    fn the_empty_key_is_a_token_of_its_own() {
+        assert_eq!(scan_one(r#"{"":"e","a":1}"#, "/").unwrap().as_deref(), Some("e"));
+    }
+}
