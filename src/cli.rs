@@ -14,7 +14,11 @@ use std::process::ExitCode;
 const EX_USAGE: u8 = 64;
 
 #[derive(Parser, Debug)]
-#[command(name = "hookgate", version, about = "Verify, deduplicate and forward incoming webhooks")]
+#[command(
+    name = "hookgate",
+    version,
+    about = "Verify, deduplicate and forward incoming webhooks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +33,12 @@ enum Command {
         /// Log lines as human-readable text or as JSON objects.
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
+        /// Listen here instead of server.listen (containers: 0.0.0.0:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Serve the admin endpoints here instead of admin.listen.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration and print the routes it would serve.
     Check {
@@ -47,6 +57,12 @@ enum Command {
         curl: Option<String>,
         #[arg(long, default_value = "application/json")]
         content_type: String,
+    },
+    /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
+    Probe {
+        url: String,
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// List the provider presets, or show one as TOML to paste into a configuration.
     Providers {
@@ -73,7 +89,19 @@ enum LogFormat {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, log_format } => serve(&config, log_format),
+        Command::Serve {
+            config,
+            log_format,
+            listen,
+            admin_listen,
+        } => serve(
+            &config,
+            log_format,
+            Overrides {
+                listen,
+                admin_listen,
+            },
+        ),
         Command::Check { config } => check(&config),
         Command::Sign {
             route,
@@ -83,6 +111,7 @@ pub fn run() -> ExitCode {
             content_type,
         } => sign(&config, &route, &body_file, curl.as_deref(), &content_type),
         Command::Providers { action, markdown } => providers(action, markdown),
+        Command::Probe { url, timeout } => probe(&url, timeout),
     }
 }
 
@@ -110,10 +139,29 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn serve(path: &Path, log_format: LogFormat) -> ExitCode {
+/// Command-line settings that take precedence over the file (kept across reloads).
+#[derive(Clone, Copy)]
+struct Overrides {
+    listen: Option<std::net::SocketAddr>,
+    admin_listen: Option<std::net::SocketAddr>,
+}
+
+impl Overrides {
+    fn apply(self, mut config: Config) -> Config {
+        if let Some(l) = self.listen {
+            config.server.listen = l;
+        }
+        if let Some(l) = self.admin_listen {
+            config.admin = Some(config::AdminConfig { listen: l });
+        }
+        config
+    }
+}
+
+fn serve(path: &Path, log_format: LogFormat, overrides: Overrides) -> ExitCode {
     init_logging(log_format);
     let config = match load(path) {
-        Ok(c) => c,
+        Ok(c) => overrides.apply(c),
         Err(code) => return code,
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -127,10 +175,10 @@ fn serve(path: &Path, log_format: LogFormat) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_until_signalled(path, config))
+    runtime.block_on(run_until_signalled(path, config, overrides))
 }
 
-async fn run_until_signalled(path: &Path, config: Config) -> ExitCode {
+async fn run_until_signalled(path: &Path, config: Config, overrides: Overrides) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let mut running = config.server.clone();
     let handle = match server::start(config).await {
@@ -156,7 +204,7 @@ async fn run_until_signalled(path: &Path, config: Config) -> ExitCode {
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => match config::load(path) {
+            _ = hup.recv() => match config::load(path).map(|c| overrides.apply(c)) {
                 Ok(new) => {
                     let server = new.server.clone();
                     handle.reload(new, &running);
@@ -206,12 +254,13 @@ pub fn describe(path: &Path, config: &Config) -> String {
     );
     for r in &config.routes {
         let v = &r.verifier;
-        let headers: Vec<String> = v.signature().headers.iter().map(|h| h.to_string()).collect();
-        let _ = writeln!(
-            out,
-            "\n{}  POST {}  ->  {}",
-            r.name, r.path, r.upstream
-        );
+        let headers: Vec<String> = v
+            .signature()
+            .headers
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        let _ = writeln!(out, "\n{}  POST {}  ->  {}", r.name, r.path, r.upstream);
         let _ = writeln!(
             out,
             "  provider {}; {} in {} over \"{}\"; {} secret{}",
@@ -242,11 +291,19 @@ pub fn describe(path: &Path, config: &Config) -> String {
             humantime::format_duration(r.dedupe_ttl),
             humantime::format_duration(r.forward_timeout),
             r.envelope.name(),
-            if r.upstream_signer.is_some() { ", signed" } else { "" }
+            if r.upstream_signer.is_some() {
+                ", signed"
+            } else {
+                ""
+            }
         );
         let allow = match &r.allow_ips {
             None => "any address".to_string(),
-            Some(nets) => nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
+            Some(nets) => nets
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let _ = writeln!(out, "  allow_ips {allow}");
     }
@@ -300,10 +357,14 @@ fn sign(
     }
     if let Ok(request) = request.body(()) {
         let (parts, ()) = request.into_parts();
-        match route.verifier.verify(&parts, bytes::Bytes::from(body.clone())) {
+        match route
+            .verifier
+            .verify(&parts, bytes::Bytes::from(body.clone()))
+        {
             Ok(event) => {
                 if let Some(at) = event.signed_at()
-                    && let Err(e) = replay::check_window(at, now, route.tolerance, route.max_clock_skew)
+                    && let Err(e) =
+                        replay::check_window(at, now, route.tolerance, route.max_clock_skew)
                 {
                     eprintln!(
                         "warning: the body's signed timestamp {at} is outside this route's window ({e}); the gateway will refuse it"
@@ -367,4 +428,45 @@ fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
         },
     }
     ExitCode::SUCCESS
+}
+
+fn probe(url: &str, timeout: std::time::Duration) -> ExitCode {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        eprintln!("hookgate: \"{url}\" is not a URL");
+        return ExitCode::from(EX_USAGE);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        match tokio::time::timeout(timeout, client.get(uri)).await {
+            Ok(Ok(resp)) if resp.status().is_success() => ExitCode::SUCCESS,
+            Ok(Ok(resp)) => {
+                eprintln!("hookgate: {url} answered {}", resp.status());
+                ExitCode::FAILURE
+            }
+            Ok(Err(e)) => {
+                eprintln!("hookgate: {url}: {e}");
+                ExitCode::FAILURE
+            }
+            Err(_) => {
+                eprintln!(
+                    "hookgate: {url} did not answer within {}",
+                    humantime::format_duration(timeout)
+                );
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

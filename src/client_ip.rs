@@ -112,7 +112,12 @@ mod tests {
             ("198.51.100.9", &["203.0.113.5"], t, "198.51.100.9"),
             // trusted peer: the right-most untrusted entry
             ("10.0.0.2", &["203.0.113.5"], t, "203.0.113.5"),
-            ("10.0.0.2", &["1.1.1.1, 203.0.113.5, 10.0.0.7"], t, "203.0.113.5"),
+            (
+                "10.0.0.2",
+                &["1.1.1.1, 203.0.113.5, 10.0.0.7"],
+                t,
+                "203.0.113.5",
+            ),
             // several header lines read as one list
             ("10.0.0.2", &["1.1.1.1", "203.0.113.5"], t, "203.0.113.5"),
             // all hops trusted: the left-most one
@@ -131,7 +136,11 @@ mod tests {
             ("10.0.0.2", &["203.0.113.5"], &[], "10.0.0.2"),
         ];
         for (peer, xff, trusted, want) in cases {
-            assert_eq!(resolve(peer, xff, trusted), *want, "peer {peer} xff {xff:?}");
+            assert_eq!(
+                resolve(peer, xff, trusted),
+                *want,
+                "peer {peer} xff {xff:?}"
+            );
         }
     }
 

@@ -86,8 +86,10 @@ fn structured(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
     out.extend_from_slice(b",\"datacontenttype\":");
     push_json_string(&mut out, &data_content_type(event));
     if event.is_json() {
+        // Whitespace around a JSON document is not part of its value; the value itself is spliced
+        // byte for byte.
         out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(body);
+        out.extend_from_slice(body.trim_ascii());
     } else if let Ok(text) = std::str::from_utf8(body) {
         out.extend_from_slice(b",\"data\":");
         push_json_string(&mut out, text);
@@ -115,7 +117,10 @@ fn binary(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
             HeaderValue::from_static("1.0"),
         ),
         (HeaderName::from_static("ce-id"), header_text(event.id())),
-        (HeaderName::from_static("ce-source"), header_text(attrs.source)),
+        (
+            HeaderName::from_static("ce-source"),
+            header_text(attrs.source),
+        ),
         (
             HeaderName::from_static("ce-type"),
             header_text(event.kind().unwrap_or(attrs.fallback_type)),
@@ -177,7 +182,12 @@ mod tests {
     fn structured_mode_splices_the_vendor_body_byte_for_byte() {
         // Odd spacing, key order and number formats must survive: the body is not re-serialized.
         let body = r#"{ "event_id":"evt_1",  "n": 1.50, "z":1e3, "t":"é" }"#;
-        let v = Verified::for_test(body, "evt_1", Some("core.document.uploaded"), "application/json");
+        let v = Verified::for_test(
+            body,
+            "evt_1",
+            Some("core.document.uploaded"),
+            "application/json",
+        );
         let env = build(Mode::CloudEvents, &v, &ATTRS);
         let text = std::str::from_utf8(&env.body).unwrap();
         assert!(text.contains(&format!("\"data\":{body}}}")), "{text}");
@@ -212,11 +222,21 @@ mod tests {
 
     #[test]
     fn raw_mode_keeps_body_and_content_type_and_adds_ce_headers() {
-        let v = Verified::for_test("{\"a\":1}", "evt_9", Some("t.x"), "application/json; charset=utf-8");
+        let v = Verified::for_test(
+            "{\"a\":1}",
+            "evt_9",
+            Some("t.x"),
+            "application/json; charset=utf-8",
+        );
         let env = build(Mode::Raw, &v, &ATTRS);
         assert_eq!(&env.body[..], b"{\"a\":1}");
         assert_eq!(env.content_type, "application/json; charset=utf-8");
-        let get = |n: &str| env.headers.iter().find(|(h, _)| h == n).map(|(_, v)| v.clone());
+        let get = |n: &str| {
+            env.headers
+                .iter()
+                .find(|(h, _)| h == n)
+                .map(|(_, v)| v.clone())
+        };
         assert_eq!(get("ce-specversion").unwrap(), "1.0");
         assert_eq!(get("ce-id").unwrap(), "evt_9");
         assert_eq!(get("ce-type").unwrap(), "t.x");

@@ -203,9 +203,20 @@ mod tests {
     #[test]
     fn upstreams_parse_or_say_what_would_be_valid() {
         assert_eq!(Upstream::parse("stdout").unwrap(), Upstream::Stdout);
-        assert!(matches!(Upstream::parse("http://127.0.0.1:9000/events"), Ok(Upstream::Http(_))));
-        assert!(matches!(Upstream::parse("https://billing.internal/x"), Ok(Upstream::Http(_))));
-        for bad in ["ftp://x/y", "/just/a/path", "billing.internal:8000", "http://"] {
+        assert!(matches!(
+            Upstream::parse("http://127.0.0.1:9000/events"),
+            Ok(Upstream::Http(_))
+        ));
+        assert!(matches!(
+            Upstream::parse("https://billing.internal/x"),
+            Ok(Upstream::Http(_))
+        ));
+        for bad in [
+            "ftp://x/y",
+            "/just/a/path",
+            "billing.internal:8000",
+            "http://",
+        ] {
             let err = Upstream::parse(bad).unwrap_err();
             assert!(err.contains("http://"), "{bad}: {err}");
         }

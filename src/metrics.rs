@@ -189,8 +189,14 @@ mod tests {
             text.contains("hookgate_requests_total{route=\"stripe\",outcome=\"forwarded\"} 2"),
             "{text}"
         );
-        assert!(text.contains("hookgate_requests_total{route=\"stripe\",outcome=\"invalid_signature\"} 1"));
-        assert!(text.contains("hookgate_upstream_responses_total{route=\"stripe\",status=\"200\"} 1"));
+        assert!(
+            text.contains(
+                "hookgate_requests_total{route=\"stripe\",outcome=\"invalid_signature\"} 1"
+            )
+        );
+        assert!(
+            text.contains("hookgate_upstream_responses_total{route=\"stripe\",status=\"200\"} 1")
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -101,7 +101,12 @@ impl Reject {
     pub fn row(&self) -> Row {
         use Blame::*;
         match self {
-            Reject::NotFound => row(404, "not_found", "No route is configured for this path.", Sender),
+            Reject::NotFound => row(
+                404,
+                "not_found",
+                "No route is configured for this path.",
+                Sender,
+            ),
             Reject::MethodNotAllowed { .. } => row(
                 405,
                 "method_not_allowed",
@@ -258,7 +263,10 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
             }
             resp
         }
-        Outcome::Duplicate => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"duplicate\"}")),
+        Outcome::Duplicate => json(
+            StatusCode::OK,
+            Bytes::from_static(b"{\"status\":\"duplicate\"}"),
+        ),
         Outcome::Health => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         Outcome::Handshake(resp) => resp,
         Outcome::Rejected(reject) => {

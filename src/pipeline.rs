@@ -10,8 +10,9 @@
 //! upstream and recorded even if the vendor hangs up meanwhile, so its retry is then recognised as a
 //! duplicate instead of being delivered a second time. This module knows no crypto, TOML or sockets.
 
-use crate::config::{Config, ServerConfig};
+use crate::client_ip;
 use crate::config::build::builtin::FALLBACK_TYPE;
+use crate::config::{Config, ServerConfig};
 use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
@@ -19,7 +20,6 @@ use crate::outcome::{Blame, Body, Outcome, Reject, StatusOverrides, respond};
 use crate::replay::{self, Claim, Dedupe, EventKey};
 use crate::routes::{Route, RouteTable};
 use crate::verify::Verified;
-use crate::client_ip;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Response, header};
@@ -152,7 +152,11 @@ impl Gateway {
         if req.uri().path() == "/healthz" && req.method() == Method::GET {
             return Ok(Outcome::Health);
         }
-        let route = live.routes.find(req.uri().path()).ok_or(Reject::NotFound)?.clone();
+        let route = live
+            .routes
+            .find(req.uri().path())
+            .ok_or(Reject::NotFound)?
+            .clone();
         trace.route = Some(route.clone());
         if req.method() != Method::POST {
             return Err(Reject::MethodNotAllowed { allow: "POST" });
@@ -175,7 +179,12 @@ impl Gateway {
 
         // 5. Timestamp window.
         if let Some(signed_at) = event.signed_at() {
-            replay::check_window(signed_at, Timestamp::now(), route.tolerance, route.max_clock_skew)?;
+            replay::check_window(
+                signed_at,
+                Timestamp::now(),
+                route.tolerance,
+                route.max_clock_skew,
+            )?;
         }
 
         // 6-8. Claim, forward, commit or release: carried through even if the vendor hangs up.
@@ -250,7 +259,7 @@ impl Gateway {
             }) => {
                 self.metrics
                     .record_upstream(route_label, status.as_u16(), *latency);
-                Some(latency.as_secs_f64() * 1000.0)
+                Some(millis(*latency))
             }
             _ => None,
         };
@@ -278,7 +287,7 @@ impl Gateway {
                     outcome = outcome.kind(),
                     status,
                     reason = reason.as_deref(),
-                    latency_ms = elapsed.as_secs_f64() * 1000.0,
+                    latency_ms = millis(elapsed),
                     upstream_ms = upstream,
                     "request"
                 )
@@ -290,6 +299,11 @@ impl Gateway {
             Some(Blame::Gateway) => line!(error),
         }
     }
+}
+
+/// Milliseconds with microsecond precision, for log lines.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// The request id: the sender's `X-Request-Id` when it is short and printable, otherwise a new one.

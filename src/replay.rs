@@ -13,9 +13,9 @@
 //! how long vendors make their ids. This module knows nothing about HTTP or vendors.
 
 use jiff::{SignedDuration, Timestamp};
+use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
-use moka::Expiry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,7 +142,11 @@ impl Dedupe {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let mut settled = {
-                let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                let mut in_flight = self
+                    .inner
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 // Checked under the lock: a commit inserts here before it leaves `in_flight`.
                 if self.inner.delivered.contains_key(&key) {
                     return Ok(Claim::Duplicate);
@@ -227,7 +231,11 @@ impl ClaimGuard {
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         in_flight.remove(&self.key);
     }
 }
@@ -290,7 +298,10 @@ mod tests {
         let d2 = d.clone();
         let second = tokio::spawn(async move { d2.claim(k, T, T).await });
         tokio::task::yield_now().await;
-        assert!(!second.is_finished(), "the second claim must wait for the first");
+        assert!(
+            !second.is_finished(),
+            "the second claim must wait for the first"
+        );
         first.commit();
         assert!(matches!(second.await.unwrap(), Ok(Claim::Duplicate)));
     }
@@ -301,7 +312,11 @@ mod tests {
         let k = EventKey::new("r", "evt_3");
         let first = fresh(d.claim(k, T, T).await);
         let d2 = d.clone();
-        let second = tokio::spawn(async move { d2.claim(k, T, T).await.map(|c| matches!(c, Claim::Fresh(_))) });
+        let second = tokio::spawn(async move {
+            d2.claim(k, T, T)
+                .await
+                .map(|c| matches!(c, Claim::Fresh(_)))
+        });
         tokio::task::yield_now().await;
         drop(first);
         assert_eq!(second.await.unwrap(), Ok(true));

@@ -102,7 +102,9 @@ impl Handle {
     /// on restart; a change to them is reported and otherwise ignored.
     pub fn reload(&self, config: Config, previous: &ServerConfig) {
         if config.server.listen != previous.listen || config.server.tls != previous.tls {
-            tracing::warn!("server.listen and server.tls take effect on restart; reload kept the old listener");
+            tracing::warn!(
+                "server.listen and server.tls take effect on restart; reload kept the old listener"
+            );
         }
         let routes = config.routes.len();
         self.gateway.swap(Live::new(config.routes, &config.server));
@@ -236,23 +238,35 @@ async fn serve_admin(
             let answer = admin_response(&req, &gw, &ready);
             async move { Ok::<_, Infallible>(answer) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         tokio::spawn(async move {
             let _ = conn.await;
         });
     }
 }
 
-fn admin_response(req: &Request<Incoming>, gateway: &Gateway, ready: &AtomicBool) -> Response<Full<Bytes>> {
+fn admin_response(
+    req: &Request<Incoming>,
+    gateway: &Gateway,
+    ready: &AtomicBool,
+) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, content_type: &'static str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(content_type),
+        );
         r
     };
     if req.method() != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".into());
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
     }
     match req.uri().path() {
         "/metrics" => {
@@ -260,7 +274,9 @@ fn admin_response(req: &Request<Incoming>, gateway: &Gateway, ready: &AtomicBool
             let dedupe = gateway.dedupe();
             metrics.dedupe_entries.set(dedupe.len() as i64);
             let seen = metrics.dedupe_evictions.get();
-            metrics.dedupe_evictions.inc_by(dedupe.evictions().saturating_sub(seen));
+            metrics
+                .dedupe_evictions
+                .inc_by(dedupe.evictions().saturating_sub(seen));
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -271,7 +287,11 @@ fn admin_response(req: &Request<Incoming>, gateway: &Gateway, ready: &AtomicBool
         "/readyz" if ready.load(Ordering::Acquire) => {
             text(StatusCode::OK, "text/plain", "ready\n".into())
         }
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into()),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".into(),
+        ),
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
 }

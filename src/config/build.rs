@@ -90,7 +90,9 @@ impl Checker<'_> {
                 None => (inner, None),
             };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!("\"${{{inner}}}\" is not a valid environment variable reference"));
+                return Err(format!(
+                    "\"${{{inner}}}\" is not a valid environment variable reference"
+                ));
             }
             match ((self.env)(name), default) {
                 (Some(v), _) => out.push_str(&v),
@@ -150,11 +152,7 @@ pub fn size(raw: &RawSize) -> Result<u64, String> {
     }
 }
 
-fn choice<T>(
-    text: &str,
-    names: &[&str],
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, String> {
+fn choice<T>(text: &str, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<T, String> {
     parse(text).ok_or_else(|| {
         format!(
             "\"{text}\" is not one of {}{}",
@@ -240,7 +238,9 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         if !p.starts_with('/') {
             Err(format!("\"{p}\" must start with '/'"))
         } else if p.contains(['?', '#']) {
-            Err(format!("\"{p}\" must be a path only, without a query or fragment"))
+            Err(format!(
+                "\"{p}\" must be a path only, without a query or fragment"
+            ))
         } else {
             Ok(p.clone())
         }
@@ -298,7 +298,8 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
                 key: k("upstream_secret"),
             }),
             Some((loc, Err(m))) => {
-                c.errors.push(ConfigError::at(&loc, k("upstream_secret"), m));
+                c.errors
+                    .push(ConfigError::at(&loc, k("upstream_secret"), m));
                 None
             }
             None => None,
@@ -313,7 +314,8 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
                     Ok(n) => nets.push(n),
                     Err(m) => {
                         let loc = c.loc(s);
-                        c.errors.push(ConfigError::at(&loc, format!("{at}.allow_ips[{i}]"), m));
+                        c.errors
+                            .push(ConfigError::at(&loc, format!("{at}.allow_ips[{i}]"), m));
                     }
                 }
             }
@@ -346,7 +348,12 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         }
     });
     let verify_loc = raw.verify.as_ref().map(|v| c.loc(v));
-    let verify = verify_layer(c, raw.verify.as_ref().map(|v| v.get_ref()), &k("verify"), verify_loc);
+    let verify = verify_layer(
+        c,
+        raw.verify.as_ref().map(|v| v.get_ref()),
+        &k("verify"),
+        verify_loc,
+    );
     let event = event_layer(c, raw.event.as_ref(), &k("event"));
     let status = status_layer(c, raw.status.as_ref(), &k("status"));
     Layer {
@@ -460,10 +467,25 @@ impl Layer {
 
 impl VerifyLayer {
     fn over(self, lower: VerifyLayer) -> VerifyLayer {
-        over!(self, lower, VerifyLayer {
-            table, algorithm, header, prefix, encoding, payload, timestamp, timestamp_format,
-            separator, kv_separator, signature_key, secret_encoding, secret_prefix,
-        })
+        over!(
+            self,
+            lower,
+            VerifyLayer {
+                table,
+                algorithm,
+                header,
+                prefix,
+                encoding,
+                payload,
+                timestamp,
+                timestamp_format,
+                separator,
+                kv_separator,
+                signature_key,
+                secret_encoding,
+                secret_prefix,
+            }
+        )
     }
 }
 
@@ -475,7 +497,14 @@ impl EventLayer {
 
 impl StatusLayer {
     fn over(self, lower: StatusLayer) -> StatusLayer {
-        over!(self, lower, StatusLayer { signature, timestamp })
+        over!(
+            self,
+            lower,
+            StatusLayer {
+                signature,
+                timestamp
+            }
+        )
     }
 }
 
@@ -626,7 +655,10 @@ pub fn route(
         errors.push(ts.err("a timestamp cannot come from the query string, which is not signed"));
     }
 
-    let secret_encoding = v.secret_encoding.as_ref().map_or(SecretEncoding::Raw, |e| e.value);
+    let secret_encoding = v
+        .secret_encoding
+        .as_ref()
+        .map_or(SecretEncoding::Raw, |e| e.value);
     let secret_prefix = v.secret_prefix.as_ref().map(|p| p.value.as_str());
     let mut keys = Vec::new();
     for s in secrets.iter().flat_map(|s| s.value.iter()) {
@@ -639,8 +671,14 @@ pub fn route(
         }
     }
 
-    let tolerance = merged.tolerance.as_ref().map_or(builtin::TOLERANCE, |t| t.value);
-    let dedupe_ttl = merged.dedupe_ttl.as_ref().map_or(builtin::DEDUPE_TTL, |t| t.value);
+    let tolerance = merged
+        .tolerance
+        .as_ref()
+        .map_or(builtin::TOLERANCE, |t| t.value);
+    let dedupe_ttl = merged
+        .dedupe_ttl
+        .as_ref()
+        .map_or(builtin::DEDUPE_TTL, |t| t.value);
     if timestamp.is_some() && dedupe_ttl < tolerance {
         let message = format!(
             "dedupe_ttl {} is shorter than tolerance {}: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least {} or lower tolerance",
@@ -655,16 +693,17 @@ pub fn route(
         }
     }
 
-    let upstream_signer = merged
-        .upstream_secret
-        .as_ref()
-        .and_then(|s| match upstream_signer(&s.value, ctx) {
-            Ok(v) => Some(v),
-            Err(m) => {
-                errors.push(s.err(m));
-                None
-            }
-        });
+    let upstream_signer =
+        merged
+            .upstream_secret
+            .as_ref()
+            .and_then(|s| match upstream_signer(&s.value, ctx) {
+                Ok(v) => Some(v),
+                Err(m) => {
+                    errors.push(s.err(m));
+                    None
+                }
+            });
 
     let status = StatusOverrides {
         signature: merged.status.signature.as_ref().map(|s| s.value),
@@ -679,13 +718,19 @@ pub fn route(
         secrets: keys,
         signature: SignatureFormat {
             headers: headers?,
-            prefix: v.prefix.as_ref().map_or_else(String::new, |p| p.value.clone()),
+            prefix: v
+                .prefix
+                .as_ref()
+                .map_or_else(String::new, |p| p.value.clone()),
             encoding: v.encoding.as_ref().map_or(Encoding::Hex, |e| e.value),
             list,
         },
         payload,
         timestamp,
-        timestamp_format: v.timestamp_format.as_ref().map_or_else(TimestampFormat::default, |f| f.value),
+        timestamp_format: v
+            .timestamp_format
+            .as_ref()
+            .map_or_else(TimestampFormat::default, |f| f.value),
         event: EventFields {
             id: merged.event.id.as_ref().map(|s| s.value.clone()),
             kind: merged.event.kind.as_ref().map(|s| s.value.clone()),
@@ -723,7 +768,10 @@ pub fn route(
             .as_ref()
             .map_or(builtin::MAX_CLOCK_SKEW, |t| t.value),
         max_body: merged.max_body.as_ref().map_or(ctx.max_body, |m| m.value),
-        envelope: merged.envelope.as_ref().map_or(Mode::CloudEvents, |e| e.value),
+        envelope: merged
+            .envelope
+            .as_ref()
+            .map_or(Mode::CloudEvents, |e| e.value),
         source: merged
             .source
             .as_ref()

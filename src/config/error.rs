@@ -125,7 +125,10 @@ impl From<ConfigError> for ConfigErrors {
 }
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -157,8 +160,14 @@ mod tests {
 
     #[test]
     fn suggestions_catch_typos_only() {
-        assert_eq!(did_you_mean("githb", ["github", "gitlab", "stripe"]), Some("github"));
-        assert_eq!(did_you_mean("tolerence", ["tolerance", "dedupe_ttl"]), Some("tolerance"));
+        assert_eq!(
+            did_you_mean("githb", ["github", "gitlab", "stripe"]),
+            Some("github")
+        );
+        assert_eq!(
+            did_you_mean("tolerence", ["tolerance", "dedupe_ttl"]),
+            Some("tolerance")
+        );
         assert_eq!(did_you_mean("zzz", ["github", "stripe"]), None);
     }
 }

@@ -100,7 +100,7 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
     };
     let server = server(&mut c, raw.server.unwrap_or_default(), base);
     let admin = raw.admin.and_then(|a| {
-        c.check(&a.listen, "admin.listen".to_string(), |l| socket_addr(l))
+        c.check(&a.listen, "admin.listen".to_string(), socket_addr)
             .map(|l| AdminConfig { listen: l.value })
     });
     let defaults = raw
@@ -149,7 +149,10 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
             c.errors.push(ConfigError::at(
                 &table,
                 format!("routes.{name}.path"),
-                format!("{} is already the path of route \"{other}\"; each route needs its own path", route.path),
+                format!(
+                    "{} is already the path of route \"{other}\"; each route needs its own path",
+                    route.path
+                ),
             ));
         } else {
             paths.insert(route.path.clone(), (name.clone(), table.clone()));
@@ -188,9 +191,11 @@ fn server(c: &mut Checker<'_>, raw: RawServer, base: &Path) -> ServerConfig {
         .map_or_else(|| d::LISTEN.parse().expect("valid default"), |a| a.value);
     let mut trusted_proxies = Vec::new();
     for (i, p) in raw.trusted_proxies.iter().flatten().enumerate() {
-        if let Some(n) = c.check(&Some(p.clone()), format!("server.trusted_proxies[{i}]"), |t| {
-            crate::client_ip::parse_net(t)
-        }) {
+        if let Some(n) = c.check(
+            &Some(p.clone()),
+            format!("server.trusted_proxies[{i}]"),
+            |t| crate::client_ip::parse_net(t),
+        ) {
             trusted_proxies.push(n.value);
         }
     }
@@ -247,7 +252,7 @@ fn server(c: &mut Checker<'_>, raw: RawServer, base: &Path) -> ServerConfig {
         workers: c
             .check(&raw.workers, k("workers"), positive)
             .map(|a| a.value as usize),
-        access_log: raw.access_log.map_or(true, |a| *a.get_ref()),
+        access_log: raw.access_log.is_none_or(|a| *a.get_ref()),
         tls,
         pool: PoolSettings {
             idle_timeout: get_duration(
@@ -257,14 +262,22 @@ fn server(c: &mut Checker<'_>, raw: RawServer, base: &Path) -> ServerConfig {
                 PoolSettings::default().idle_timeout,
             ),
             max_idle_per_host: c
-                .check(&raw.upstream_pool_max_idle, k("upstream_pool_max_idle"), |n| Ok(*n))
-                .map_or(PoolSettings::default().max_idle_per_host, |a| a.value as usize),
+                .check(
+                    &raw.upstream_pool_max_idle,
+                    k("upstream_pool_max_idle"),
+                    |n| Ok(*n),
+                )
+                .map_or(PoolSettings::default().max_idle_per_host, |a| {
+                    a.value as usize
+                }),
         },
     }
 }
 
 /// Parses `origin` as `T`, turning serde's error into one located, key-named configuration error.
-pub fn deserialize<T: serde::de::DeserializeOwned>(origin: &Arc<Origin>) -> Result<T, ConfigErrors> {
+pub fn deserialize<T: serde::de::DeserializeOwned>(
+    origin: &Arc<Origin>,
+) -> Result<T, ConfigErrors> {
     let de = toml::Deserializer::parse(&origin.text)
         .map_err(|e| toml_error(origin, &e, String::new()))?;
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -1,0 +1,358 @@
+//! Configuration tests: what valid files mean, and the exact message each mistake produces.
+
+use super::*;
+use crate::verify::Algorithm;
+use std::collections::HashMap;
+
+fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let env = env(vars);
+    parse("hookgate.toml", text, &|k| env.get(k).cloned())
+}
+
+/// The whole error text for `text`.
+fn errors(text: &str) -> String {
+    match parse_with(text, &[("SET", "value")]) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn route<'a>(config: &'a Config, name: &str) -> &'a Route {
+    config.routes.iter().find(|r| &*r.name == name).unwrap()
+}
+
+/// The configuration shown in the core issue, verbatim apart from the secrets' variables being set.
+const ISSUE_EXAMPLE: &str = r#"
+[server]
+listen = "0.0.0.0:8080"
+max_body = "1MiB"                   # integer bytes or a size with unit; larger bodies get 413
+trusted_proxies = ["10.0.0.0/8"]     # X-Forwarded-For is honoured only from these peers (default: none)
+
+[defaults]                           # any route key below may be set here for all routes
+dedupe_ttl = "24h"                   # how long a delivered event id is remembered
+forward_timeout = "5s"
+tolerance = "5m"                     # how old a signed timestamp may be (where no preset says otherwise)
+max_clock_skew = "5m"                # how far in the future a signed timestamp may be
+
+[routes.chamelio]                    # the route's name; the path defaults to /webhooks/<name>
+provider = "chamelio"                # a preset: header, scheme, where id/type/time live, vendor's status codes
+secrets = ["${CHAMELIO_SECRET}"]     # ${VAR} is read from the environment; several secrets = rotation
+upstream = "http://127.0.0.1:9000/events"
+allow_ips = ["203.0.113.0/24", "198.51.100.7"]   # absent = any source address
+
+[routes.acme]                        # a vendor with no preset: the same vocabulary, spelled out
+path = "/hooks/acme"
+secrets = ["${ACME_SECRET}"]
+upstream = "http://billing.internal:8000/webhooks"
+[routes.acme.verify]
+algorithm = "hmac-sha256"            # hmac-sha1 | hmac-sha256 | hmac-sha512
+header = "X-Acme-Signature"
+prefix = "sha256="                   # stripped before decoding (default "")
+encoding = "hex"                     # hex | base64
+payload = "{timestamp}.{body}"       # what is signed (default "{body}"); {body} {timestamp} {id} {header:NAME}
+timestamp = "header:X-Acme-Timestamp"   # or "body:/sent_at" (JSON pointer); absent = no timestamp check
+[routes.acme.event]
+id = "body:/event_id"                # or "header:X-Acme-Id"; absent = SHA-256 of the raw body
+type = "body:/event"
+time = "body:/timestamp"
+"#;
+
+#[test]
+fn the_issue_example_means_what_it_says() {
+    let c = parse_with(
+        ISSUE_EXAMPLE,
+        &[("CHAMELIO_SECRET", "c"), ("ACME_SECRET", "a")],
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.server.max_body, 1024 * 1024);
+    assert_eq!(c.server.trusted_proxies[0].to_string(), "10.0.0.0/8");
+    let chamelio = route(&c, "chamelio");
+    assert_eq!(chamelio.path, "/webhooks/chamelio");
+    assert_eq!(chamelio.provider.as_deref(), Some("chamelio"));
+    // The preset's tolerance wins over [defaults]: Chamelio signs the event time and retries for hours.
+    assert_eq!(chamelio.tolerance, Duration::from_secs(12 * 3600));
+    assert_eq!(chamelio.dedupe_ttl, Duration::from_secs(24 * 3600));
+    assert_eq!(chamelio.forward_timeout, Duration::from_secs(5));
+    assert_eq!(chamelio.allow_ips.as_ref().unwrap().len(), 2);
+    let acme = route(&c, "acme");
+    assert_eq!(acme.path, "/hooks/acme");
+    assert_eq!(acme.tolerance, Duration::from_secs(300));
+    assert_eq!(acme.verifier.payload().to_string(), "{timestamp}.{body}");
+    assert_eq!(acme.verifier.signature().prefix, "sha256=");
+    assert!(acme.allow_ips.is_none());
+}
+
+#[test]
+fn precedence_is_route_then_preset_then_defaults_then_built_in() {
+    let text = r#"
+[defaults]
+tolerance = "1m"
+forward_timeout = "9s"
+max_clock_skew = "2m"
+[routes.a]
+provider = "chameleon"          # preset says tolerance 5m, forward_timeout 5s
+secrets = ["s"]
+upstream = "stdout"
+[routes.b]
+provider = "chameleon"
+secrets = ["s"]
+upstream = "stdout"
+tolerance = "30s"
+[routes.b.verify]
+header = "X-Other-Signature"    # one key of the preset's verify table replaced
+[routes.c]
+secrets = ["s"]
+upstream = "stdout"
+[routes.c.verify]
+algorithm = "hmac-sha1"
+header = "X-Sig"
+"#;
+    let c = parse_with(text, &[]).unwrap();
+    let (a, b, cc) = (route(&c, "a"), route(&c, "b"), route(&c, "c"));
+    assert_eq!(
+        a.tolerance,
+        Duration::from_secs(300),
+        "preset over defaults"
+    );
+    assert_eq!(
+        a.forward_timeout,
+        Duration::from_secs(5),
+        "preset over defaults"
+    );
+    assert_eq!(
+        a.max_clock_skew,
+        Duration::from_secs(120),
+        "defaults over built-in"
+    );
+    assert_eq!(a.dedupe_ttl, Duration::from_secs(86400), "built-in");
+    assert_eq!(b.tolerance, Duration::from_secs(30), "route over preset");
+    assert_eq!(b.verifier.signature().headers[0], "x-other-signature");
+    assert_eq!(
+        b.verifier.algorithm(),
+        Algorithm::HmacSha256,
+        "rest of the preset's verify table kept"
+    );
+    assert_eq!(
+        b.status.signature,
+        Some(http::StatusCode::BAD_REQUEST),
+        "preset's statuses kept"
+    );
+    assert_eq!(cc.tolerance, Duration::from_secs(60), "defaults");
+    assert_eq!(cc.forward_timeout, Duration::from_secs(9));
+    assert_eq!(
+        cc.verifier.signature().encoding,
+        crate::verify::Encoding::Hex
+    );
+}
+
+#[test]
+fn sizes_may_be_integers_or_have_units() {
+    let text = |v: &str| format!("[server]\nmax_body = {v}\n");
+    for (v, want) in [
+        ("1024", 1024),
+        ("\"1MiB\"", 1 << 20),
+        ("\"512 KiB\"", 512 << 10),
+        ("\"2MB\"", 2_000_000),
+    ] {
+        assert_eq!(
+            parse_with(&text(v), &[]).unwrap().server.max_body,
+            want,
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn env_defaults_and_secret_files() {
+    let dir = std::env::temp_dir().join(format!("hookgate-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        r#"
+[routes.a]
+provider = "chamelio"
+secrets = ["${{UNSET:-fallback}}", "file:{}", "pre-${{SET}}-post"]
+upstream = "stdout"
+"#,
+        file.display()
+    );
+    let c = parse_with(&text, &[("SET", "x")]).unwrap();
+    assert_eq!(route(&c, "a").verifier.key_count(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each mistake and the whole message it must produce.
+#[test]
+fn mistakes_are_reported_with_file_line_column_key_and_fix() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl, forward_timeout, tolerance, max_clock_skew, max_body, envelope, source, verify, event, status)",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",
+            "hookgate.toml:3:12: routes.a.secrets[0]: environment variable MISSING is not set; export it, or write \"${MISSING:-default}\" to give a fallback",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nallow_ips = [\"10.0.0.0/33\"]\n",
+            "hookgate.toml:5:14: routes.a.allow_ips[0]: \"10.0.0.0/33\" is not an IP address or CIDR block (for example \"203.0.113.0/24\" or \"2001:db8::1\")",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelo\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+            "hookgate.toml:2:12: routes.a.provider: unknown provider \"chamelo\"; did you mean \"chamelio\"?; run `hookgate providers` for the list",
+        ),
+        (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+            "hookgate.toml:1:1: routes.a: has neither a provider nor a verify table; add provider = \"...\" (see `hookgate providers`) or a [routes.a.verify] table",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndedupe_ttl = \"1h\"\n",
+            "hookgate.toml:5:14: routes.a.dedupe_ttl: dedupe_ttl 1h is shorter than tolerance 12h: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least 12h or lower tolerance",
+        ),
+        (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\ntimestamp = \"header:X-Ts\"\n",
+            "hookgate.toml:7:13: routes.a.verify.timestamp: header x-ts is not covered by the signature (payload = \"{body}\"), so a replayed request could carry any time; take the timestamp from a signed part (a body field) or add {timestamp} to payload",
+        ),
+        (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha265\"\nheader = \"X-Sig\"\n",
+            "hookgate.toml:5:13: routes.a.verify.algorithm: \"hmac-sha265\" is not one of \"hmac-sha1\", \"hmac-sha256\", \"hmac-sha512\"; did you mean \"hmac-sha256\"?",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\n",
+            "hookgate.toml:1:1: routes.a.upstream: not set; add upstream = \"http://service.internal/path\" (or \"stdout\" to print events)",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nupstream = \"stdout\"\n",
+            "hookgate.toml:1:1: routes.a.secrets: not set; add secrets = [\"${VENDOR_SECRET}\"]",
+        ),
+        (
+            "[server]\nlisten = \"8080\"\n",
+            "hookgate.toml:2:10: server.listen: \"8080\" is not an address to listen on; write it like \"0.0.0.0:8080\" or \"[::]:8080\"",
+        ),
+        (
+            "[server]\nmax_body = \"lots\"\n",
+            "hookgate.toml:2:12: server.max_body: \"lots\" is not a size; write a number of bytes or a size like \"512KiB\" or \"1MiB\"",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ntolerance = \"five minutes\"\n",
+            "hookgate.toml:5:13: routes.a.tolerance: \"five minutes\" is not a duration; write it like \"500ms\", \"30s\", \"5m\", \"24h\" or \"7d\"",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = \"s\"\n",
+            "hookgate.toml:3:11: routes.a.secrets: wrong type: string \"s\", expected a sequence",
+        ),
+        (
+            "[routes.a]\nprovider = \"standard-webhooks\"\nsecrets = [\"whsec_!!!\"]\nupstream = \"stdout\"\n",
+            "hookgate.toml:3:12: routes.a.secrets[0]: the secret is not valid base64 after the \"whsec_\" prefix; this vendor's secrets are base64 encoded",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"ftp://x\"\n",
+            "hookgate.toml:4:12: routes.a.upstream: \"ftp://x\" must be an http:// or https:// URL with a host, or \"stdout\"",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.status]\nsignature = 200\n",
+            "hookgate.toml:6:13: routes.a.status.signature: 200 is not a 4xx or 5xx status code",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.b]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\npath = \"/webhooks/a\"\n",
+            "hookgate.toml:5:1: routes.b.path: /webhooks/a is already the path of route \"a\"; each route needs its own path",
+        ),
+        (
+            "[routes.a\n",
+            "hookgate.toml:1:10: unclosed table, expected `]`",
+        ),
+        (
+            "[surver]\n",
+            "hookgate.toml:1:2: surver: unknown key \"surver\"; did you mean \"server\"? (valid keys are server, admin, defaults, routes)",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&errors(text), want, "for:\n{text}");
+    }
+}
+
+#[test]
+fn every_mistake_is_reported_not_just_the_first() {
+    let text = r#"
+[routes.a]
+provider = "chamelio"
+secrets = ["${NOPE}"]
+upstream = "stdout"
+allow_ips = ["not-an-ip"]
+
+[routes.b]
+provider = "githubb"
+secrets = ["s"]
+upstream = "stdout"
+"#;
+    let e = parse_with(text, &[]).unwrap_err();
+    assert_eq!(e.len(), 3, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("routes.a.secrets[0]"), "{text}");
+    assert!(text.contains("routes.a.allow_ips[0]"), "{text}");
+    assert!(text.contains("routes.b.provider"), "{text}");
+}
+
+#[test]
+fn an_upstream_secret_builds_a_standard_webhooks_signer() {
+    let text = r#"
+[routes.a]
+provider = "chamelio"
+secrets = ["s"]
+upstream = "stdout"
+upstream_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#;
+    let c = parse_with(text, &[]).unwrap();
+    let signer = route(&c, "a").upstream_signer.as_ref().unwrap();
+    // The Standard Webhooks published vector (see verify/tests.rs for its source).
+    let at = jiff::Timestamp::from_second(1614265330).unwrap();
+    let headers = signer
+        .sign(
+            br#"{"test": 2432232314}"#,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            at,
+        )
+        .unwrap();
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        get("webhook-signature"),
+        Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    );
+    assert_eq!(get("webhook-id"), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
+    assert_eq!(get("webhook-timestamp"), Some("1614265330"));
+}
+
+#[test]
+fn every_shipped_configuration_file_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in ["config", "examples"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = parse(&path.display().to_string(), &text, &|_| None) {
+                    panic!("{}:\n{e}", path.display());
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 1, "expected exactly config/hookgate.toml");
+}

@@ -165,9 +165,13 @@ pub fn markdown(table: &Table) -> String {
         let layer = layers.and_then(|l| l.get(&p.name));
         let v = layer.map(|l| &l.verify);
         let cell = |s: Option<String>| s.unwrap_or_else(|| "—".to_string()).replace('|', "\\|");
-        let headers = v
-            .and_then(|v| v.header.as_ref())
-            .map(|h| h.value.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+        let headers = v.and_then(|v| v.header.as_ref()).map(|h| {
+            h.value
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         let scheme = v.and_then(|v| v.algorithm.as_ref()).map(|a| {
             let enc = v
                 .and_then(|v| v.encoding.as_ref())
@@ -219,7 +223,8 @@ mod tests {
     fn names_are_lower_case_with_hyphens() {
         for name in names() {
             assert!(
-                name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
                 "{name}"
             );
         }
@@ -228,7 +233,12 @@ mod tests {
     #[test]
     fn each_preset_has_its_own_text() {
         for p in &table().unwrap().presets {
-            assert!(p.text.starts_with(&format!("[{}]", p.name)), "{}: {:?}", p.name, p.text);
+            assert!(
+                p.text.starts_with(&format!("[{}]", p.name)),
+                "{}: {:?}",
+                p.name,
+                p.text
+            );
             let other_header = p
                 .text
                 .lines()

@@ -49,7 +49,13 @@ impl Node<'_, '_> {
         self.wanted
             .iter()
             .copied()
-            .filter(|&i| self.pointers[i].tokens().get(self.depth).map(String::as_str) == Some(token))
+            .filter(|&i| {
+                self.pointers[i]
+                    .tokens()
+                    .get(self.depth)
+                    .map(String::as_str)
+                    == Some(token)
+            })
             .collect()
     }
 }
@@ -161,7 +167,13 @@ impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
             .wanted
             .iter()
             .copied()
-            .filter(|&i| self.pointers[i].tokens().get(self.depth).map(String::as_str) == Some(key))
+            .filter(|&i| {
+                self.pointers[i]
+                    .tokens()
+                    .get(self.depth)
+                    .map(String::as_str)
+                    == Some(key)
+            })
             .collect())
     }
 }
@@ -195,7 +207,11 @@ mod tests {
             ("/missing", None),
         ];
         for (pointer, want) in cases {
-            assert_eq!(scan_one(body, pointer).unwrap().as_deref(), *want, "{pointer}");
+            assert_eq!(
+                scan_one(body, pointer).unwrap().as_deref(),
+                *want,
+                "{pointer}"
+            );
         }
     }
 
@@ -207,12 +223,23 @@ mod tests {
             Pointer::parse("/data/t").unwrap(),
         );
         let got = scan(br#"{"type":"x.y","data":{"t":5},"id":"1"}"#, &[&a, &b, &c]).unwrap();
-        assert_eq!(got, [Some("1".into()), Some("x.y".into()), Some("5".into())]);
+        assert_eq!(
+            got,
+            [Some("1".into()), Some("x.y".into()), Some("5".into())]
+        );
     }
 
     #[test]
     fn rejects_what_is_not_one_json_document() {
-        for body in ["", "{", "{\"a\":1} trailing", "{\"a\":1}{}", "nul", "{'a':1}", "\u{1}"] {
+        for body in [
+            "",
+            "{",
+            "{\"a\":1} trailing",
+            "{\"a\":1}{}",
+            "nul",
+            "{'a':1}",
+            "\u{1}",
+        ] {
             assert!(scan_one(body, "/a").is_err(), "{body:?} should be rejected");
         }
     }
@@ -230,6 +257,9 @@ mod tests {
 
     #[test]
     fn the_empty_key_is_a_token_of_its_own() {
-        assert_eq!(scan_one(r#"{"":"e","a":1}"#, "/").unwrap().as_deref(), Some("e"));
+        assert_eq!(
+            scan_one(r#"{"":"e","a":1}"#, "/").unwrap().as_deref(),
+            Some("e")
+        );
     }
 }

@@ -385,10 +385,15 @@ impl Verifier {
             match piece {
                 Piece::Literal(bytes) => mac.update(bytes),
                 Piece::Body => mac.update(inputs.body),
-                Piece::Timestamp => {
-                    mac.update(inputs.timestamp.ok_or(VerifyError::MissingTimestamp)?.as_bytes())
+                Piece::Timestamp => mac.update(
+                    inputs
+                        .timestamp
+                        .ok_or(VerifyError::MissingTimestamp)?
+                        .as_bytes(),
+                ),
+                Piece::Id => {
+                    mac.update(inputs.id.ok_or(VerifyError::MalformedSignature)?.as_bytes())
                 }
-                Piece::Id => mac.update(inputs.id.ok_or(VerifyError::MalformedSignature)?.as_bytes()),
                 Piece::Header(name) => {
                     let value = inputs
                         .headers

@@ -43,7 +43,9 @@ impl Template {
                 continue;
             }
             if c == '}' {
-                return Err(format!("unmatched '}}' in \"{text}\"; write '}}}}' for a literal brace"));
+                return Err(format!(
+                    "unmatched '}}' in \"{text}\"; write '}}}}' for a literal brace"
+                ));
             }
             if c != '{' {
                 literal.extend_from_slice(&rest.as_bytes()[..c.len_utf8()]);

@@ -1,0 +1,248 @@
+//! Real servers on ephemeral ports: a recording upstream that misbehaves on command, the gateway itself,
+//! and a small HTTP client. Nothing here waits with sleeps for readiness: listeners are bound before
+//! anything is sent to them.
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the upstream received JSON")
+    }
+}
+
+/// How the upstream answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Behavior {
+    Answer(u16),
+    /// Wait, then answer.
+    Slow(Duration, u16),
+}
+
+/// A real HTTP server that records every request.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    behavior: Arc<Mutex<Behavior>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    pub fn start_on(listener: TcpListener) -> Upstream {
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let behavior = Arc::new(Mutex::new(Behavior::Answer(200)));
+        let (r, b) = (received.clone(), behavior.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (r, b) = (r.clone(), b.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (r, b) = (r.clone(), b.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
+                            r.lock().unwrap().push(Received {
+                                path: parts.uri.path().to_string(),
+                                headers: parts.headers,
+                                body,
+                            });
+                            let behavior = *b.lock().unwrap();
+                            let status = match behavior {
+                                Behavior::Answer(s) => s,
+                                Behavior::Slow(d, s) => {
+                                    tokio::time::sleep(d).await;
+                                    s
+                                }
+                            };
+                            let mut resp =
+                                Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+                            *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            received,
+            behavior,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+
+    pub fn set(&self, behavior: Behavior) {
+        *self.behavior.lock().unwrap() = behavior;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The gateway, started in-process from configuration text on an ephemeral port.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub handle: Option<hookgate::server::Handle>,
+}
+
+impl Gateway {
+    /// Starts the gateway on `routes` (TOML). `server` lines are added to `[server]`.
+    pub async fn start(routes: &str, server: &str, env: &[(&str, &str)]) -> Gateway {
+        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{routes}");
+        let vars: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = hookgate::config::parse("test.toml", &text, &|k| vars.get(k).cloned())
+            .unwrap_or_else(|e| panic!("test configuration is invalid:\n{e}\n{text}"));
+        let handle = hookgate::server::start(config).await.unwrap();
+        Gateway {
+            addr: handle.addr(),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+}
+
+/// An answer from the gateway.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error` field of a rejection.
+    pub fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = client()
+        .request(req.body(Full::new(body.into())).unwrap())
+        .await
+        .expect("the gateway answers");
+    let (parts, body) = resp.into_parts();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+pub async fn post(url: &str, headers: &[(String, String)], body: impl Into<Bytes>) -> Reply {
+    send("POST", url, headers, body).await
+}
+
+/// `(name, value)` pairs as owned strings.
+pub fn hdrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// HMAC-SHA256 of `body` as lower-case hex, computed here with the hmac crate directly (not with the
+/// gateway's templates), the way the vendors' documentation computes it.
+pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// An RFC 3339 time `offset` from now (negative: in the past).
+pub fn rfc3339(offset_secs: i64) -> String {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(offset_secs);
+    t.round(jiff::Unit::Second).unwrap().to_string()
+}
+
+/// A port nothing listens on (bound, then released).
+pub async fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
