@@ -229,7 +229,7 @@ pub fn hdrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// HMAC-SHA256 of `body` as lower-case hex, computed here with the hmac crate directly (not with the
 /// gateway's templates), the way the vendors' documentation computes it.
 pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
+    use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())

@@ -314,7 +314,7 @@ async fn forwarded_requests_carry_a_standard_webhooks_signature_and_the_request_
     let ts_secs: i64 = ts.parse().unwrap();
     assert!((jiff::Timestamp::now().as_second() - ts_secs).abs() < 60);
     use base64::Engine;
-    use hmac::{Hmac, KeyInit, Mac};
+    use hmac::{Hmac, Mac};
     let key = base64::engine::general_purpose::STANDARD
         .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .unwrap();
