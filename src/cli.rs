@@ -254,37 +254,32 @@ pub fn describe(path: &Path, config: &Config) -> String {
     );
     for r in &config.routes {
         let v = &r.verifier;
-        let headers: Vec<String> = v
-            .signature()
-            .headers
-            .iter()
-            .map(|h| h.to_string())
-            .collect();
+        let carriers = crate::verify::source::alternatives(&v.signature().sources);
         let _ = writeln!(out, "\n{}  POST {}  ->  {}", r.name, r.path, r.upstream);
         let _ = writeln!(
             out,
-            "  provider {}; {} in {} over \"{}\"; {} secret{}",
+            "  provider {}; {} in {} over \"{}\"; {} key{}",
             r.provider.as_deref().unwrap_or("(none)"),
             v.algorithm().name(),
-            headers.join(", "),
+            carriers,
             v.payload(),
             v.key_count(),
             if v.key_count() == 1 { "" } else { "s" }
         );
         let window = match v.timestamp() {
-            Some(ts) => format!(
-                "timestamp {ts}, tolerance {}, max_clock_skew {}",
+            [] => "no signed timestamp: replays are caught by dedupe alone".to_string(),
+            ts => format!(
+                "timestamp {}, tolerance {}, max_clock_skew {}",
+                crate::verify::source::alternatives(ts),
                 humantime::format_duration(r.tolerance),
                 humantime::format_duration(r.max_clock_skew)
             ),
-            None => "no signed timestamp: replays are caught by dedupe alone".to_string(),
         };
         let _ = writeln!(out, "  {window}");
-        let id = v
-            .event()
-            .id
-            .as_ref()
-            .map_or_else(|| "SHA-256 of the body".to_string(), |s| s.to_string());
+        let id = match v.event().id.as_slice() {
+            [] => "SHA-256 of the body".to_string(),
+            ids => crate::verify::source::alternatives(ids),
+        };
         let _ = writeln!(
             out,
             "  event id {id}; dedupe_ttl {}; forward_timeout {}; envelope {}{}",

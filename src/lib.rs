@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod envelope;
 pub mod forward;
+pub mod handshake;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

@@ -41,7 +41,7 @@ pub enum Reject {
     #[error("no route is configured for this path")]
     NotFound,
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: HeaderValue },
     #[error("client address {0} is not in the route's allow_ips")]
     Forbidden(std::net::IpAddr),
     #[error("the body is larger than max_body")]
@@ -282,7 +282,7 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
             let headers = resp.headers_mut();
             match reject {
                 Reject::MethodNotAllowed { allow } => {
-                    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                    headers.insert(header::ALLOW, allow);
                 }
                 Reject::BodyTooLarge | Reject::BodyTimeout | Reject::BodyIncomplete(_) => {
                     // The rest of the body is not read, so the connection cannot be reused.
@@ -350,7 +350,9 @@ mod tests {
     fn every_kind_is_distinct() {
         let all = [
             Reject::NotFound,
-            Reject::MethodNotAllowed { allow: "POST" },
+            Reject::MethodNotAllowed {
+                allow: HeaderValue::from_static("POST"),
+            },
             Reject::Forbidden([127, 0, 0, 1].into()),
             Reject::BodyTooLarge,
             Reject::BodyIncomplete(String::new()),
@@ -383,9 +385,11 @@ mod tests {
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
         let resp = respond(
-            Outcome::Rejected(Reject::MethodNotAllowed { allow: "POST" }),
+            Outcome::Rejected(Reject::MethodNotAllowed {
+                allow: HeaderValue::from_static("GET, POST"),
+            }),
             &StatusOverrides::default(),
         );
-        assert_eq!(resp.headers()[header::ALLOW], "POST");
+        assert_eq!(resp.headers()[header::ALLOW], "GET, POST");
     }
 }

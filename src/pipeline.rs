@@ -11,7 +11,7 @@
 //! duplicate instead of being delivered a second time. This module knows no crypto, TOML or sockets.
 
 use crate::client_ip;
-use crate::config::build::builtin::FALLBACK_TYPE;
+use crate::config::route::builtin::FALLBACK_TYPE;
 use crate::config::{Config, ServerConfig};
 use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
@@ -158,8 +158,13 @@ impl Gateway {
             .ok_or(Reject::NotFound)?
             .clone();
         trace.route = Some(route.clone());
-        if req.method() != Method::POST {
-            return Err(Reject::MethodNotAllowed { allow: "POST" });
+        let not_allowed = || Reject::MethodNotAllowed {
+            allow: route.allow.clone(),
+        };
+        if req.method() != Method::POST
+            && !route.handshakes.iter().any(|h| h.method == req.method())
+        {
+            return Err(not_allowed());
         }
 
         // 2. Client address and allowlist.
@@ -168,16 +173,23 @@ impl Gateway {
         if !client_ip::allowed(client, route.allow_ips.as_deref()) {
             return Err(Reject::Forbidden(client));
         }
-
-        // 3. Body, up to max_body.
         let (parts, body) = req.into_parts();
+        if parts.method != Method::POST {
+            // A GET or HEAD handshake (Meta, Dropbox, Okta, Trello); nothing else is served.
+            return handshake(&route, &parts, b"", false).ok_or_else(not_allowed);
+        }
+
+        // 3. Body, up to max_body; then the handshakes vendors send unsigned.
         let body = read_body(body, &parts.headers, route.max_body, live.body_timeout).await?;
+        if let Some(answer) = handshake(&route, &parts, &body, false) {
+            return Ok(answer);
+        }
 
         // 4. Signature (and the event it carries).
         let event = route.verifier.verify(&parts, body)?;
         trace.event_id = Some(event.id().to_string());
 
-        // 5. Timestamp window.
+        // 5. Timestamp window; then the handshakes vendors sign.
         if let Some(signed_at) = event.signed_at() {
             replay::check_window(
                 signed_at,
@@ -185,6 +197,9 @@ impl Gateway {
                 route.tolerance,
                 route.max_clock_skew,
             )?;
+        }
+        if let Some(answer) = handshake(&route, &parts, event.body(), true) {
+            return Ok(answer);
         }
 
         // 6-8. Claim, forward, commit or release: carried through even if the vendor hangs up.
@@ -299,6 +314,22 @@ impl Gateway {
             Some(Blame::Gateway) => line!(error),
         }
     }
+}
+
+/// The answer to a handshake of this route (the signed kind once verified, or the unsigned kind
+/// before), if the request is one.
+fn handshake(
+    route: &Route,
+    parts: &http::request::Parts,
+    body: &[u8],
+    verified: bool,
+) -> Option<Outcome> {
+    route
+        .handshakes
+        .iter()
+        .filter(|h| h.verified == verified)
+        .find_map(|h| h.answer(parts, body))
+        .map(Outcome::Handshake)
 }
 
 /// Milliseconds with microsecond precision, for log lines.

@@ -6,6 +6,7 @@
 
 use crate::envelope::Mode;
 use crate::forward::Upstream;
+use crate::handshake::Handshake;
 use crate::outcome::StatusOverrides;
 use crate::verify::Verifier;
 use ipnet::IpNet;
@@ -33,6 +34,10 @@ pub struct Route {
     pub envelope: Mode,
     pub source: String,
     pub status: StatusOverrides,
+    /// Endpoint-verification handshakes the gateway answers itself.
+    pub handshakes: Vec<Handshake>,
+    /// The `Allow` header: POST, plus the methods of GET or HEAD handshakes.
+    pub allow: http::HeaderValue,
 }
 
 /// The routes being served, by path.

@@ -5,20 +5,22 @@
 //! the rules that span routes (distinct paths). The gateway never starts, or reloads, with a
 //! configuration it cannot fully honour. This module knows nothing about sockets or the running server.
 
-pub mod build;
 pub mod error;
+pub mod layer;
 pub mod raw;
+pub mod route;
 
-pub use build::EnvLookup;
 pub use error::{ConfigError, ConfigErrors};
+pub use layer::EnvLookup;
 
 use crate::forward::PoolSettings;
 use crate::presets;
 use crate::routes::Route;
-use build::{Checker, Layer, RouteContext, duration, layer, size};
 use error::{Loc, Origin};
 use ipnet::IpNet;
+use layer::{Checker, Layer, duration, layer, size};
 use raw::{RawFile, RawServer};
+use route::RouteContext;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -136,7 +138,7 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
             defaults: &defaults,
             presets: &lookup,
         };
-        let Some(route) = build::route(name, &table, own, &ctx, c.errors) else {
+        let Some(route) = route::route(name, &table, own, &ctx, c.errors) else {
             continue;
         };
         if route.path == "/healthz" {

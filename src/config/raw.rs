@@ -69,9 +69,13 @@ pub struct RawRoute {
     pub max_body: Option<S<RawSize>>,
     pub envelope: Option<S<String>>,
     pub source: Option<S<String>>,
+    pub public_key: Option<S<OneOrMany>>,
+    pub public_url: Option<S<String>>,
+    pub verify_token: Option<S<String>>,
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
+    pub handshake: Option<S<Vec<S<RawHandshake>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,10 +83,15 @@ pub struct RawRoute {
 pub struct RawVerify {
     pub algorithm: Option<S<String>>,
     pub header: Option<S<OneOrMany>>,
+    pub signature: Option<S<OneOrMany>>,
     pub prefix: Option<S<String>>,
     pub encoding: Option<S<String>>,
     pub payload: Option<S<String>>,
-    pub timestamp: Option<S<String>>,
+    pub timestamp: Option<S<OneOrMany>>,
+    pub body_hash: Option<S<String>>,
+    pub jwt_algorithm: Option<S<String>>,
+    pub jwt_issuer: Option<S<String>>,
+    pub jwt_body_hash_claim: Option<S<String>>,
     pub timestamp_format: Option<S<String>>,
     pub separator: Option<S<String>>,
     pub kv_separator: Option<S<String>>,
@@ -94,10 +103,25 @@ pub struct RawVerify {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEvent {
-    pub id: Option<S<String>>,
+    pub id: Option<S<OneOrMany>>,
     #[serde(rename = "type")]
-    pub kind: Option<S<String>>,
-    pub time: Option<S<String>>,
+    pub kind: Option<S<OneOrMany>>,
+    pub time: Option<S<OneOrMany>>,
+}
+
+/// An endpoint-verification handshake the gateway answers itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHandshake {
+    pub method: Option<S<String>>,
+    pub verified: Option<S<bool>>,
+    pub when: Option<S<String>>,
+    pub equals: Option<S<String>>,
+    pub token: Option<S<String>>,
+    pub respond: Option<S<String>>,
+    pub content_type: Option<S<String>>,
+    pub headers: Option<BTreeMap<String, S<String>>>,
+    pub status: Option<S<u16>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +148,7 @@ pub struct RawPreset {
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
+    pub handshake: Option<S<Vec<S<RawHandshake>>>>,
 }
 
 impl RawPreset {
@@ -136,6 +161,7 @@ impl RawPreset {
             verify: self.verify.take(),
             event: self.event.take(),
             status: self.status.take(),
+            handshake: self.handshake.take(),
             ..RawRoute::default()
         }
     }

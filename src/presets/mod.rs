@@ -180,13 +180,13 @@ pub fn markdown(table: &Table) -> String {
         });
         let timestamp = v
             .and_then(|v| v.timestamp.as_ref())
-            .map(|t| format!("`{}`", t.value));
+            .map(|t| format!("`{}`", crate::verify::source::alternatives(&t.value)));
         let tolerance = layer
             .and_then(|l| l.tolerance.as_ref())
             .map(|t| humantime::format_duration(t.value).to_string());
         let id = layer
             .and_then(|l| l.event.id.as_ref())
-            .map(|s| format!("`{}`", s.value))
+            .map(|s| format!("`{}`", crate::verify::source::alternatives(&s.value)))
             .or(Some("body SHA-256".to_string()));
         let mut name = format!("`{}`", p.name);
         for a in &p.aliases {

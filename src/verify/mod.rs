@@ -3,16 +3,20 @@
 //! `Verifier::verify(parts, body)` is pure: it reads the request head and the raw body bytes, does no
 //! I/O and never reads the clock (the replay window is checked by `replay` with an explicit `now`). It
 //! returns a `Verified`, the only value the envelope can be built from, so nothing unverified can be
-//! forwarded. Schemes are code (HMAC over a template of signed pieces); vendors are data (`presets`).
-//! This module knows nothing about status codes, routes or sockets.
+//! forwarded. Schemes are code — MACs, keyed digests, shared tokens, Basic credentials, Ed25519, ECDSA
+//! P-256, RSA and JSON Web Tokens — and vendors are data (`presets`). This module knows nothing about
+//! status codes, routes or sockets.
 
 pub mod json;
+pub mod keys;
 pub mod mac;
+pub mod request;
 pub mod source;
 pub mod template;
 pub mod timestamp;
 
-pub use mac::{Algorithm, Encoding, Key};
+pub use keys::{KeyKind, PublicKey};
+pub use mac::{Encoding, Key};
 pub use source::{Pointer, Source};
 pub use template::{Piece, Template};
 
@@ -21,8 +25,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
 use jiff::Timestamp;
+use request::{Inputs, Missing, Request, Scanned};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use subtle::ConstantTimeEq;
 
 /// At most this many signature candidates are examined per request, however many a sender presents.
 const MAX_CANDIDATES: usize = 16;
@@ -31,16 +37,112 @@ const MAX_CANDIDATES: usize = 16;
 /// status table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("no signature header was sent")]
+    #[error("no signature was sent")]
     MissingSignature,
-    #[error("the signature header could not be parsed or decoded")]
+    #[error("the signature could not be parsed or decoded, or a part it must cover is missing")]
     MalformedSignature,
-    #[error("no configured secret produces the presented signature")]
+    #[error("no configured key produces or accepts the presented signature")]
     InvalidSignature,
     #[error("the signed timestamp is missing")]
     MissingTimestamp,
     #[error("the signed timestamp is not a time")]
     MalformedTimestamp,
+}
+
+/// How the vendor proves a delivery is genuine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha1,
+    HmacSha256,
+    HmacSha512,
+    /// A plain SHA-1 digest of content that includes `{secret}`.
+    Sha1,
+    /// A plain SHA-256 digest of content that includes `{secret}`.
+    Sha256,
+    /// The presented value is the shared secret itself.
+    Token,
+    /// HTTP Basic credentials equal to a secret written `user:password`.
+    Basic,
+    Ed25519,
+    EcdsaP256Sha256,
+    RsaSha256,
+    /// A JSON Web Token signed with a secret (HS*) or a public key.
+    Jwt,
+}
+
+impl Algorithm {
+    pub const NAMES: &'static [&'static str] = &[
+        "hmac-sha1",
+        "hmac-sha256",
+        "hmac-sha512",
+        "sha1",
+        "sha256",
+        "token",
+        "basic",
+        "ed25519",
+        "ecdsa-p256-sha256",
+        "rsa-sha256",
+        "jwt",
+    ];
+    const ALL: [Algorithm; 11] = [
+        Algorithm::HmacSha1,
+        Algorithm::HmacSha256,
+        Algorithm::HmacSha512,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+        Algorithm::Token,
+        Algorithm::Basic,
+        Algorithm::Ed25519,
+        Algorithm::EcdsaP256Sha256,
+        Algorithm::RsaSha256,
+        Algorithm::Jwt,
+    ];
+
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|a| *a == self).unwrap_or(0)]
+    }
+
+    fn hmac(self) -> Option<mac::Algorithm> {
+        match self {
+            Algorithm::HmacSha1 => Some(mac::Algorithm::HmacSha1),
+            Algorithm::HmacSha256 => Some(mac::Algorithm::HmacSha256),
+            Algorithm::HmacSha512 => Some(mac::Algorithm::HmacSha512),
+            _ => None,
+        }
+    }
+
+    /// The kind of public key the scheme verifies with, for asymmetric schemes.
+    pub fn key_kind(self) -> Option<KeyKind> {
+        match self {
+            Algorithm::Ed25519 => Some(KeyKind::Ed25519),
+            Algorithm::EcdsaP256Sha256 => Some(KeyKind::P256),
+            Algorithm::RsaSha256 => Some(KeyKind::Rsa),
+            _ => None,
+        }
+    }
+
+    /// Whether the scheme signs a content template (tokens, Basic credentials and JWTs do not).
+    pub fn signs_template(self) -> bool {
+        !matches!(self, Algorithm::Token | Algorithm::Basic | Algorithm::Jwt)
+    }
+
+    /// The decoded length of a valid signature, where the scheme fixes it.
+    fn signature_len(self) -> Option<usize> {
+        match self {
+            Algorithm::HmacSha1 | Algorithm::Sha1 => Some(20),
+            Algorithm::HmacSha256 | Algorithm::Sha256 => Some(32),
+            Algorithm::HmacSha512 => Some(64),
+            Algorithm::Ed25519 => Some(64),
+            _ => None,
+        }
+    }
 }
 
 /// How a signature header that carries several `key=value` entries is split
@@ -55,15 +157,25 @@ pub struct ListFormat {
     pub signature_key: String,
 }
 
-/// How the signature travels in the request.
+/// Where and how the signature travels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureFormat {
-    /// Every header that may carry a signature (Box sends a primary and a secondary).
-    pub headers: Vec<HeaderName>,
-    /// Stripped from each signature before decoding (`"sha256="`).
+    /// Headers, body fields or query parameters that may carry it (Box sends two headers).
+    pub sources: Vec<Source>,
+    /// Stripped from each signature before decoding (`"sha256="`, `"Bearer "`).
     pub prefix: String,
     pub encoding: Encoding,
     pub list: Option<ListFormat>,
+}
+
+impl SignatureFormat {
+    /// The headers that may carry the signature.
+    pub fn headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.sources.iter().filter_map(|s| match s {
+            Source::Header(h) => Some(h),
+            _ => None,
+        })
+    }
 }
 
 /// How timestamps are written when *producing* a signature (`hookgate sign`, upstream signing).
@@ -101,25 +213,13 @@ impl TimestampFormat {
     }
 }
 
-/// Where the event's id, type and time live.
+/// Where the event's id, type and time live; each may list alternatives, the first present wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFields {
-    /// Absent: the SHA-256 of the raw body.
-    pub id: Option<Source>,
-    pub kind: Option<Source>,
-    pub time: Option<Source>,
-}
-
-/// Everything needed to build a `Verifier`, already validated field by field by `config`.
-pub struct Spec {
-    pub algorithm: Algorithm,
-    /// Key material, already decoded from its configured encoding.
-    pub secrets: Vec<Secret>,
-    pub signature: SignatureFormat,
-    pub payload: Template,
-    pub timestamp: Option<Source>,
-    pub timestamp_format: TimestampFormat,
-    pub event: EventFields,
+    /// Empty: the SHA-256 of the raw body.
+    pub id: Vec<Source>,
+    pub kind: Vec<Source>,
+    pub time: Vec<Source>,
 }
 
 /// How configured secret text becomes key bytes.
@@ -173,66 +273,192 @@ impl SecretEncoding {
     }
 }
 
+/// What a JSON Web Token must satisfy beyond its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtRules {
+    pub algorithm: jsonwebtoken::Algorithm,
+    /// The `iss` claim required, if any.
+    pub issuer: Option<String>,
+    /// The claim holding the hex SHA-256 of the body, which is how JWT schemes cover the body.
+    pub body_hash_claim: Option<String>,
+}
+
+/// Everything needed to build a `Verifier`, already validated field by field by `config`.
+pub struct Spec {
+    pub algorithm: Algorithm,
+    /// Shared secrets, already decoded from their configured encoding.
+    pub secrets: Vec<Secret>,
+    /// Public keys, for the asymmetric schemes.
+    pub public_keys: Vec<PublicKey>,
+    pub jwt: Option<JwtRules>,
+    pub signature: SignatureFormat,
+    pub payload: Template,
+    /// Where the signed timestamp is (alternatives); empty: none.
+    pub timestamp: Vec<Source>,
+    pub timestamp_format: TimestampFormat,
+    pub event: EventFields,
+    /// The URL the vendor calls, for schemes that sign it.
+    pub public_url: Option<http::Uri>,
+    /// Where the vendor puts the hex SHA-256 of the body, when it signs that instead of the body.
+    pub body_hash: Option<Source>,
+}
+
+enum Keys {
+    Hmac(Vec<Key>),
+    Secrets(Vec<Secret>),
+    Public(Vec<PublicKey>),
+    Jwt(
+        Vec<jsonwebtoken::DecodingKey>,
+        Box<jsonwebtoken::Validation>,
+    ),
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, n) = match self {
+            Keys::Hmac(k) => ("hmac", k.len()),
+            Keys::Secrets(k) => ("secrets", k.len()),
+            Keys::Public(k) => ("public", k.len()),
+            Keys::Jwt(k, _) => ("jwt", k.len()),
+        };
+        write!(f, "Keys({kind} x{n}, <redacted>)")
+    }
+}
+
 /// A route's prepared verifier.
 #[derive(Debug)]
 pub struct Verifier {
     algorithm: Algorithm,
-    keys: Vec<Key>,
+    keys: Keys,
+    jwt: Option<JwtRules>,
     signature: SignatureFormat,
     payload: Template,
-    timestamp: Option<Source>,
+    timestamp: Vec<Source>,
     timestamp_format: TimestampFormat,
     event: EventFields,
-    /// The distinct body pointers of id, type, time and timestamp, scanned in one pass.
+    body_hash: Option<Source>,
+    /// The distinct body pointers any part of the scheme names, scanned in one pass.
     pointers: Vec<Pointer>,
+    /// The body must be scanned before the signature can be checked.
+    body_first: bool,
+    /// `{url}` bases to try (the second toggles the default port), and the path for `{path}`.
+    urls: Vec<String>,
+    path: Option<String>,
+    /// For JWTs signed with a shared secret, the secret `sign` uses.
+    signing_secret: Option<Secret>,
 }
 
 impl Verifier {
     pub fn new(spec: Spec) -> Result<Verifier, String> {
-        if spec.secrets.is_empty() {
-            return Err("at least one secret is needed".to_string());
+        let alg = spec.algorithm;
+        let keys = keys_for(&spec)?;
+        if spec.signature.sources.is_empty() {
+            return Err("name where the signature is (header or signature)".to_string());
         }
-        if spec.signature.headers.is_empty() {
-            return Err("at least one signature header is needed".to_string());
-        }
-        if let Some(Source::Signature(key)) = &spec.timestamp
-            && spec.signature.list.is_none()
-        {
-            return Err(format!(
-                "timestamp \"signature:{key}\" needs a signature header with entries (set separator)"
-            ));
-        }
-        if spec.payload.uses(&Piece::Timestamp) && spec.timestamp.is_none() {
-            return Err("payload uses {timestamp} but no timestamp source is set".to_string());
-        }
-        if spec.payload.uses(&Piece::Id) && spec.event.id.is_none() {
-            return Err("payload uses {id} but event.id is not set".to_string());
-        }
-        let mut pointers: Vec<Pointer> = Vec::new();
-        let sources = [
-            &spec.event.id,
-            &spec.event.kind,
-            &spec.event.time,
-            &spec.timestamp,
-        ];
-        for p in sources.into_iter().flatten().filter_map(Source::as_pointer) {
-            if !pointers.contains(p) {
-                pointers.push(p.clone());
+        for s in &spec.signature.sources {
+            if matches!(s, Source::Signature(_) | Source::Claim(_)) {
+                return Err(format!("the signature cannot come from \"{s}\""));
             }
         }
+        let uses_claims = spec
+            .timestamp
+            .iter()
+            .chain(&spec.event.id)
+            .chain(&spec.event.kind)
+            .chain(&spec.event.time)
+            .any(|s| matches!(s, Source::Claim(_)));
+        if uses_claims && alg != Algorithm::Jwt {
+            return Err("jwt: sources exist only for the jwt algorithm".to_string());
+        }
+        if spec
+            .timestamp
+            .iter()
+            .any(|s| matches!(s, Source::Signature(_)))
+            && spec.signature.list.is_none()
+        {
+            return Err(
+                "a \"signature:KEY\" timestamp needs a signature header with entries (set separator)"
+                    .to_string(),
+            );
+        }
+        let p = &spec.payload;
+        if alg.signs_template() {
+            if p.uses(&Piece::Timestamp) && spec.timestamp.is_empty() {
+                return Err("payload uses {timestamp} but no timestamp source is set".to_string());
+            }
+            if p.uses(&Piece::Id) && spec.event.id.is_empty() {
+                return Err("payload uses {id} but event.id is not set".to_string());
+            }
+            if (p.uses(&Piece::Url) || p.uses(&Piece::Path)) && spec.public_url.is_none() {
+                return Err(
+                    "payload signs the URL the vendor calls ({url} or {path}): set public_url to it"
+                        .to_string(),
+                );
+            }
+            let digest = matches!(alg, Algorithm::Sha1 | Algorithm::Sha256);
+            if digest && !p.uses(&Piece::Secret) {
+                return Err(format!(
+                    "a plain {} digest proves nothing unless the payload includes {{secret}}",
+                    alg.name()
+                ));
+            }
+            if !digest && p.uses(&Piece::Secret) {
+                return Err(
+                    "{secret} belongs only in the payload of the sha1 and sha256 digests"
+                        .to_string(),
+                );
+            }
+        }
+        let mut pointers: Vec<Pointer> = Vec::new();
+        let sources = spec
+            .event
+            .id
+            .iter()
+            .chain(&spec.event.kind)
+            .chain(&spec.event.time)
+            .chain(&spec.timestamp)
+            .chain(&spec.signature.sources)
+            .chain(spec.body_hash.iter());
+        let fields = spec.payload.pieces().iter().filter_map(|p| match p {
+            Piece::Field(p) => Some(p),
+            _ => None,
+        });
+        for ptr in sources.filter_map(Source::as_pointer).chain(fields) {
+            if !pointers.contains(ptr) {
+                pointers.push(ptr.clone());
+            }
+        }
+        let in_body = |sources: &[Source]| sources.iter().any(|s| matches!(s, Source::Body(_)));
+        let body_first = in_body(&spec.signature.sources)
+            || p.pieces().iter().any(|p| matches!(p, Piece::Field(_)))
+            || (p.uses(&Piece::Timestamp) && in_body(&spec.timestamp))
+            || (p.uses(&Piece::Id) && in_body(&spec.event.id))
+            || spec
+                .body_hash
+                .as_ref()
+                .is_some_and(|s| matches!(s, Source::Body(_)));
+        let (urls, path) = match &spec.public_url {
+            Some(u) => {
+                let (urls, path) = request::url_variants(u);
+                (urls, Some(path))
+            }
+            None => (Vec::new(), None),
+        };
         Ok(Verifier {
-            algorithm: spec.algorithm,
-            keys: spec
-                .secrets
-                .iter()
-                .map(|s| Key::new(spec.algorithm, s))
-                .collect(),
+            algorithm: alg,
+            keys,
+            jwt: spec.jwt,
             signature: spec.signature,
             payload: spec.payload,
             timestamp: spec.timestamp,
             timestamp_format: spec.timestamp_format,
             event: spec.event,
+            body_hash: spec.body_hash,
             pointers,
+            body_first,
+            urls,
+            path,
+            signing_secret: spec.secrets.first().cloned(),
         })
     }
 
@@ -245,72 +471,105 @@ impl Verifier {
     pub fn payload(&self) -> &Template {
         &self.payload
     }
-    pub fn timestamp(&self) -> Option<&Source> {
-        self.timestamp.as_ref()
+    pub fn timestamp(&self) -> &[Source] {
+        &self.timestamp
     }
     pub fn event(&self) -> &EventFields {
         &self.event
     }
     pub fn key_count(&self) -> usize {
-        self.keys.len()
+        match &self.keys {
+            Keys::Hmac(k) => k.len(),
+            Keys::Secrets(k) => k.len(),
+            Keys::Public(k) => k.len(),
+            Keys::Jwt(k, _) => k.len(),
+        }
+    }
+
+    /// Whether the signature covers the whole body (always, or for form posts only when the
+    /// template's only coverage is `{form_sorted}`).
+    pub fn covers_body(&self) -> bool {
+        match self.algorithm {
+            Algorithm::Token | Algorithm::Basic => false,
+            Algorithm::Jwt => self
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.body_hash_claim.is_some()),
+            _ => self.payload.covers_body() || self.body_hash.is_some(),
+        }
     }
 
     /// Checks the delivery and, when it is genuine, extracts the event it carries.
     pub fn verify(&self, parts: &Parts, body: Bytes) -> Result<Verified, VerifyError> {
-        let presented = self.presented(&parts.headers)?;
         let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
         let scan_needed = !self.pointers.is_empty() || is_json(content_type.as_ref());
-
-        // The signed content may name the timestamp or id; find them first, from the body only when
-        // the template needs them before the MAC (otherwise the body is parsed after it verifies, so
-        // forged requests cost one MAC and no parsing).
-        let body_first = self.payload.pieces().iter().any(|p| {
-            (*p == Piece::Timestamp && matches!(self.timestamp, Some(Source::Body(_))))
-                || (*p == Piece::Id && matches!(self.event.id, Some(Source::Body(_))))
-        });
-        let mut scanned = body_first.then(|| self.scan(&body));
-        let ctx = Context {
+        // The body is parsed before the signature only when the scheme needs a body field to check it;
+        // otherwise forged requests cost one MAC and no parsing.
+        let mut scanned: Option<Scanned> = self.body_first.then(|| self.scan(&body));
+        let early = Request {
             parts,
-            presented: &presented,
+            body: &body,
+            fields: &[],
             scanned: scanned.as_ref(),
             pointers: &self.pointers,
+            claims: None,
         };
-        let timestamp_raw = self.timestamp.as_ref().and_then(|s| ctx.lookup(s));
-        let id_raw = self.event.id.as_ref().and_then(|s| ctx.lookup(s));
-
-        self.check_mac(
-            &presented,
-            &Inputs {
-                headers: &parts.headers,
-                body: &body,
-                timestamp: timestamp_raw.as_deref(),
-                id: id_raw.as_deref(),
-            },
-        )?;
+        let presented = self.presented(&early)?;
+        let fields: Vec<(&str, &str)> = presented
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let req = Request {
+            fields: &fields,
+            ..early
+        };
+        let claims = self.check(&req, &presented.texts)?;
+        if let Some(source) = &self.body_hash {
+            let covered = self.payload.uses(&Piece::Body)
+                || (self.payload.uses(&Piece::FormSorted) && request::is_form(parts));
+            match req.lookup(source) {
+                Some(sent) if sent.eq_ignore_ascii_case(&hex::encode(Sha256::digest(&body))) => {}
+                Some(_) => return Err(VerifyError::InvalidSignature),
+                None if covered => {}
+                None => return Err(VerifyError::MalformedSignature),
+            }
+        } else if self.algorithm.signs_template()
+            && !self.payload.uses(&Piece::Body)
+            && self.payload.uses(&Piece::FormSorted)
+            && !request::is_form(parts)
+        {
+            // Only form parameters are signed, and this body is not a form: nothing covers it.
+            return Err(VerifyError::MalformedSignature);
+        }
 
         if scanned.is_none() && scan_needed {
             scanned = Some(self.scan(&body));
         }
-        let ctx = Context {
+        let req = Request {
             parts,
-            presented: &presented,
+            body: &body,
+            fields: &fields,
             scanned: scanned.as_ref(),
             pointers: &self.pointers,
+            claims: claims.as_ref(),
         };
-        let signed_at = match &self.timestamp {
-            None => None,
-            Some(source) => {
-                let raw = ctx.lookup(source).ok_or(VerifyError::MissingTimestamp)?;
-                Some(timestamp::parse(&raw).ok_or(VerifyError::MalformedTimestamp)?)
-            }
+        let signed_at = if self.timestamp.is_empty() {
+            None
+        } else {
+            let raw = req
+                .lookup_any(&self.timestamp)
+                .ok_or(VerifyError::MissingTimestamp)?;
+            Some(timestamp::parse(&raw).ok_or(VerifyError::MalformedTimestamp)?)
         };
-        let field = |s: &Option<Source>| s.as_ref().and_then(|s| ctx.lookup(s));
-        let (id, id_is_body_hash) = match field(&self.event.id) {
+        let (id, id_is_body_hash) = match req.lookup_any(&self.event.id) {
             Some(id) if !id.is_empty() => (id.into_owned(), false),
             _ => (body_hash(&body), true),
         };
-        let kind = field(&self.event.kind).map(Cow::into_owned);
-        let time = field(&self.event.time).and_then(|t| timestamp::parse(&t));
+        let kind = req.lookup_any(&self.event.kind).map(Cow::into_owned);
+        let time = req
+            .lookup_any(&self.event.time)
+            .and_then(|t| timestamp::parse(&t));
         let json = matches!(scanned, Some(Ok(_)));
         Ok(Verified {
             body,
@@ -324,86 +583,288 @@ impl Verifier {
         })
     }
 
-    fn scan(&self, body: &[u8]) -> Result<Vec<Option<String>>, serde_json::Error> {
+    fn scan(&self, body: &[u8]) -> Scanned {
         let refs: Vec<&Pointer> = self.pointers.iter().collect();
         json::scan(body, &refs)
     }
 
-    /// Collects the signatures the sender presented (and the fields of a composite header).
-    fn presented<'h>(&self, headers: &'h HeaderMap) -> Result<Presented<'h>, VerifyError> {
+    /// Collects the signatures the sender presented, and the fields of a composite header.
+    fn presented(&self, req: &Request<'_, '_>) -> Result<Presented, VerifyError> {
         let mut out = Presented::default();
-        let mut seen_header = false;
-        for name in &self.signature.headers {
-            for value in headers.get_all(name) {
-                seen_header = true;
-                let Ok(text) = value.to_str() else { continue };
-                match &self.signature.list {
-                    None => out.push_signature(text, &self.signature),
-                    Some(list) => {
-                        for entry in text.split(list.separator.as_str()).take(4 * MAX_CANDIDATES) {
-                            let Some((k, v)) = entry.trim().split_once(list.kv_separator.as_str())
-                            else {
-                                continue;
-                            };
-                            if k == list.signature_key {
-                                out.push_signature(v, &self.signature);
-                            } else if !out.fields.iter().any(|(seen, _)| *seen == k) {
-                                out.fields.push((k, v));
-                            }
+        let mut seen = false;
+        let mut texts: Vec<Cow<'_, str>> = Vec::new();
+        for source in &self.signature.sources {
+            match source {
+                Source::Header(h) => {
+                    for value in req.parts.headers.get_all(h) {
+                        seen = true;
+                        if let Ok(t) = value.to_str() {
+                            texts.push(Cow::Borrowed(t));
+                        }
+                    }
+                }
+                other => {
+                    if let Some(v) = req.lookup(other) {
+                        seen = true;
+                        texts.push(v);
+                    }
+                }
+            }
+        }
+        if !seen {
+            return Err(VerifyError::MissingSignature);
+        }
+        for text in &texts {
+            match &self.signature.list {
+                None => out.push(text, &self.signature.prefix),
+                Some(list) => {
+                    for entry in text.split(list.separator.as_str()).take(4 * MAX_CANDIDATES) {
+                        let Some((k, v)) = entry.trim().split_once(list.kv_separator.as_str())
+                        else {
+                            continue;
+                        };
+                        if k == list.signature_key {
+                            out.push(v, &self.signature.prefix);
+                        } else if !out.fields.iter().any(|(seen, _)| seen == k) {
+                            out.fields.push((k.to_string(), v.to_string()));
                         }
                     }
                 }
             }
         }
-        if !seen_header {
-            return Err(VerifyError::MissingSignature);
-        }
-        // Signatures that decode to the wrong length cannot match; treating them as malformed gives the
-        // operator a more useful reason than "invalid".
-        let want = self.algorithm.tag_len();
-        out.signatures.retain(|s| s.len() == want);
-        if out.signatures.is_empty() {
+        if out.texts.is_empty() {
             return Err(VerifyError::MalformedSignature);
         }
         Ok(out)
     }
 
-    fn check_mac(&self, presented: &Presented<'_>, inputs: &Inputs<'_>) -> Result<(), VerifyError> {
-        for key in &self.keys {
-            let tag = self.compute(key, inputs)?;
-            // Every presented signature is compared; each comparison is constant-time.
-            if presented.signatures.iter().any(|s| tag.matches(s)) {
-                return Ok(());
+    /// Decodes the presented signatures for a binary scheme, keeping those of a plausible length.
+    fn decoded(&self, texts: &[String]) -> Result<Vec<Vec<u8>>, VerifyError> {
+        let want = self.algorithm.signature_len();
+        let sigs: Vec<Vec<u8>> = texts
+            .iter()
+            .filter_map(|t| self.signature.encoding.decode(t))
+            .filter(|s| want.is_none_or(|n| s.len() == n))
+            .collect();
+        if sigs.is_empty() {
+            // Wrong-length signatures cannot match; calling them malformed helps the operator more.
+            return Err(VerifyError::MalformedSignature);
+        }
+        Ok(sigs)
+    }
+
+    /// `{url}` bases to try: every variant when the template signs the URL, otherwise none.
+    fn url_choices(&self) -> Vec<Option<&str>> {
+        if self.payload.uses(&Piece::Url) {
+            self.urls.iter().map(|u| Some(u.as_str())).collect()
+        } else {
+            vec![None]
+        }
+    }
+
+    fn inputs<'a>(
+        &'a self,
+        timestamp: Option<&'a str>,
+        id: Option<&'a str>,
+        url: Option<&'a str>,
+        secret: Option<&'a Secret>,
+    ) -> Inputs<'a> {
+        Inputs {
+            timestamp,
+            id,
+            url,
+            path: self.path.as_deref(),
+            secret,
+        }
+    }
+
+    /// Checks the presented signatures against every key. Returns the token's claims for JWTs.
+    fn check(
+        &self,
+        req: &Request<'_, '_>,
+        texts: &[String],
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
+        let timestamp = req.lookup_any(&self.timestamp);
+        let id = req.lookup_any(&self.event.id);
+        let (ts, id) = (timestamp.as_deref(), id.as_deref());
+        let missing = |m: Missing| match m {
+            Missing::Timestamp => VerifyError::MissingTimestamp,
+            Missing::Other => VerifyError::MalformedSignature,
+        };
+        let feed = |inputs: &Inputs<'_>, sink: &mut dyn FnMut(&[u8])| {
+            request::feed(&self.payload, req, inputs, sink).map_err(missing)
+        };
+        match &self.keys {
+            Keys::Hmac(keys) => {
+                let sigs = self.decoded(texts)?;
+                for key in keys {
+                    for url in self.url_choices() {
+                        let mut mac = key.start();
+                        feed(&self.inputs(ts, id, url, None), &mut |b| mac.update(b))?;
+                        let tag = mac.finish();
+                        if sigs.iter().any(|s| tag.matches(s)) {
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+            Keys::Secrets(secrets) => match self.algorithm {
+                Algorithm::Sha1 | Algorithm::Sha256 => {
+                    let sigs = self.decoded(texts)?;
+                    for secret in secrets {
+                        for url in self.url_choices() {
+                            let inputs = self.inputs(ts, id, url, Some(secret));
+                            let digest = if self.algorithm == Algorithm::Sha1 {
+                                let mut h = sha1::Sha1::new();
+                                feed(&inputs, &mut |b| h.update(b))?;
+                                h.finalize().to_vec()
+                            } else {
+                                let mut h = Sha256::new();
+                                feed(&inputs, &mut |b| h.update(b))?;
+                                h.finalize().to_vec()
+                            };
+                            if sigs.iter().any(|s| bool::from(digest.ct_eq(s))) {
+                                return Ok(None);
+                            }
+                        }
+                    }
+                }
+                Algorithm::Token => {
+                    for text in texts {
+                        if secrets.iter().any(|s| same_secret(text.as_bytes(), s)) {
+                            return Ok(None);
+                        }
+                    }
+                }
+                _ => {
+                    // Basic: "Basic base64(user:password)".
+                    let mut decodable = false;
+                    for text in texts {
+                        let Some(credentials) = basic_credentials(text) else {
+                            continue;
+                        };
+                        decodable = true;
+                        if secrets.iter().any(|s| same_secret(&credentials, s)) {
+                            return Ok(None);
+                        }
+                    }
+                    if !decodable {
+                        return Err(VerifyError::MalformedSignature);
+                    }
+                }
+            },
+            Keys::Public(keys) => {
+                let sigs = self.decoded(texts)?;
+                for url in self.url_choices() {
+                    let inputs = self.inputs(ts, id, url, None);
+                    if self.check_public(keys, &sigs, &inputs, req)? {
+                        return Ok(None);
+                    }
+                }
+            }
+            Keys::Jwt(keys, validation) => {
+                for text in texts {
+                    for key in keys {
+                        let Ok(data) = jsonwebtoken::decode::<
+                            serde_json::Map<String, serde_json::Value>,
+                        >(text.trim(), key, validation) else {
+                            continue;
+                        };
+                        return self.check_claims(data.claims, req.body).map(Some);
+                    }
+                }
             }
         }
         Err(VerifyError::InvalidSignature)
     }
 
-    fn compute(&self, key: &Key, inputs: &Inputs<'_>) -> Result<mac::Tag, VerifyError> {
-        let mut mac = key.start();
-        for piece in self.payload.pieces() {
-            match piece {
-                Piece::Literal(bytes) => mac.update(bytes),
-                Piece::Body => mac.update(inputs.body),
-                Piece::Timestamp => mac.update(
-                    inputs
-                        .timestamp
-                        .ok_or(VerifyError::MissingTimestamp)?
-                        .as_bytes(),
-                ),
-                Piece::Id => {
-                    mac.update(inputs.id.ok_or(VerifyError::MalformedSignature)?.as_bytes())
-                }
-                Piece::Header(name) => {
-                    let value = inputs
-                        .headers
-                        .get(name)
-                        .ok_or(VerifyError::MalformedSignature)?;
-                    mac.update(value.as_bytes())
+    fn check_public(
+        &self,
+        keys: &[PublicKey],
+        sigs: &[Vec<u8>],
+        inputs: &Inputs<'_>,
+        req: &Request<'_, '_>,
+    ) -> Result<bool, VerifyError> {
+        use p256::ecdsa::signature::DigestVerifier;
+        let feed = |sink: &mut dyn FnMut(&[u8])| {
+            request::feed(&self.payload, req, inputs, sink).map_err(|m| match m {
+                Missing::Timestamp => VerifyError::MissingTimestamp,
+                Missing::Other => VerifyError::MalformedSignature,
+            })
+        };
+        match self.algorithm {
+            Algorithm::Ed25519 => {
+                // Ed25519 signs the message itself, not a digest, so it has to be assembled.
+                let mut message = Vec::with_capacity(req.body.len() + 64);
+                feed(&mut |b| message.extend_from_slice(b))?;
+                for sig in sigs {
+                    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+                        continue;
+                    };
+                    for key in keys {
+                        if let PublicKey::Ed25519(k) = key
+                            && k.verify_strict(&message, &sig).is_ok()
+                        {
+                            return Ok(true);
+                        }
+                    }
                 }
             }
+            Algorithm::EcdsaP256Sha256 => {
+                let mut digest = Sha256::new();
+                feed(&mut |b| digest.update(b))?;
+                for sig in sigs {
+                    let parsed = p256::ecdsa::Signature::from_der(sig)
+                        .or_else(|_| p256::ecdsa::Signature::from_slice(sig));
+                    let Ok(sig) = parsed else { continue };
+                    for key in keys {
+                        if let PublicKey::P256(k) = key
+                            && k.verify_digest(digest.clone(), &sig).is_ok()
+                        {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+            Algorithm::RsaSha256 => {
+                let mut digest = Sha256::new();
+                feed(&mut |b| digest.update(b))?;
+                for sig in sigs {
+                    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig.as_slice()) else {
+                        continue;
+                    };
+                    for key in keys {
+                        if let PublicKey::Rsa(k) = key
+                            && k.verify_digest(digest.clone(), &sig).is_ok()
+                        {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
-        Ok(mac.finish())
+        Ok(false)
+    }
+
+    /// A verified token's claims must also name the body (when the scheme says so) and the issuer.
+    fn check_claims(
+        &self,
+        claims: serde_json::Map<String, serde_json::Value>,
+        body: &[u8],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
+        let Some(rules) = &self.jwt else {
+            return Ok(claims);
+        };
+        if let Some(claim) = &rules.body_hash_claim {
+            let expected = hex::encode(Sha256::digest(body));
+            match claims.get(claim).and_then(|v| v.as_str()) {
+                Some(sent) if sent.eq_ignore_ascii_case(&expected) => {}
+                Some(_) => return Err(VerifyError::InvalidSignature),
+                None => return Err(VerifyError::MalformedSignature),
+            }
+        }
+        Ok(claims)
     }
 
     /// Produces the headers a genuine sender would attach to `body` (for `hookgate sign`, for signing
@@ -414,18 +875,19 @@ impl Verifier {
         id: &str,
         at: Timestamp,
     ) -> Result<Vec<(HeaderName, String)>, String> {
+        let Some(Source::Header(sig_header)) = self.signature.sources.first() else {
+            return Err("this vendor sends its signature in the body or the URL; hookgate sign only produces headers".to_string());
+        };
         let mut headers = HeaderMap::new();
         let mut out: Vec<(HeaderName, String)> = Vec::new();
         let ts_text = self.timestamp_format.format(at);
         let mut ts_in_signature = None;
-        match &self.timestamp {
-            Some(Source::Header(h)) => {
-                out.push((h.clone(), ts_text.clone()));
-            }
+        match self.timestamp.first() {
+            Some(Source::Header(h)) => out.push((h.clone(), ts_text.clone())),
             Some(Source::Signature(k)) => ts_in_signature = Some(k.clone()),
             _ => {}
         }
-        if let Some(Source::Header(h)) = &self.event.id {
+        if let Some(Source::Header(h)) = self.event.id.first() {
             out.push((h.clone(), id.to_string()));
         }
         for (name, value) in &out {
@@ -434,38 +896,84 @@ impl Verifier {
                 HeaderValue::from_str(value).map_err(|e| e.to_string())?,
             );
         }
-        let timestamp_raw = match &self.timestamp {
-            Some(Source::Body(p)) => json::scan(body, &[p])
-                .ok()
-                .and_then(|mut v| v.remove(0))
-                .map(Cow::Owned),
+        let mut request = http::Request::builder().method("POST").uri("/");
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let (parts, ()) = request.body(()).map_err(|e| e.to_string())?.into_parts();
+        let scanned = Some(self.scan(body));
+        let req = Request {
+            parts: &parts,
+            body,
+            fields: &[],
+            scanned: scanned.as_ref(),
+            pointers: &self.pointers,
+            claims: None,
+        };
+        let timestamp_raw = match self.timestamp.first() {
+            Some(Source::Body(p)) => req.lookup(&Source::Body(p.clone())),
             Some(_) => Some(Cow::Borrowed(ts_text.as_str())),
             None => None,
         };
-        let id_raw = match &self.event.id {
-            Some(Source::Body(p)) => json::scan(body, &[p]).ok().and_then(|mut v| v.remove(0)),
-            _ => Some(id.to_string()),
+        let id_raw = match self.event.id.first() {
+            Some(Source::Body(p)) => req.lookup(&Source::Body(p.clone())),
+            _ => Some(Cow::Borrowed(id)),
         };
-        let inputs = Inputs {
-            headers: &headers,
-            body,
-            timestamp: timestamp_raw.as_deref(),
-            id: id_raw.as_deref(),
-        };
-        let tag = self.compute(&self.keys[0], &inputs).map_err(|e| match e {
-            VerifyError::MissingTimestamp => {
+        let url = self.urls.first().map(String::as_str);
+        let cannot = |m: Missing| match m {
+            Missing::Timestamp => {
                 "the body does not contain the signed timestamp field".to_string()
             }
-            _ => format!(
-                "the signed content \"{}\" names a header this tool cannot fill in",
+            Missing::Other => format!(
+                "the signed content \"{}\" names something this tool cannot fill in",
                 self.payload
             ),
-        })?;
-        let sig = format!(
-            "{}{}",
-            self.signature.prefix,
-            self.signature.encoding.encode(tag.as_bytes())
-        );
+        };
+        let encoded = match &self.keys {
+            Keys::Hmac(keys) => {
+                let mut mac = keys[0].start();
+                let inputs = self.inputs(timestamp_raw.as_deref(), id_raw.as_deref(), url, None);
+                request::feed(&self.payload, &req, &inputs, &mut |b| mac.update(b))
+                    .map_err(cannot)?;
+                self.signature.encoding.encode(mac.finish().as_bytes())
+            }
+            Keys::Secrets(secrets) => match self.algorithm {
+                Algorithm::Sha1 | Algorithm::Sha256 => {
+                    let inputs = self.inputs(
+                        timestamp_raw.as_deref(),
+                        id_raw.as_deref(),
+                        url,
+                        Some(&secrets[0]),
+                    );
+                    let digest = if self.algorithm == Algorithm::Sha1 {
+                        let mut h = sha1::Sha1::new();
+                        request::feed(&self.payload, &req, &inputs, &mut |b| h.update(b))
+                            .map_err(cannot)?;
+                        h.finalize().to_vec()
+                    } else {
+                        let mut h = Sha256::new();
+                        request::feed(&self.payload, &req, &inputs, &mut |b| h.update(b))
+                            .map_err(cannot)?;
+                        h.finalize().to_vec()
+                    };
+                    self.signature.encoding.encode(&digest)
+                }
+                Algorithm::Token => String::from_utf8_lossy(secrets[0].expose()).into_owned(),
+                _ => format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(secrets[0].expose())
+                ),
+            },
+            Keys::Public(_) => {
+                return Err("this vendor signs with a private key that only it holds".to_string());
+            }
+            Keys::Jwt(..) => self.sign_jwt(body, at)?,
+        };
+        let sig = if self.algorithm == Algorithm::Basic {
+            encoded
+        } else {
+            format!("{}{encoded}", self.signature.prefix)
+        };
         let value = match &self.signature.list {
             None => sig,
             Some(list) => {
@@ -476,77 +984,154 @@ impl Verifier {
                 v + &list.signature_key + &list.kv_separator + &sig
             }
         };
-        out.push((self.signature.headers[0].clone(), value));
+        out.push((sig_header.clone(), value));
         Ok(out)
+    }
+
+    fn sign_jwt(&self, body: &[u8], at: Timestamp) -> Result<String, String> {
+        let Some(rules) = &self.jwt else {
+            return Err("the jwt rules are missing".to_string());
+        };
+        let Keys::Jwt(..) = &self.keys else {
+            return Err("not a JWT scheme".to_string());
+        };
+        let secret = self.signing_secret.as_ref().ok_or_else(|| {
+            "this vendor signs its tokens with a private key that only it holds".to_string()
+        })?;
+        let mut claims = serde_json::Map::new();
+        claims.insert("iat".into(), at.as_second().into());
+        if let Some(iss) = &rules.issuer {
+            claims.insert("iss".into(), iss.clone().into());
+        }
+        if let Some(claim) = &rules.body_hash_claim {
+            claims.insert(claim.clone(), hex::encode(Sha256::digest(body)).into());
+        }
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(rules.algorithm),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.expose()),
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
-/// The signatures and composite-header fields a sender presented.
-#[derive(Default)]
-struct Presented<'h> {
-    signatures: Vec<Vec<u8>>,
-    fields: Vec<(&'h str, &'h str)>,
+/// Builds the prepared keys for a spec, checking that the right kind of key material is present.
+fn keys_for(spec: &Spec) -> Result<Keys, String> {
+    let alg = spec.algorithm;
+    let need_secrets = || {
+        if spec.secrets.is_empty() {
+            Err("at least one secret is needed".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(hmac) = alg.hmac() {
+        need_secrets()?;
+        return Ok(Keys::Hmac(
+            spec.secrets.iter().map(|s| Key::new(hmac, s)).collect(),
+        ));
+    }
+    match alg {
+        Algorithm::Sha1 | Algorithm::Sha256 | Algorithm::Token | Algorithm::Basic => {
+            need_secrets()?;
+            Ok(Keys::Secrets(spec.secrets.clone()))
+        }
+        Algorithm::Ed25519 | Algorithm::EcdsaP256Sha256 | Algorithm::RsaSha256 => {
+            if spec.public_keys.is_empty() {
+                return Err(format!("{} verifies with public_key; set it", alg.name()));
+            }
+            Ok(Keys::Public(spec.public_keys.clone()))
+        }
+        _ => {
+            let rules = spec
+                .jwt
+                .as_ref()
+                .ok_or_else(|| "the jwt algorithm needs jwt_algorithm".to_string())?;
+            use jsonwebtoken::Algorithm as J;
+            let keys: Vec<jsonwebtoken::DecodingKey> = match rules.algorithm {
+                J::HS256 | J::HS384 | J::HS512 => {
+                    need_secrets()?;
+                    spec.secrets
+                        .iter()
+                        .map(|s| jsonwebtoken::DecodingKey::from_secret(s.expose()))
+                        .collect()
+                }
+                _ => {
+                    if spec.public_keys.is_empty() {
+                        return Err(
+                            "this jwt_algorithm verifies with public_key; set it".to_string()
+                        );
+                    }
+                    spec.public_keys
+                        .iter()
+                        .map(jwt_key)
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            let mut validation = jsonwebtoken::Validation::new(rules.algorithm);
+            // Vendors differ in which registered claims they send; exp and nbf are checked when present,
+            // and the time window is the route's job.
+            validation.required_spec_claims.clear();
+            validation.validate_aud = false;
+            if let Some(iss) = &rules.issuer {
+                validation.set_issuer(&[iss]);
+                validation.required_spec_claims.insert("iss".to_string());
+            }
+            Ok(Keys::Jwt(keys, Box::new(validation)))
+        }
+    }
 }
 
-impl Presented<'_> {
-    fn push_signature(&mut self, text: &str, format: &SignatureFormat) {
-        if self.signatures.len() >= MAX_CANDIDATES {
+fn jwt_key(key: &PublicKey) -> Result<jsonwebtoken::DecodingKey, String> {
+    match key {
+        PublicKey::P256(k) => Ok(jsonwebtoken::DecodingKey::from_ec_der(
+            k.to_encoded_point(false).as_bytes(),
+        )),
+        PublicKey::Ed25519(k) => Ok(jsonwebtoken::DecodingKey::from_ed_der(k.as_bytes())),
+        PublicKey::Rsa(k) => {
+            use rsa::pkcs1::EncodeRsaPublicKey;
+            let public: &rsa::RsaPublicKey = k.as_ref().as_ref();
+            let der = public.to_pkcs1_der().map_err(|e| e.to_string())?;
+            Ok(jsonwebtoken::DecodingKey::from_rsa_der(der.as_bytes()))
+        }
+    }
+}
+
+/// Constant-time equality of a presented value and a secret, hiding the secret's length.
+fn same_secret(presented: &[u8], secret: &Secret) -> bool {
+    Sha256::digest(presented)
+        .ct_eq(&Sha256::digest(secret.expose()))
+        .into()
+}
+
+/// The `user:password` of an `Authorization: Basic ...` value.
+fn basic_credentials(value: &str) -> Option<Vec<u8>> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+}
+
+/// The signatures (as text, prefix removed) and composite-header fields a sender presented.
+#[derive(Default)]
+struct Presented {
+    texts: Vec<String>,
+    fields: Vec<(String, String)>,
+}
+
+impl Presented {
+    fn push(&mut self, text: &str, prefix: &str) {
+        if self.texts.len() >= MAX_CANDIDATES {
             return;
         }
         let text = text.trim();
-        let Some(text) = text.strip_prefix(format.prefix.as_str()) else {
-            return;
-        };
-        if let Some(bytes) = format.encoding.decode(text) {
-            self.signatures.push(bytes);
-        }
-    }
-}
-
-/// The values a signed-content template can name.
-struct Inputs<'a> {
-    headers: &'a HeaderMap,
-    body: &'a [u8],
-    timestamp: Option<&'a str>,
-    id: Option<&'a str>,
-}
-
-/// Looks values up by `Source` in one request. Values from the head borrow from it (`'h`); values from
-/// the scanned body are copied out.
-#[derive(Clone, Copy)]
-struct Context<'h, 's> {
-    parts: &'h Parts,
-    presented: &'h Presented<'h>,
-    scanned: Option<&'s Result<Vec<Option<String>>, serde_json::Error>>,
-    pointers: &'s [Pointer],
-}
-
-impl<'h> Context<'h, '_> {
-    fn lookup(&self, source: &Source) -> Option<Cow<'h, str>> {
-        match source {
-            Source::Header(h) => self
-                .parts
-                .headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| Cow::Borrowed(s.trim())),
-            Source::Signature(k) => self
-                .presented
-                .fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| Cow::Borrowed(v.trim())),
-            Source::Query(name) => {
-                let query = self.parts.uri.query()?;
-                form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| Cow::Owned(v.into_owned()))
-            }
-            Source::Body(p) => {
-                let index = self.pointers.iter().position(|q| q == p)?;
-                let found = self.scanned?.as_ref().ok()?.get(index)?.as_ref()?;
-                Some(Cow::Owned(found.clone()))
-            }
+        if let Some(rest) = text.strip_prefix(prefix)
+            && !rest.is_empty()
+        {
+            self.texts.push(rest.to_string());
         }
     }
 }

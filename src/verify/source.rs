@@ -15,6 +15,8 @@ pub enum Source {
     Signature(String),
     /// A query-string parameter (for vendors that put ids or tokens in the URL they call).
     Query(String),
+    /// A claim of the JSON Web Token the vendor signed with (`jwt:iat`).
+    Claim(String),
 }
 
 impl Source {
@@ -22,7 +24,7 @@ impl Source {
     pub fn parse(text: &str) -> Result<Source, String> {
         let (kind, rest) = text.split_once(':').ok_or_else(|| {
             format!(
-                "\"{text}\" is not a source; write \"header:NAME\", \"body:/json/pointer\", \"signature:KEY\" or \"query:NAME\""
+                "\"{text}\" is not a source; write \"header:NAME\", \"body:/json/pointer\", \"signature:KEY\", \"query:NAME\" or \"jwt:CLAIM\""
             )
         })?;
         match kind {
@@ -32,8 +34,9 @@ impl Source {
             "body" => Pointer::parse(rest).map(Source::Body),
             "signature" if !rest.is_empty() => Ok(Source::Signature(rest.to_string())),
             "query" if !rest.is_empty() => Ok(Source::Query(rest.to_string())),
+            "jwt" if !rest.is_empty() => Ok(Source::Claim(rest.to_string())),
             _ => Err(format!(
-                "unknown source kind \"{kind}\" in \"{text}\"; use header:, body:, signature: or query:"
+                "unknown source kind \"{kind}\" in \"{text}\"; use header:, body:, signature:, query: or jwt:"
             )),
         }
     }
@@ -53,8 +56,18 @@ impl fmt::Display for Source {
             Source::Body(p) => write!(f, "body:{}", p.text),
             Source::Signature(k) => write!(f, "signature:{k}"),
             Source::Query(k) => write!(f, "query:{k}"),
+            Source::Claim(k) => write!(f, "jwt:{k}"),
         }
     }
+}
+
+/// Alternatives written as `a | b`, for messages and docs.
+pub fn alternatives(sources: &[Source]) -> String {
+    sources
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// A JSON pointer, split into unescaped reference tokens.
@@ -120,6 +133,7 @@ mod tests {
             ("body:/a~1b/c~0d", Ok("body:/a~1b/c~0d")),
             ("signature:t", Ok("signature:t")),
             ("query:token", Ok("query:token")),
+            ("jwt:iat", Ok("jwt:iat")),
             ("event_id", Err("is not a source")),
             ("body:event_id", Err("must start with '/'")),
             ("body:/a~2", Err("'~' must be followed")),

@@ -3,6 +3,7 @@
 //! `"{timestamp}.{body}"` is parsed once at config load into pieces; at request time the pieces are fed
 //! one after another straight into the MAC, so the body is never copied or concatenated.
 
+use super::source::Pointer;
 use http::HeaderName;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,20 @@ pub enum Piece {
     Id,
     /// The first value of a request header.
     Header(HeaderName),
+    /// The shared secret itself, for vendors that hash `secret + content` instead of using an HMAC.
+    Secret,
+    /// The public URL the vendor calls (`public_url`) with the query string as received.
+    Url,
+    /// The request method.
+    Method,
+    /// The public URL's path with the query string as received.
+    Path,
+    /// Form parameters sorted by name, each name followed by its value (Twilio).
+    FormSorted,
+    /// A field of the JSON body; empty when absent.
+    Field(Pointer),
+    /// `name:value` for each header listed in the named header, joined by `;` (Contentful).
+    SignedHeaders(HeaderName),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,18 +71,26 @@ impl Template {
                 .find('}')
                 .ok_or_else(|| format!("unclosed '{{' in \"{text}\""))?;
             let name = &rest[1..end];
+            let header = |h: &str| {
+                HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| format!("\"{h}\" is not a valid header name"))
+            };
             let piece = match name {
                 "body" => Piece::Body,
                 "timestamp" => Piece::Timestamp,
                 "id" => Piece::Id,
-                _ => match name.strip_prefix("header:") {
-                    Some(h) => Piece::Header(
-                        HeaderName::from_bytes(h.as_bytes())
-                            .map_err(|_| format!("\"{h}\" is not a valid header name"))?,
-                    ),
-                    None => {
+                "secret" => Piece::Secret,
+                "url" => Piece::Url,
+                "method" => Piece::Method,
+                "path" => Piece::Path,
+                "form_sorted" => Piece::FormSorted,
+                _ => match name.split_once(':') {
+                    Some(("header", h)) => Piece::Header(header(h)?),
+                    Some(("signed_headers", h)) => Piece::SignedHeaders(header(h)?),
+                    Some(("body", p)) => Piece::Field(Pointer::parse(p)?),
+                    _ => {
                         return Err(format!(
-                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}} or {{header:NAME}}"
+                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
                         ));
                     }
                 },
@@ -81,12 +104,25 @@ impl Template {
         if !literal.is_empty() {
             pieces.push(Piece::Literal(literal));
         }
-        if !pieces.contains(&Piece::Body) {
+        let template = Template { pieces };
+        if !template.touches_body() {
             return Err(format!(
-                "\"{text}\" does not include {{body}}; a signature that does not cover the body proves nothing about it"
+                "\"{text}\" does not include {{body}} (or {{form_sorted}}, or a {{body:/field}}); a signature that does not cover the body proves nothing about it"
             ));
         }
-        Ok(Template { pieces })
+        Ok(template)
+    }
+
+    /// Whether the whole body is covered (`{body}`, or `{form_sorted}` for form posts).
+    pub fn covers_body(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Body | Piece::FormSorted))
+    }
+
+    /// Whether any part of the body is covered.
+    pub fn touches_body(&self) -> bool {
+        self.covers_body() || self.pieces.iter().any(|p| matches!(p, Piece::Field(_)))
     }
 
     pub fn pieces(&self) -> &[Piece] {
@@ -117,6 +153,13 @@ impl std::fmt::Display for Template {
                 Piece::Timestamp => f.write_str("{timestamp}")?,
                 Piece::Id => f.write_str("{id}")?,
                 Piece::Header(h) => write!(f, "{{header:{h}}}")?,
+                Piece::Secret => f.write_str("{secret}")?,
+                Piece::Url => f.write_str("{url}")?,
+                Piece::Method => f.write_str("{method}")?,
+                Piece::Path => f.write_str("{path}")?,
+                Piece::FormSorted => f.write_str("{form_sorted}")?,
+                Piece::Field(p) => write!(f, "{{body:{}}}", p.as_str())?,
+                Piece::SignedHeaders(h) => write!(f, "{{signed_headers:{h}}}")?,
             }
         }
         Ok(())
@@ -140,6 +183,21 @@ mod tests {
             ("{{{body}}}", Ok("{{{body}}}")),
             ("{id}.{body}", Ok("{id}.{body}")),
             ("{timestamp}", Err("does not include {body}")),
+            ("{url}{form_sorted}", Ok("{url}{form_sorted}")),
+            (
+                "{method}{url}{body}{timestamp}",
+                Ok("{method}{url}{body}{timestamp}"),
+            ),
+            (
+                "{body:/signature/timestamp}{body:/signature/token}",
+                Ok("{body:/signature/timestamp}{body:/signature/token}"),
+            ),
+            (
+                "{method}\n{path}\n{signed_headers:X-Sig-Headers}\n{body}",
+                Ok("{method}\n{path}\n{signed_headers:x-sig-headers}\n{body}"),
+            ),
+            ("{secret}{body}", Ok("{secret}{body}")),
+            ("{url}", Err("does not include {body}")),
             ("{bdy}", Err("unknown placeholder {bdy}")),
             ("{body", Err("unclosed")),
             ("body}", Err("unmatched")),

@@ -58,11 +58,15 @@ impl V {
                 .iter()
                 .map(|s| Secret::new(s.to_vec()))
                 .collect(),
+            public_keys: Vec::new(),
+            jwt: None,
+            public_url: None,
+            body_hash: None,
             signature: SignatureFormat {
-                headers: self
+                sources: self
                     .headers
                     .iter()
-                    .map(|h| HeaderName::from_static(h))
+                    .map(|h| Source::Header(HeaderName::from_static(h)))
                     .collect(),
                 prefix: self.prefix.to_string(),
                 encoding: self.encoding,
@@ -73,12 +77,20 @@ impl V {
                 }),
             },
             payload: Template::parse(self.payload).unwrap(),
-            timestamp: self.timestamp.map(|t| Source::parse(t).unwrap()),
+            timestamp: self
+                .timestamp
+                .map(|t| Source::parse(t).unwrap())
+                .into_iter()
+                .collect(),
             timestamp_format: TimestampFormat::Unix,
             event: EventFields {
-                id: self.id.map(|t| Source::parse(t).unwrap()),
-                kind: Some(Source::parse("body:/event").unwrap()),
-                time: Some(Source::parse("body:/timestamp").unwrap()),
+                id: self
+                    .id
+                    .map(|t| Source::parse(t).unwrap())
+                    .into_iter()
+                    .collect(),
+                kind: vec![Source::parse("body:/event").unwrap()],
+                time: vec![Source::parse("body:/timestamp").unwrap()],
             },
         }
     }
@@ -248,8 +260,12 @@ fn standard_webhooks_published_vector() {
     let v = Verifier::new(Spec {
         algorithm: Algorithm::HmacSha256,
         secrets: vec![key],
+        public_keys: Vec::new(),
+        jwt: None,
+        public_url: None,
+        body_hash: None,
         signature: SignatureFormat {
-            headers: vec![HeaderName::from_static("webhook-signature")],
+            sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),
             encoding: Encoding::Base64,
             list: Some(ListFormat {
@@ -259,10 +275,10 @@ fn standard_webhooks_published_vector() {
             }),
         },
         payload: Template::parse("{id}.{timestamp}.{body}").unwrap(),
-        timestamp: Some(Source::parse("header:webhook-timestamp").unwrap()),
+        timestamp: vec![Source::parse("header:webhook-timestamp").unwrap()],
         timestamp_format: TimestampFormat::Unix,
         event: EventFields {
-            id: Some(Source::parse("header:webhook-id").unwrap()),
+            id: vec![Source::parse("header:webhook-id").unwrap()],
             ..EventFields::default()
         },
     })

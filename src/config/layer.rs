@@ -1,0 +1,648 @@
+//! One layer of a route's settings — the route's own keys, its preset, or `[defaults]` — checked key by
+//! key, each value remembering where it was written, and the merge of layers (upper keys win, tables
+//! merge key by key). Errors are collected, not returned at the first one.
+
+use super::error::{ConfigError, ConfigErrors, Loc, Origin, suggestion};
+use super::raw::{OneOrMany, RawEvent, RawHandshake, RawRoute, RawSize, RawStatus, RawVerify, S};
+use crate::client_ip::parse_net;
+use crate::envelope::Mode;
+use crate::forward::Upstream;
+use crate::handshake;
+use crate::secret::Secret;
+use crate::verify::{Algorithm, Encoding, SecretEncoding, Source, Template, TimestampFormat};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use ipnet::IpNet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reads environment variables; injected so tests do not touch the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A checked value, with where it was written and under which key.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    pub value: T,
+    pub loc: Loc,
+    pub key: String,
+}
+
+impl<T> At<T> {
+    pub fn err(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(&self.loc, self.key.clone(), message)
+    }
+}
+
+/// Checks raw values of one origin, collecting errors.
+pub struct Checker<'a> {
+    pub origin: Arc<Origin>,
+    pub env: EnvLookup<'a>,
+    pub errors: &'a mut ConfigErrors,
+}
+
+impl Checker<'_> {
+    pub fn loc<T>(&self, s: &S<T>) -> Loc {
+        Loc {
+            origin: self.origin.clone(),
+            span: s.span(),
+        }
+    }
+
+    /// Converts one value, recording an error (and returning `None`) when `f` refuses it.
+    pub fn check<T, U>(
+        &mut self,
+        raw: &Option<S<T>>,
+        key: String,
+        f: impl FnOnce(&T) -> Result<U, String>,
+    ) -> Option<At<U>> {
+        let raw = raw.as_ref()?;
+        let loc = self.loc(raw);
+        match f(raw.get_ref()) {
+            Ok(value) => Some(At { value, loc, key }),
+            Err(message) => {
+                self.errors.push(ConfigError::at(&loc, key, message));
+                None
+            }
+        }
+    }
+
+    /// Like `check`, for conversions that read the environment.
+    fn check_env<U>(
+        &mut self,
+        raw: &Option<S<String>>,
+        key: String,
+        f: impl FnOnce(&Checker<'_>, &str) -> Result<U, String>,
+    ) -> Option<At<U>> {
+        let raw = raw.as_ref()?;
+        let loc = self.loc(raw);
+        match f(self, raw.get_ref()) {
+            Ok(value) => Some(At { value, loc, key }),
+            Err(message) => {
+                self.errors.push(ConfigError::at(&loc, key, message));
+                None
+            }
+        }
+    }
+
+    /// Expands `${VAR}` (and `${VAR:-default}`) from the environment.
+    pub fn expand(&self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed \"${{\" in \"{text}\""))?;
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "\"${{{inner}}}\" is not a valid environment variable reference"
+                ));
+            }
+            match ((self.env)(name), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable {name} is not set; export it, or write \"${{{name}:-default}}\" to give a fallback"
+                    ));
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// A secret: `${VAR}` expanded, then `file:/path` read (one trailing newline removed).
+    pub fn secret(&self, text: &str) -> Result<Secret, String> {
+        let expanded = self.expand(text)?;
+        let value = match expanded.strip_prefix("file:") {
+            Some(path) => {
+                let mut content = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+                if content.ends_with('\n') {
+                    content.pop();
+                    if content.ends_with('\r') {
+                        content.pop();
+                    }
+                }
+                content
+            }
+            None => expanded,
+        };
+        if value.is_empty() {
+            return Err("the secret is empty".to_string());
+        }
+        Ok(Secret::new(value.into_bytes()))
+    }
+
+    /// A list of secrets (or keys), each checked and located.
+    fn secrets(
+        &mut self,
+        raw: &Option<S<Vec<S<String>>>>,
+        at: &str,
+    ) -> Option<At<Vec<At<Secret>>>> {
+        let list = raw.as_ref()?;
+        let mut out = Vec::new();
+        for (i, s) in list.get_ref().iter().enumerate() {
+            let key = format!("{at}[{i}]");
+            let loc = self.loc(s);
+            match self.secret(s.get_ref()) {
+                Ok(value) => out.push(At { value, loc, key }),
+                Err(m) => self.errors.push(ConfigError::at(&loc, key, m)),
+            }
+        }
+        Some(At {
+            value: out,
+            loc: self.loc(list),
+            key: at.to_string(),
+        })
+    }
+}
+
+pub fn duration(text: &String) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("\"{text}\" is not a duration; write it like \"500ms\", \"30s\", \"5m\", \"24h\" or \"7d\"")
+    })
+}
+
+pub fn size(raw: &RawSize) -> Result<u64, String> {
+    match raw {
+        RawSize::Bytes(n) => Ok(*n),
+        RawSize::Text(t) => t
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| b.as_u64())
+            .map_err(|_| {
+                format!("\"{t}\" is not a size; write a number of bytes or a size like \"512KiB\" or \"1MiB\"")
+            }),
+    }
+}
+
+pub fn choice<T>(
+    text: &str,
+    names: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, String> {
+    parse(text).ok_or_else(|| {
+        format!(
+            "\"{text}\" is not one of {}{}",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            suggestion(text, names.iter().copied())
+        )
+    })
+}
+
+fn header_name(text: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(text.trim().as_bytes())
+        .map_err(|_| format!("\"{text}\" is not a valid header name"))
+}
+
+fn reject_status(code: &u16) -> Result<StatusCode, String> {
+    match StatusCode::from_u16(*code) {
+        Ok(s) if s.is_client_error() || s.is_server_error() => Ok(s),
+        _ => Err(format!("{code} is not a 4xx or 5xx status code")),
+    }
+}
+
+fn sources(v: &OneOrMany) -> Result<Vec<Source>, String> {
+    let list = v.to_vec();
+    if list.is_empty() {
+        return Err("name at least one source".to_string());
+    }
+    list.iter().map(|s| Source::parse(s)).collect()
+}
+
+fn nonempty(s: &String) -> Result<String, String> {
+    #![allow(clippy::ptr_arg)] // the shape `Checker::check` passes values in
+    if s.is_empty() {
+        Err("must not be empty".to_string())
+    } else {
+        Ok(s.clone())
+    }
+}
+
+/// The JWT algorithms vendors use.
+const JWT_ALGORITHMS: &[&str] = &["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"];
+
+fn jwt_algorithm(name: &str) -> Option<jsonwebtoken::Algorithm> {
+    use jsonwebtoken::Algorithm as J;
+    Some(match name {
+        "HS256" => J::HS256,
+        "HS384" => J::HS384,
+        "HS512" => J::HS512,
+        "RS256" => J::RS256,
+        "ES256" => J::ES256,
+        "EdDSA" => J::EdDSA,
+        _ => return None,
+    })
+}
+
+/// The checked keys of one layer (a route, a preset or `[defaults]`).
+#[derive(Debug, Clone, Default)]
+pub struct Layer {
+    pub provider: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub secrets: Option<At<Vec<At<Secret>>>>,
+    pub upstream: Option<At<Upstream>>,
+    pub upstream_secret: Option<At<Secret>>,
+    pub allow_ips: Option<At<Vec<IpNet>>>,
+    pub dedupe_ttl: Option<At<Duration>>,
+    pub forward_timeout: Option<At<Duration>>,
+    pub tolerance: Option<At<Duration>>,
+    pub max_clock_skew: Option<At<Duration>>,
+    pub max_body: Option<At<u64>>,
+    pub envelope: Option<At<Mode>>,
+    pub source: Option<At<String>>,
+    /// Public keys as written (their kind depends on the merged algorithm).
+    pub public_key: Option<At<Vec<At<Secret>>>>,
+    pub public_url: Option<At<Uri>>,
+    pub verify_token: Option<At<Secret>>,
+    pub handshake: Option<At<Vec<handshake::Spec>>>,
+    pub verify: VerifyLayer,
+    pub event: EventLayer,
+    pub status: StatusLayer,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyLayer {
+    /// Where the `verify` table was written, when it was.
+    pub table: Option<Loc>,
+    pub algorithm: Option<At<Algorithm>>,
+    pub header: Option<At<Vec<HeaderName>>>,
+    pub signature: Option<At<Vec<Source>>>,
+    pub prefix: Option<At<String>>,
+    pub encoding: Option<At<Encoding>>,
+    pub payload: Option<At<Template>>,
+    pub timestamp: Option<At<Vec<Source>>>,
+    pub timestamp_format: Option<At<TimestampFormat>>,
+    pub body_hash: Option<At<Source>>,
+    pub separator: Option<At<String>>,
+    pub kv_separator: Option<At<String>>,
+    pub signature_key: Option<At<String>>,
+    pub secret_encoding: Option<At<SecretEncoding>>,
+    pub secret_prefix: Option<At<String>>,
+    pub jwt_algorithm: Option<At<jsonwebtoken::Algorithm>>,
+    pub jwt_issuer: Option<At<String>>,
+    pub jwt_body_hash_claim: Option<At<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventLayer {
+    pub id: Option<At<Vec<Source>>>,
+    pub kind: Option<At<Vec<Source>>>,
+    pub time: Option<At<Vec<Source>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatusLayer {
+    pub signature: Option<At<StatusCode>>,
+    pub timestamp: Option<At<StatusCode>>,
+}
+
+/// Checks each key of a raw route (or preset, or `[defaults]`) under the key prefix `at`.
+pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
+    let k = |name: &str| format!("{at}.{name}");
+    let provider = c.check(&raw.provider, k("provider"), |p| Ok(p.clone()));
+    let path = c.check(&raw.path, k("path"), |p| {
+        if !p.starts_with('/') {
+            Err(format!("\"{p}\" must start with '/'"))
+        } else if p.contains(['?', '#']) {
+            Err(format!(
+                "\"{p}\" must be a path only, without a query or fragment"
+            ))
+        } else {
+            Ok(p.clone())
+        }
+    });
+    let secrets = c.secrets(&raw.secrets, &k("secrets"));
+    let upstream = c.check_env(&raw.upstream, k("upstream"), |c, t| {
+        Upstream::parse(&c.expand(t)?)
+    });
+    let upstream_secret = c.check_env(&raw.upstream_secret, k("upstream_secret"), |c, t| {
+        c.secret(t)
+    });
+    let verify_token = c.check_env(&raw.verify_token, k("verify_token"), |c, t| c.secret(t));
+    let public_key = raw.public_key.as_ref().and_then(|list| {
+        let texts: Vec<S<String>> = match list.get_ref() {
+            OneOrMany::One(s) => vec![S::new(list.span(), s.clone())],
+            OneOrMany::Many(v) => v.iter().map(|s| S::new(list.span(), s.clone())).collect(),
+        };
+        c.secrets(&Some(S::new(list.span(), texts)), &k("public_key"))
+    });
+    let public_url = c.check_env(&raw.public_url, k("public_url"), |c, t| {
+        let text = c.expand(t)?;
+        let uri: Uri = text
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not a URL"))?;
+        match (uri.scheme_str(), uri.host(), uri.query()) {
+            (Some("http" | "https"), Some(_), None) => Ok(uri),
+            (_, _, Some(_)) => Err(format!(
+                "\"{text}\" must not have a query string: the query a request arrives with is appended as received"
+            )),
+            _ => Err(format!(
+                "\"{text}\" must be the https:// (or http://) URL the vendor calls, as in \"https://hooks.example.com/webhooks/twilio\""
+            )),
+        }
+    });
+    let allow_ips = match &raw.allow_ips {
+        None => None,
+        Some(list) => {
+            let mut nets = Vec::new();
+            for (i, s) in list.get_ref().iter().enumerate() {
+                match parse_net(s.get_ref()) {
+                    Ok(n) => nets.push(n),
+                    Err(m) => {
+                        let loc = c.loc(s);
+                        c.errors
+                            .push(ConfigError::at(&loc, format!("{at}.allow_ips[{i}]"), m));
+                    }
+                }
+            }
+            Some(At {
+                value: nets,
+                loc: c.loc(list),
+                key: k("allow_ips"),
+            })
+        }
+    };
+    let positive_duration = |t: &String| {
+        let d = duration(t)?;
+        if d.is_zero() {
+            return Err("must be longer than zero".to_string());
+        }
+        Ok(d)
+    };
+    let handshake = raw.handshake.as_ref().map(|list| {
+        let mut specs = Vec::new();
+        for (i, h) in list.get_ref().iter().enumerate() {
+            if let Some(spec) = handshake_spec(c, h, &format!("{at}.handshake[{i}]")) {
+                specs.push(spec);
+            }
+        }
+        At {
+            value: specs,
+            loc: c.loc(list),
+            key: k("handshake"),
+        }
+    });
+    let verify_loc = raw.verify.as_ref().map(|v| c.loc(v));
+    Layer {
+        provider,
+        path,
+        secrets,
+        upstream,
+        upstream_secret,
+        allow_ips,
+        dedupe_ttl: c.check(&raw.dedupe_ttl, k("dedupe_ttl"), duration),
+        forward_timeout: c.check(
+            &raw.forward_timeout,
+            k("forward_timeout"),
+            positive_duration,
+        ),
+        tolerance: c.check(&raw.tolerance, k("tolerance"), duration),
+        max_clock_skew: c.check(&raw.max_clock_skew, k("max_clock_skew"), duration),
+        max_body: c.check(&raw.max_body, k("max_body"), size),
+        envelope: c.check(&raw.envelope, k("envelope"), |t| {
+            choice(t, Mode::NAMES, Mode::parse)
+        }),
+        source: c.check(&raw.source, k("source"), nonempty),
+        public_key,
+        public_url,
+        verify_token,
+        handshake,
+        verify: verify_layer(
+            c,
+            raw.verify.as_ref().map(|v| v.get_ref()),
+            &k("verify"),
+            verify_loc,
+        ),
+        event: event_layer(c, raw.event.as_ref(), &k("event")),
+        status: status_layer(c, raw.status.as_ref(), &k("status")),
+    }
+}
+
+fn handshake_spec(c: &mut Checker<'_>, raw: &S<RawHandshake>, at: &str) -> Option<handshake::Spec> {
+    let h = raw.get_ref();
+    let k = |name: &str| format!("{at}.{name}");
+    let before = c.errors.len();
+    let method = c
+        .check(&h.method, k("method"), |m| match m.as_str() {
+            "GET" | "HEAD" | "POST" => Ok(m.parse::<Method>().expect("valid method")),
+            _ => Err(format!("\"{m}\" is not one of \"GET\", \"HEAD\", \"POST\"")),
+        })
+        .map_or(Method::POST, |a| a.value);
+    let when = c
+        .check(&h.when, k("when"), |s| Source::parse(s))
+        .map(|a| a.value);
+    let equals = h.equals.as_ref().map(|e| e.get_ref().clone());
+    let token = c
+        .check(&h.token, k("token"), |s| Source::parse(s))
+        .map(|a| a.value);
+    let respond = c
+        .check(&h.respond, k("respond"), |t| handshake::Template::parse(t))
+        .map(|a| a.value);
+    let content_type = c
+        .check(&h.content_type, k("content_type"), |t| {
+            HeaderValue::from_str(t).map_err(|_| format!("\"{t}\" is not a valid content type"))
+        })
+        .map_or(HeaderValue::from_static("text/plain; charset=utf-8"), |a| {
+            a.value
+        });
+    let status = c
+        .check(&h.status, k("status"), |s| {
+            StatusCode::from_u16(*s).map_err(|_| format!("{s} is not a status code"))
+        })
+        .map_or(StatusCode::OK, |a| a.value);
+    let mut headers = Vec::new();
+    for (name, value) in h.headers.iter().flatten() {
+        let key = format!("{at}.headers.{name}");
+        let loc = c.loc(value);
+        match (
+            header_name(name),
+            handshake::Template::parse(value.get_ref()),
+        ) {
+            (Ok(n), Ok(t)) => headers.push((n, t)),
+            (Err(m), _) | (_, Err(m)) => c.errors.push(ConfigError::at(&loc, key, m)),
+        }
+    }
+    if equals.is_some() && when.is_none() {
+        let loc = c.loc(raw);
+        c.errors.push(ConfigError::at(
+            &loc,
+            k("equals"),
+            "needs `when`, the value to compare",
+        ));
+    }
+    if when.is_none() && token.is_none() && method == Method::POST {
+        let loc = c.loc(raw);
+        c.errors.push(ConfigError::at(
+            &loc,
+            at.to_string(),
+            "a POST handshake needs `when`, or every delivery would be taken for one",
+        ));
+    }
+    if c.errors.len() > before {
+        return None;
+    }
+    Some(handshake::Spec {
+        verified: h
+            .verified
+            .as_ref()
+            .map_or(method == Method::POST, |v| *v.get_ref()),
+        method,
+        when: when.map(|w| (w, equals)),
+        token,
+        respond: respond.unwrap_or_else(|| handshake::Template::parse("").expect("empty template")),
+        content_type,
+        headers,
+        status,
+    })
+}
+
+fn verify_layer(
+    c: &mut Checker<'_>,
+    raw: Option<&RawVerify>,
+    at: &str,
+    table: Option<Loc>,
+) -> VerifyLayer {
+    let Some(raw) = raw else {
+        return VerifyLayer::default();
+    };
+    let k = |name: &str| format!("{at}.{name}");
+    VerifyLayer {
+        table,
+        algorithm: c.check(&raw.algorithm, k("algorithm"), |t| {
+            choice(t, Algorithm::NAMES, Algorithm::parse)
+        }),
+        header: c.check(&raw.header, k("header"), |h| {
+            let names = h.to_vec();
+            if names.is_empty() {
+                return Err("name at least one header".to_string());
+            }
+            names.iter().map(|n| header_name(n)).collect()
+        }),
+        signature: c.check(&raw.signature, k("signature"), sources),
+        prefix: c.check(&raw.prefix, k("prefix"), |p| Ok(p.clone())),
+        encoding: c.check(&raw.encoding, k("encoding"), |t| {
+            choice(t, Encoding::NAMES, Encoding::parse)
+        }),
+        payload: c.check(&raw.payload, k("payload"), |t| Template::parse(t)),
+        timestamp: c.check(&raw.timestamp, k("timestamp"), sources),
+        timestamp_format: c.check(&raw.timestamp_format, k("timestamp_format"), |t| {
+            choice(t, TimestampFormat::NAMES, TimestampFormat::parse)
+        }),
+        body_hash: c.check(&raw.body_hash, k("body_hash"), |t| Source::parse(t)),
+        separator: c.check(&raw.separator, k("separator"), nonempty),
+        kv_separator: c.check(&raw.kv_separator, k("kv_separator"), nonempty),
+        signature_key: c.check(&raw.signature_key, k("signature_key"), nonempty),
+        secret_encoding: c.check(&raw.secret_encoding, k("secret_encoding"), |t| {
+            choice(t, SecretEncoding::NAMES, SecretEncoding::parse)
+        }),
+        secret_prefix: c.check(&raw.secret_prefix, k("secret_prefix"), nonempty),
+        jwt_algorithm: c.check(&raw.jwt_algorithm, k("jwt_algorithm"), |t| {
+            choice(t, JWT_ALGORITHMS, jwt_algorithm)
+        }),
+        jwt_issuer: c.check(&raw.jwt_issuer, k("jwt_issuer"), nonempty),
+        jwt_body_hash_claim: c.check(&raw.jwt_body_hash_claim, k("jwt_body_hash_claim"), nonempty),
+    }
+}
+
+fn event_layer(c: &mut Checker<'_>, raw: Option<&RawEvent>, at: &str) -> EventLayer {
+    let Some(raw) = raw else {
+        return EventLayer::default();
+    };
+    EventLayer {
+        id: c.check(&raw.id, format!("{at}.id"), sources),
+        kind: c.check(&raw.kind, format!("{at}.type"), sources),
+        time: c.check(&raw.time, format!("{at}.time"), sources),
+    }
+}
+
+fn status_layer(c: &mut Checker<'_>, raw: Option<&RawStatus>, at: &str) -> StatusLayer {
+    let Some(raw) = raw else {
+        return StatusLayer::default();
+    };
+    StatusLayer {
+        signature: c.check(&raw.signature, format!("{at}.signature"), reject_status),
+        timestamp: c.check(&raw.timestamp, format!("{at}.timestamp"), reject_status),
+    }
+}
+
+/// Builds `$T` from `$upper`'s keys where it has them and `$lower`'s otherwise; nested tables are merged
+/// the same way, key by key.
+macro_rules! over {
+    ($upper:ident, $lower:ident, $T:ident { $($f:ident),* $(,)? } $(nested { $($n:ident),* })?) => {
+        $T {
+            $( $f: $upper.$f.or($lower.$f), )*
+            $( $( $n: $upper.$n.over($lower.$n), )* )?
+        }
+    };
+}
+
+impl Layer {
+    pub fn over(self, lower: Layer) -> Layer {
+        over!(self, lower, Layer {
+            provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl,
+            forward_timeout, tolerance, max_clock_skew, max_body, envelope, source, public_key,
+            public_url, verify_token, handshake,
+        } nested { verify, event, status })
+    }
+}
+
+impl VerifyLayer {
+    fn over(self, lower: VerifyLayer) -> VerifyLayer {
+        over!(
+            self,
+            lower,
+            VerifyLayer {
+                table,
+                algorithm,
+                header,
+                signature,
+                prefix,
+                encoding,
+                payload,
+                timestamp,
+                timestamp_format,
+                body_hash,
+                separator,
+                kv_separator,
+                signature_key,
+                secret_encoding,
+                secret_prefix,
+                jwt_algorithm,
+                jwt_issuer,
+                jwt_body_hash_claim,
+            }
+        )
+    }
+}
+
+impl EventLayer {
+    fn over(self, lower: EventLayer) -> EventLayer {
+        over!(self, lower, EventLayer { id, kind, time })
+    }
+}
+
+impl StatusLayer {
+    fn over(self, lower: StatusLayer) -> StatusLayer {
+        over!(
+            self,
+            lower,
+            StatusLayer {
+                signature,
+                timestamp
+            }
+        )
+    }
+}

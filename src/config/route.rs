@@ -1,0 +1,468 @@
+//! A route resolved from its layers (route over preset over `[defaults]` over built-in defaults) and
+//! checked as a whole: key material for the scheme, a signed timestamp, `dedupe_ttl >= tolerance`, a
+//! public URL where the scheme signs it, the handshakes' secrets.
+
+use super::error::{ConfigError, ConfigErrors, Loc, suggestion};
+use super::layer::{At, Layer};
+use crate::envelope::Mode;
+use crate::handshake::Handshake;
+use crate::outcome::StatusOverrides;
+use crate::presets;
+use crate::routes::Route;
+use crate::secret::Secret;
+use crate::verify::{
+    Algorithm, Encoding, EventFields, JwtRules, KeyKind, ListFormat, Piece, SecretEncoding,
+    SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
+};
+use http::{HeaderValue, Method};
+use std::sync::Arc;
+
+/// Built-in defaults, below `[defaults]`.
+pub mod builtin {
+    use std::time::Duration;
+    pub const DEDUPE_TTL: Duration = Duration::from_secs(24 * 3600);
+    pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const TOLERANCE: Duration = Duration::from_secs(300);
+    pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+    pub const FALLBACK_TYPE: &str = "hookgate.webhook";
+}
+
+/// What a route needs from outside itself.
+pub struct RouteContext<'a> {
+    pub max_body: u64,
+    pub defaults: &'a Layer,
+    pub presets: &'a dyn Fn(&str) -> Option<Layer>,
+}
+
+/// Builds one route from its own layer, its preset and the defaults.
+pub fn route(
+    name: &str,
+    table: &Loc,
+    own: Layer,
+    ctx: &RouteContext<'_>,
+    errors: &mut ConfigErrors,
+) -> Option<Route> {
+    let at = format!("routes.{name}");
+    let here = |key: &str, message: String| ConfigError::at(table, format!("{at}{key}"), message);
+    let before = errors.len();
+
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        errors.push(here(
+            "",
+            format!("route name \"{name}\" may use only letters, digits, '-', '_' and '.'"),
+        ));
+    }
+
+    let provider = own
+        .provider
+        .clone()
+        .or_else(|| ctx.defaults.provider.clone());
+    let preset = match &provider {
+        None => Layer::default(),
+        Some(p) => match (ctx.presets)(&p.value) {
+            Some(layer) => layer,
+            None => {
+                errors.push(p.err(format!(
+                    "unknown provider \"{}\"{}; run `hookgate providers` for the list",
+                    p.value,
+                    suggestion(&p.value, presets::names())
+                )));
+                return None;
+            }
+        },
+    };
+    if provider.is_none() && own.verify.table.is_none() && ctx.defaults.verify.table.is_none() {
+        errors.push(here(
+            "",
+            format!(
+                "has neither a provider nor a verify table; add provider = \"...\" (see `hookgate providers`) or a [{at}.verify] table"
+            ),
+        ));
+        return None;
+    }
+    let merged = own.over(preset).over(ctx.defaults.clone());
+    let v = &merged.verify;
+
+    let Some(algorithm) = v.algorithm.as_ref().map(|a| a.value) else {
+        errors.push(here(
+            ".verify.algorithm",
+            format!("not set; one of {}", Algorithm::NAMES.join(", ")),
+        ));
+        return None;
+    };
+    let mut sources: Vec<Source> = v
+        .header
+        .iter()
+        .flat_map(|h| h.value.iter().cloned().map(Source::Header))
+        .collect();
+    sources.extend(v.signature.iter().flat_map(|s| s.value.iter().cloned()));
+    if sources.is_empty() {
+        errors.push(here(
+            ".verify.header",
+            "not set; name the header that carries the signature".to_string(),
+        ));
+    }
+    let upstream = match &merged.upstream {
+        Some(u) => Some(u.value.clone()),
+        None => {
+            errors.push(here(
+                ".upstream",
+                "not set; add upstream = \"http://service.internal/path\" (or \"stdout\" to print events)".to_string(),
+            ));
+            None
+        }
+    };
+    let payload = v
+        .payload
+        .as_ref()
+        .map_or_else(Template::body_only, |p| p.value.clone());
+    let list = match (&v.separator, &v.signature_key) {
+        (None, _) => None,
+        (Some(sep), Some(key)) => Some(ListFormat {
+            separator: sep.value.clone(),
+            kv_separator: v
+                .kv_separator
+                .as_ref()
+                .map_or_else(|| "=".to_string(), |k| k.value.clone()),
+            signature_key: key.value.clone(),
+        }),
+        (Some(sep), None) => {
+            errors.push(sep.err(
+                "a signature header with several entries also needs signature_key (the key of the signature entries, such as \"v1\")",
+            ));
+            None
+        }
+    };
+
+    let jwt = match (algorithm, &v.jwt_algorithm) {
+        (Algorithm::Jwt, Some(a)) => Some(JwtRules {
+            algorithm: a.value,
+            issuer: v.jwt_issuer.as_ref().map(|i| i.value.clone()),
+            body_hash_claim: v.jwt_body_hash_claim.as_ref().map(|c| c.value.clone()),
+        }),
+        (Algorithm::Jwt, None) => {
+            errors.push(here(
+                ".verify.jwt_algorithm",
+                "not set; the jwt algorithm needs it (HS256, RS256, ES256 or EdDSA)".to_string(),
+            ));
+            None
+        }
+        _ => None,
+    };
+    let key_kind = algorithm.key_kind().or_else(|| {
+        use jsonwebtoken::Algorithm as J;
+        match jwt.as_ref()?.algorithm {
+            J::ES256 => Some(KeyKind::P256),
+            J::RS256 => Some(KeyKind::Rsa),
+            J::EdDSA => Some(KeyKind::Ed25519),
+            _ => None,
+        }
+    });
+    let secret_encoding = v
+        .secret_encoding
+        .as_ref()
+        .map_or(SecretEncoding::Raw, |e| e.value);
+    let secret_prefix = v.secret_prefix.as_ref().map(|p| p.value.as_str());
+
+    let mut secrets: Vec<Secret> = Vec::new();
+    let mut public_keys = Vec::new();
+    match key_kind {
+        Some(kind) => match &merged.public_key {
+            Some(list) if !list.value.is_empty() => {
+                for k in &list.value {
+                    let text = String::from_utf8_lossy(k.value.expose()).into_owned();
+                    match keys::parse(kind, &text, secret_prefix) {
+                        Ok(key) => public_keys.push(key),
+                        Err(m) => errors.push(k.err(format!("the public key {m}"))),
+                    }
+                }
+            }
+            Some(list) => errors.push(list.err("list at least one public key")),
+            None => errors.push(here(
+                ".public_key",
+                format!(
+                    "not set; {} verifies with the vendor's public key",
+                    algorithm.name()
+                ),
+            )),
+        },
+        None => match &merged.secrets {
+            Some(list) if !list.value.is_empty() => {
+                for s in &list.value {
+                    match secret_encoding.decode(secret_prefix, &s.value) {
+                        Ok(k) => secrets.push(k),
+                        Err(m) => errors.push(s.err(format!(
+                            "the secret {m}; this vendor's secrets are {} encoded",
+                            secret_encoding.name()
+                        ))),
+                    }
+                }
+            }
+            Some(list) => errors.push(list.err("list at least one secret")),
+            None => errors.push(here(
+                ".secrets",
+                "not set; add secrets = [\"${VENDOR_SECRET}\"]".to_string(),
+            )),
+        },
+    }
+
+    let timestamp: Vec<Source> = v
+        .timestamp
+        .as_ref()
+        .map(|t| t.value.clone())
+        .unwrap_or_default();
+    if let Some(ts) = &v.timestamp {
+        for source in &ts.value {
+            if let Some(why) = unsigned(algorithm, &payload, source, jwt.as_ref()) {
+                errors.push(ts.err(why));
+            }
+        }
+    }
+
+    let tolerance = merged
+        .tolerance
+        .as_ref()
+        .map_or(builtin::TOLERANCE, |t| t.value);
+    let dedupe_ttl = merged
+        .dedupe_ttl
+        .as_ref()
+        .map_or(builtin::DEDUPE_TTL, |t| t.value);
+    if !timestamp.is_empty() && dedupe_ttl < tolerance {
+        let message = format!(
+            "dedupe_ttl {} is shorter than tolerance {}: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least {} or lower tolerance",
+            humantime::format_duration(dedupe_ttl),
+            humantime::format_duration(tolerance),
+            humantime::format_duration(tolerance)
+        );
+        // Point at whichever of the two the user is most likely to change: dedupe_ttl when it was set.
+        match merged.dedupe_ttl.as_ref().or(merged.tolerance.as_ref()) {
+            Some(at) => errors.push(ConfigError::at(&at.loc, at.key.clone(), message)),
+            None => errors.push(here(".dedupe_ttl", message)),
+        }
+    }
+
+    let upstream_signer =
+        merged
+            .upstream_secret
+            .as_ref()
+            .and_then(|s| match upstream_signer(&s.value, ctx) {
+                Ok(v) => Some(v),
+                Err(m) => {
+                    errors.push(s.err(m));
+                    None
+                }
+            });
+
+    let mut handshakes = Vec::new();
+    if let Some(list) = &merged.handshake {
+        let first_secret = merged
+            .secrets
+            .as_ref()
+            .and_then(|s| s.value.first())
+            .map(|s| &s.value);
+        let token = merged.verify_token.as_ref().map(|t| &t.value);
+        for spec in &list.value {
+            match Handshake::new(spec.clone(), first_secret, token) {
+                Ok(h) => handshakes.push(h),
+                Err(m) => errors.push(list.err(m)),
+            }
+        }
+    }
+    let mut methods = vec!["POST"];
+    for h in &handshakes {
+        if h.method == Method::GET && !methods.contains(&"GET") {
+            methods.push("GET");
+        }
+        if h.method == Method::HEAD && !methods.contains(&"HEAD") {
+            methods.push("HEAD");
+        }
+    }
+    methods.sort();
+
+    if errors.len() > before {
+        return None;
+    }
+    let spec = Spec {
+        algorithm,
+        secrets,
+        public_keys,
+        jwt,
+        signature: SignatureFormat {
+            sources,
+            prefix: v
+                .prefix
+                .as_ref()
+                .map_or_else(String::new, |p| p.value.clone()),
+            encoding: v.encoding.as_ref().map_or(Encoding::Hex, |e| e.value),
+            list,
+        },
+        payload,
+        timestamp,
+        timestamp_format: v
+            .timestamp_format
+            .as_ref()
+            .map_or_else(TimestampFormat::default, |f| f.value),
+        event: EventFields {
+            id: merged
+                .event
+                .id
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+            kind: merged
+                .event
+                .kind
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+            time: merged
+                .event
+                .time
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+        },
+        public_url: merged.public_url.as_ref().map(|u| u.value.clone()),
+        body_hash: v.body_hash.as_ref().map(|b| b.value.clone()),
+    };
+    let verifier = match Verifier::new(spec) {
+        Ok(v) => v,
+        Err(m) => {
+            let (loc, key) = if m.contains("public_url") {
+                (table.clone(), format!("{at}.public_url"))
+            } else {
+                (
+                    merged.verify.table.clone().unwrap_or_else(|| table.clone()),
+                    format!("{at}.verify"),
+                )
+            };
+            errors.push(ConfigError::at(&loc, key, m));
+            return None;
+        }
+    };
+    let path = merged
+        .path
+        .as_ref()
+        .map_or_else(|| format!("/webhooks/{name}"), |p| p.value.clone());
+    Some(Route {
+        name: Arc::from(name),
+        path,
+        provider: provider.map(|p| p.value),
+        verifier,
+        upstream: upstream?,
+        upstream_signer,
+        allow_ips: merged.allow_ips.map(|a| a.value),
+        dedupe_ttl,
+        forward_timeout: merged
+            .forward_timeout
+            .as_ref()
+            .map_or(builtin::FORWARD_TIMEOUT, |t| t.value),
+        tolerance,
+        max_clock_skew: merged
+            .max_clock_skew
+            .as_ref()
+            .map_or(builtin::MAX_CLOCK_SKEW, |t| t.value),
+        max_body: merged.max_body.as_ref().map_or(ctx.max_body, |m| m.value),
+        envelope: merged
+            .envelope
+            .as_ref()
+            .map_or(Mode::CloudEvents, |e| e.value),
+        source: merged
+            .source
+            .as_ref()
+            .map_or_else(|| name.to_string(), |s| s.value.clone()),
+        status: StatusOverrides {
+            signature: merged.status.signature.as_ref().map(|s| s.value),
+            timestamp: merged.status.timestamp.as_ref().map(|s| s.value),
+        },
+        handshakes,
+        allow: HeaderValue::from_str(&methods.join(", "))
+            .expect("method names are valid header text"),
+    })
+}
+
+/// Why a timestamp taken from `source` would not be covered by the signature, if it would not: a
+/// replayed request could then carry any time, and the window would protect nothing.
+fn unsigned(
+    algorithm: Algorithm,
+    payload: &Template,
+    source: &Source,
+    jwt: Option<&JwtRules>,
+) -> Option<String> {
+    let fix = "take the timestamp from a signed part or add {timestamp} to payload";
+    match algorithm {
+        Algorithm::Token | Algorithm::Basic => Some(format!(
+            "a {} scheme signs nothing, so a timestamp from \"{source}\" proves nothing; remove it",
+            algorithm.name()
+        )),
+        Algorithm::Jwt => match source {
+            Source::Claim(_) => None,
+            Source::Body(_) if jwt.is_some_and(|j| j.body_hash_claim.is_some()) => None,
+            _ => Some(format!(
+                "\"{source}\" is not covered by the token; use a claim, such as \"jwt:iat\""
+            )),
+        },
+        _ if payload.uses(&Piece::Timestamp) => None,
+        _ => match source {
+            Source::Header(h) if payload.signs_header(h) => None,
+            Source::Header(h) => Some(format!(
+                "header {h} is not covered by the signature (payload = \"{payload}\"), so a replayed request could carry any time; {fix}"
+            )),
+            Source::Body(p) if payload.covers_body() || payload.uses(&Piece::Field(p.clone())) => {
+                None
+            }
+            Source::Query(_) if payload.uses(&Piece::Url) || payload.uses(&Piece::Path) => None,
+            _ => Some(format!(
+                "\"{source}\" is not covered by the signature (payload = \"{payload}\"); {fix}"
+            )),
+        },
+    }
+}
+
+/// The Standard Webhooks signer for what the gateway forwards: the `standard-webhooks` preset with the
+/// route's `upstream_secret` (`whsec_` + base64, as that specification writes secrets; any other text
+/// is used as raw key bytes).
+fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, String> {
+    let layer = (ctx.presets)("standard-webhooks")
+        .ok_or_else(|| "the standard-webhooks preset is missing".to_string())?;
+    let v = &layer.verify;
+    let key = if secret.expose().starts_with(b"whsec_") {
+        SecretEncoding::Base64.decode(Some("whsec_"), secret)?
+    } else {
+        secret.clone()
+    };
+    let missing = || "the standard-webhooks preset is incomplete".to_string();
+    let first =
+        |list: &Option<At<Vec<Source>>>| list.as_ref().and_then(|l| l.value.first().cloned());
+    Verifier::new(Spec {
+        algorithm: v.algorithm.as_ref().ok_or_else(missing)?.value,
+        secrets: vec![key],
+        public_keys: Vec::new(),
+        jwt: None,
+        signature: SignatureFormat {
+            sources: vec![Source::Header(
+                v.header.as_ref().ok_or_else(missing)?.value[0].clone(),
+            )],
+            prefix: String::new(),
+            encoding: v.encoding.as_ref().ok_or_else(missing)?.value,
+            list: Some(ListFormat {
+                separator: v.separator.as_ref().ok_or_else(missing)?.value.clone(),
+                kv_separator: v.kv_separator.as_ref().ok_or_else(missing)?.value.clone(),
+                signature_key: v.signature_key.as_ref().ok_or_else(missing)?.value.clone(),
+            }),
+        },
+        payload: v.payload.as_ref().ok_or_else(missing)?.value.clone(),
+        timestamp: first(&v.timestamp).into_iter().collect(),
+        timestamp_format: TimestampFormat::Unix,
+        event: EventFields {
+            id: first(&layer.event.id).into_iter().collect(),
+            ..EventFields::default()
+        },
+        public_url: None,
+        body_hash: None,
+    })
+}

@@ -1,0 +1,271 @@
+//! Reading one request: looking values up by `Source`, and feeding a signed-content template into a
+//! MAC, digest or message buffer piece by piece.
+
+use super::source::{Pointer, Source};
+use super::template::{Piece, Template};
+use crate::secret::Secret;
+use http::request::Parts;
+use std::borrow::Cow;
+
+/// The body scanned as JSON: for each of the verifier's pointers, the value found.
+pub type Scanned = Result<Vec<Option<String>>, serde_json::Error>;
+
+/// Everything a lookup or a template can name in one request. Values from the request head borrow
+/// from it (`'h`); body fields are copied out of the scan.
+pub struct Request<'h, 's> {
+    pub parts: &'h Parts,
+    pub body: &'h [u8],
+    /// `key=value` fields of a composite signature header.
+    pub fields: &'h [(&'h str, &'h str)],
+    pub scanned: Option<&'s Scanned>,
+    pub pointers: &'s [Pointer],
+    /// JSON Web Token claims, once a token verified.
+    pub claims: Option<&'s serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'h> Request<'h, '_> {
+    /// The first of `sources` that is present.
+    pub fn lookup_any(&self, sources: &[Source]) -> Option<Cow<'h, str>> {
+        sources.iter().find_map(|s| self.lookup(s))
+    }
+
+    pub fn lookup(&self, source: &Source) -> Option<Cow<'h, str>> {
+        match source {
+            Source::Header(h) => self
+                .parts
+                .headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| Cow::Borrowed(s.trim())),
+            Source::Signature(k) => self
+                .fields
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| Cow::Borrowed(v.trim())),
+            Source::Query(name) => {
+                let query = self.parts.uri.query()?;
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| Cow::Owned(v.into_owned()))
+            }
+            Source::Body(p) => self.field(p).map(Cow::Owned),
+            Source::Claim(name) => match self.claims?.get(name)? {
+                serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
+                serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                serde_json::Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                _ => None,
+            },
+        }
+    }
+
+    fn field(&self, pointer: &Pointer) -> Option<String> {
+        let index = self.pointers.iter().position(|q| q == pointer)?;
+        self.scanned?.as_ref().ok()?.get(index)?.clone()
+    }
+}
+
+/// The values a template names besides the request itself.
+pub struct Inputs<'a> {
+    pub timestamp: Option<&'a str>,
+    pub id: Option<&'a str>,
+    /// The public URL (without query) to use for `{url}`.
+    pub url: Option<&'a str>,
+    /// The public URL's path (without query) for `{path}`.
+    pub path: Option<&'a str>,
+    pub secret: Option<&'a Secret>,
+}
+
+/// Why a template could not be filled in for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Timestamp,
+    Other,
+}
+
+/// Feeds `template` for this request into `sink`, piece by piece.
+pub fn feed(
+    template: &Template,
+    req: &Request<'_, '_>,
+    inputs: &Inputs<'_>,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<(), Missing> {
+    for piece in template.pieces() {
+        match piece {
+            Piece::Literal(bytes) => sink(bytes),
+            Piece::Body => sink(req.body),
+            Piece::Timestamp => sink(inputs.timestamp.ok_or(Missing::Timestamp)?.as_bytes()),
+            Piece::Id => sink(inputs.id.ok_or(Missing::Other)?.as_bytes()),
+            Piece::Header(name) => sink(
+                req.parts
+                    .headers
+                    .get(name)
+                    .ok_or(Missing::Other)?
+                    .as_bytes(),
+            ),
+            Piece::Secret => sink(inputs.secret.ok_or(Missing::Other)?.expose()),
+            Piece::Method => sink(req.parts.method.as_str().as_bytes()),
+            Piece::Url => {
+                sink(inputs.url.ok_or(Missing::Other)?.as_bytes());
+                if let Some(q) = req.parts.uri.query() {
+                    sink(b"?");
+                    sink(q.as_bytes());
+                }
+            }
+            Piece::Path => {
+                let path = inputs.path.ok_or(Missing::Other)?;
+                sink(contentful_encode_uri(path, req.parts.uri.query()).as_bytes());
+            }
+            Piece::FormSorted => {
+                if is_form(req.parts) {
+                    let mut params: Vec<(Cow<str>, Cow<str>)> =
+                        form_urlencoded::parse(req.body).collect();
+                    // Stable sort by name keeps repeated names in the order they were sent.
+                    params.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (k, v) in params {
+                        sink(k.as_bytes());
+                        sink(v.as_bytes());
+                    }
+                }
+            }
+            Piece::Field(p) => {
+                if let Some(v) = req.field(p) {
+                    sink(v.as_bytes());
+                }
+            }
+            Piece::SignedHeaders(list) => {
+                let text = signed_headers(req.parts, list).ok_or(Missing::Other)?;
+                sink(text.as_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the body is an HTML form post.
+pub fn is_form(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| {
+            e.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The headers named in header `list` (comma-separated), lower-cased and sorted, as `name:value`
+/// joined by `;`; the list header itself is included and rewritten from the names found. This is the
+/// canonical form of Contentful's request verification (`@contentful/node-apps-toolkit`).
+fn signed_headers(parts: &Parts, list: &http::HeaderName) -> Option<String> {
+    let listed = parts.headers.get(list)?.to_str().ok()?;
+    let mut names: Vec<String> = listed
+        .split(',')
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty() && parts.headers.contains_key(n.as_str()))
+        .collect();
+    if !names.iter().any(|n| n == list.as_str()) {
+        names.push(list.as_str().to_string());
+    }
+    names.sort();
+    names.dedup();
+    let list_value = names.join(",");
+    let pairs: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let value = if n == list.as_str() {
+                list_value.clone()
+            } else {
+                parts
+                    .headers
+                    .get(n.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            };
+            format!("{n}:{value}")
+        })
+        .collect();
+    Some(pairs.join(";"))
+}
+
+/// JavaScript's `encodeURI(path + "?" + querystring.escape(query))`, which is how Contentful's toolkit
+/// writes the path it signs (the query string ends up escaped twice).
+fn contentful_encode_uri(path: &str, query: Option<&str>) -> String {
+    const URI_KEEP: &[u8] = b";,/?:@&=+$-_.!~*'()#";
+    const COMPONENT_KEEP: &[u8] = b"-_.!~*'()";
+    fn escape(text: &str, keep: &[u8]) -> String {
+        let mut out = String::with_capacity(text.len());
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+    let raw = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{}", escape(q, COMPONENT_KEEP)),
+        _ => path.to_string(),
+    };
+    escape(&raw, URI_KEEP)
+}
+
+/// `public_url` split into the base `{url}` uses (scheme, authority and path) and its path; the
+/// second URL is the same one with the default port toggled, because some vendors (Twilio) sign the URL
+/// sometimes with and sometimes without an explicit `:443`/`:80`.
+pub fn url_variants(public_url: &http::Uri) -> (Vec<String>, String) {
+    let scheme = public_url.scheme_str().unwrap_or("https");
+    let host = public_url.host().unwrap_or("");
+    let path = public_url.path().to_string();
+    let default_port = if scheme == "http" { 80 } else { 443 };
+    let with_port = |port: u16| format!("{scheme}://{host}:{port}{path}");
+    let without_port = format!("{scheme}://{host}{path}");
+    let variants = match public_url.port_u16() {
+        None => vec![without_port, with_port(default_port)],
+        Some(p) if p == default_port => vec![with_port(p), without_port],
+        Some(p) => vec![with_port(p)],
+    };
+    (variants, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_variants_toggle_only_the_default_port() {
+        let v = |u: &str| url_variants(&u.parse().unwrap()).0;
+        assert_eq!(
+            v("https://example.com/hook"),
+            ["https://example.com/hook", "https://example.com:443/hook"]
+        );
+        assert_eq!(
+            v("https://example.com:443/hook"),
+            ["https://example.com:443/hook", "https://example.com/hook"]
+        );
+        assert_eq!(
+            v("http://example.com/hook"),
+            ["http://example.com/hook", "http://example.com:80/hook"]
+        );
+        assert_eq!(
+            v("https://example.com:8443/hook"),
+            ["https://example.com:8443/hook"]
+        );
+    }
+
+    #[test]
+    fn contentful_paths_are_encoded_as_its_toolkit_does() {
+        assert_eq!(
+            contentful_encode_uri("/api/v1/resources/1", None),
+            "/api/v1/resources/1"
+        );
+        assert_eq!(
+            contentful_encode_uri("/api/v1", Some("a=1&b=2")),
+            "/api/v1?a%253D1%2526b%253D2"
+        );
+        assert_eq!(contentful_encode_uri("/a b", None), "/a%20b");
+    }
+}
