@@ -9,7 +9,9 @@ use crate::envelope::Mode;
 use crate::forward::Upstream;
 use crate::handshake;
 use crate::secret::Secret;
-use crate::verify::{Algorithm, Encoding, SecretEncoding, Source, Template, TimestampFormat};
+use crate::verify::{
+    Algorithm, Encoding, Pointer, SecretEncoding, Source, Template, TimestampFormat,
+};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use ipnet::IpNet;
 use std::sync::Arc;
@@ -286,6 +288,7 @@ pub struct VerifyLayer {
     pub timestamp: Option<At<Vec<Source>>>,
     pub timestamp_format: Option<At<TimestampFormat>>,
     pub body_hash: Option<At<Source>>,
+    pub single_item: Option<At<Pointer>>,
     pub separator: Option<At<String>>,
     pub kv_separator: Option<At<String>>,
     pub signature_key: Option<At<String>>,
@@ -542,6 +545,13 @@ fn verify_layer(
             choice(t, TimestampFormat::NAMES, TimestampFormat::parse)
         }),
         body_hash: c.check(&raw.body_hash, k("body_hash"), |t| Source::parse(t)),
+        single_item: c.check(&raw.single_item, k("single_item"), |t| {
+            t.strip_prefix("body:")
+                .ok_or_else(|| {
+                    format!("\"{t}\" must name a JSON array in the body, as in \"body:/items\"")
+                })
+                .and_then(Pointer::parse)
+        }),
         separator: c.check(&raw.separator, k("separator"), nonempty),
         kv_separator: c.check(&raw.kv_separator, k("kv_separator"), nonempty),
         signature_key: c.check(&raw.signature_key, k("signature_key"), nonempty),
@@ -615,6 +625,7 @@ impl VerifyLayer {
                 timestamp,
                 timestamp_format,
                 body_hash,
+                single_item,
                 separator,
                 kv_separator,
                 signature_key,

@@ -328,6 +328,7 @@ pub fn route(
         },
         public_url: merged.public_url.as_ref().map(|u| u.value.clone()),
         body_hash: v.body_hash.as_ref().map(|b| b.value.clone()),
+        single_item: v.single_item.as_ref().map(|p| p.value.clone()),
     };
     let verifier = match Verifier::new(spec) {
         Ok(v) => v,
@@ -408,7 +409,7 @@ fn unsigned(
         },
         _ if payload.uses(&Piece::Timestamp) => None,
         _ => match source {
-            Source::Header(h) if payload.signs_header(h) => None,
+            Source::Header(h) if payload.signs_header(h) || payload.signs_listed_headers() => None,
             Source::Header(h) => Some(format!(
                 "header {h} is not covered by the signature (payload = \"{payload}\"), so a replayed request could carry any time; {fix}"
             )),
@@ -464,5 +465,6 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         },
         public_url: None,
         body_hash: None,
+        single_item: None,
     })
 }

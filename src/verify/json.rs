@@ -9,8 +9,9 @@ use super::source::Pointer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
-/// Validates `body` as a single JSON document and returns, for each pointer, the scalar it names
-/// (strings unescaped, numbers and booleans as their JSON text; objects, arrays and null as `None`).
+/// Validates `body` as a single JSON document and returns, for each pointer, the value it names:
+/// strings unescaped, numbers and booleans as their JSON text, arrays as their number of elements,
+/// objects and null as `None`.
 pub fn scan(body: &[u8], pointers: &[&Pointer]) -> Result<Vec<Option<String>>, serde_json::Error> {
     let mut found = vec![None; pointers.len()];
     let wanted: Vec<usize> = (0..pointers.len()).collect();
@@ -125,7 +126,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
             let next = self.descend(&index.to_string());
@@ -136,10 +137,12 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 found: &mut *self.found,
             };
             if seq.next_element_seed(node)?.is_none() {
-                return Ok(());
+                break;
             }
             index += 1;
         }
+        self.record(|| index.to_string());
+        Ok(())
     }
 }
 
@@ -201,6 +204,7 @@ mod tests {
             ("/z", None),
             ("/data/object/id", Some("pi_é")),
             ("/data", None),
+            ("/list", Some("2")),
             ("/list/1/x", Some("second")),
             ("/list/7/x", None),
             ("/a~1b", Some("slash")),
@@ -248,7 +252,7 @@ mod tests {
     fn deep_nesting_neither_overflows_the_stack_nor_passes_when_broken() {
         // Subtrees no pointer enters are skipped without recursion, so depth costs no stack.
         let arrays = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert_eq!(scan_one(&arrays, "/0/0").unwrap(), None);
+        assert_eq!(scan_one(&arrays, "/0/0").unwrap().as_deref(), Some("1"));
         let unbalanced = "[".repeat(100_000) + &"]".repeat(99_999);
         assert!(scan_one(&unbalanced, "/0").is_err());
         let objects = "{\"a\":".repeat(50_000) + "1" + &"}".repeat(50_000);

@@ -149,7 +149,8 @@ impl Algorithm {
 /// (`t=1,v1=abc,v1=def`, `ts=1;h1=abc`, `v1,abc v1,def`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListFormat {
-    /// Between entries: `","`, `";"`, `" "`.
+    /// Between entries: `","`, `";"`, `" "`; every character listed separates (`", "` splits on
+    /// commas and on spaces).
     pub separator: String,
     /// Between an entry's key and value (the first occurrence): `"="` or `","`.
     pub kv_separator: String,
@@ -301,6 +302,9 @@ pub struct Spec {
     pub public_url: Option<http::Uri>,
     /// Where the vendor puts the hex SHA-256 of the body, when it signs that instead of the body.
     pub body_hash: Option<Source>,
+    /// A JSON array that must hold exactly one item, for vendors that sign each item of a batch
+    /// separately (Adyen): a second, unsigned item would otherwise ride along.
+    pub single_item: Option<Pointer>,
 }
 
 enum Keys {
@@ -337,6 +341,9 @@ pub struct Verifier {
     timestamp_format: TimestampFormat,
     event: EventFields,
     body_hash: Option<Source>,
+    single_item: Option<Pointer>,
+    /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
+    listed_timestamp: Option<(HeaderName, Vec<HeaderName>)>,
     /// The distinct body pointers any part of the scheme names, scanned in one pass.
     pointers: Vec<Pointer>,
     /// The body must be scanned before the signature can be checked.
@@ -419,11 +426,16 @@ impl Verifier {
             .chain(&spec.timestamp)
             .chain(&spec.signature.sources)
             .chain(spec.body_hash.iter());
+        let single = spec.single_item.iter();
         let fields = spec.payload.pieces().iter().filter_map(|p| match p {
             Piece::Field(p) => Some(p),
             _ => None,
         });
-        for ptr in sources.filter_map(Source::as_pointer).chain(fields) {
+        for ptr in sources
+            .filter_map(Source::as_pointer)
+            .chain(fields)
+            .chain(single)
+        {
             if !pointers.contains(ptr) {
                 pointers.push(ptr.clone());
             }
@@ -437,6 +449,20 @@ impl Verifier {
                 .body_hash
                 .as_ref()
                 .is_some_and(|s| matches!(s, Source::Body(_)));
+        let listed_timestamp = p.pieces().iter().find_map(|piece| match piece {
+            Piece::SignedHeaders(list) if !p.uses(&Piece::Timestamp) => {
+                let headers: Vec<HeaderName> = spec
+                    .timestamp
+                    .iter()
+                    .filter_map(|s| match s {
+                        Source::Header(h) if !p.signs_header(h) => Some(h.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (!headers.is_empty()).then(|| (list.clone(), headers))
+            }
+            _ => None,
+        });
         let (urls, path) = match &spec.public_url {
             Some(u) => {
                 let (urls, path) = request::url_variants(u);
@@ -454,6 +480,8 @@ impl Verifier {
             timestamp_format: spec.timestamp_format,
             event: spec.event,
             body_hash: spec.body_hash,
+            single_item: spec.single_item,
+            listed_timestamp,
             pointers,
             body_first,
             urls,
@@ -554,6 +582,26 @@ impl Verifier {
             pointers: &self.pointers,
             claims: claims.as_ref(),
         };
+        if let Some(p) = &self.single_item
+            && req.lookup(&Source::Body(p.clone())).as_deref() != Some("1")
+        {
+            return Err(VerifyError::MalformedSignature);
+        }
+        if let Some((list, headers)) = &self.listed_timestamp {
+            let listed = parts
+                .headers
+                .get(list)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let present = headers.iter().find(|h| parts.headers.contains_key(*h));
+            if let Some(h) = present
+                && !listed
+                    .split(',')
+                    .any(|n| n.trim().eq_ignore_ascii_case(h.as_str()))
+            {
+                return Err(VerifyError::MalformedSignature);
+            }
+        }
         let signed_at = if self.timestamp.is_empty() {
             None
         } else {
@@ -618,7 +666,11 @@ impl Verifier {
             match &self.signature.list {
                 None => out.push(text, &self.signature.prefix),
                 Some(list) => {
-                    for entry in text.split(list.separator.as_str()).take(4 * MAX_CANDIDATES) {
+                    let separators = list.separator.as_str();
+                    for entry in text
+                        .split(|c| separators.contains(c))
+                        .take(4 * MAX_CANDIDATES)
+                    {
                         let Some((k, v)) = entry.trim().split_once(list.kv_separator.as_str())
                         else {
                             continue;

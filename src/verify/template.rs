@@ -139,6 +139,14 @@ impl Template {
             .iter()
             .any(|p| matches!(p, Piece::Header(h) if h == name))
     }
+
+    /// True when the signed headers are named by the request itself (`{signed_headers:LIST}`), so
+    /// whether a header is covered is checked per request.
+    pub fn signs_listed_headers(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::SignedHeaders(_)))
+    }
 }
 
 impl std::fmt::Display for Template {

@@ -62,6 +62,7 @@ impl V {
             jwt: None,
             public_url: None,
             body_hash: None,
+            single_item: None,
             signature: SignatureFormat {
                 sources: self
                     .headers
@@ -264,6 +265,7 @@ fn standard_webhooks_published_vector() {
         jwt: None,
         public_url: None,
         body_hash: None,
+        single_item: None,
         signature: SignatureFormat {
             sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),
