@@ -376,7 +376,7 @@ pub fn preset_layers() -> &'static Result<HashMap<String, Layer>, ConfigErrors> 
             env: &no_env,
             errors: &mut errors,
         };
-        let layers = table
+        let mut layers: HashMap<String, Layer> = table
             .presets
             .iter()
             .map(|p| {
@@ -384,6 +384,32 @@ pub fn preset_layers() -> &'static Result<HashMap<String, Layer>, ConfigErrors> 
                 (p.name.clone(), l)
             })
             .collect();
+        // A preset with a base starts from the base's own settings (one level: bases have no base).
+        for p in &table.presets {
+            let Some(base) = &p.base else { continue };
+            let found = table.presets.iter().find(|b| &b.name == base.get_ref());
+            match found {
+                Some(b) if b.base.is_none() => {
+                    let under = layers[&b.name].clone();
+                    if let Some(own) = layers.remove(&p.name) {
+                        layers.insert(p.name.clone(), own.over(under));
+                    }
+                }
+                Some(_) => c.errors.push(ConfigError::at(
+                    &c.loc(base),
+                    format!("{}.base", p.name),
+                    format!(
+                        "\"{}\" has a base itself; name the preset at the bottom",
+                        base.get_ref()
+                    ),
+                )),
+                None => c.errors.push(ConfigError::at(
+                    &c.loc(base),
+                    format!("{}.base", p.name),
+                    format!("no preset is named \"{}\"", base.get_ref()),
+                )),
+            }
+        }
         if errors.is_empty() {
             Ok(layers)
         } else {

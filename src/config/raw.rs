@@ -143,6 +143,8 @@ pub struct RawPreset {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Another preset whose settings this one starts from (vendors that send Standard Webhooks).
+    pub base: Option<S<String>>,
     pub tolerance: Option<S<String>>,
     pub max_clock_skew: Option<S<String>>,
     pub forward_timeout: Option<S<String>>,

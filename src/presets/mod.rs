@@ -23,6 +23,8 @@ pub struct Preset {
     pub docs: String,
     pub aliases: Vec<String>,
     pub notes: Option<String>,
+    /// The preset this one starts from, if any.
+    pub base: Option<S<String>>,
     /// The vendor's settings, in the route vocabulary.
     pub route: RawRoute,
     /// The table's own text in `presets.toml`, for `hookgate providers show`.
@@ -60,6 +62,7 @@ fn load() -> Result<Table, ConfigErrors> {
         let text = sections.get(name.as_str()).cloned().unwrap_or_default();
         presets.push(Preset {
             route: preset.take_route(),
+            base: preset.base.take(),
             title: preset.title,
             docs: preset.docs,
             aliases: preset.aliases,
@@ -120,28 +123,91 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .flat_map(|p| std::iter::once(p.name.as_str()).chain(p.aliases.iter().map(String::as_str)))
 }
 
+/// What a route naming the preset must add besides an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Verifies with the vendor's public key rather than a shared secret.
+    pub public_key: bool,
+    /// Signs the URL the vendor calls.
+    pub public_url: bool,
+    /// A handshake compares a value with the route's `verify_token`.
+    pub verify_token: bool,
+}
+
+/// What a route using preset `name` must add.
+pub fn needs(name: &str) -> Needs {
+    use crate::verify::Piece;
+    let layer = crate::config::preset_layers()
+        .as_ref()
+        .ok()
+        .and_then(|l| l.get(name));
+    let v = layer.map(|l| &l.verify);
+    let algorithm = v.and_then(|v| v.algorithm.as_ref()).map(|a| a.value);
+    let jwt_public = v.and_then(|v| v.jwt_algorithm.as_ref()).is_some_and(|a| {
+        !matches!(
+            a.value,
+            jsonwebtoken::Algorithm::HS256
+                | jsonwebtoken::Algorithm::HS384
+                | jsonwebtoken::Algorithm::HS512
+        )
+    });
+    let payload = v.and_then(|v| v.payload.as_ref()).map(|p| &p.value);
+    Needs {
+        public_key: algorithm.and_then(|a| a.key_kind()).is_some() || jwt_public,
+        public_url: payload.is_some_and(|p| p.uses(&Piece::Url) || p.uses(&Piece::Path)),
+        verify_token: layer
+            .and_then(|l| l.handshake.as_ref())
+            .is_some_and(|h| h.value.iter().any(|s| s.token.is_some())),
+    }
+}
+
+/// The placeholder URL `as_route_toml` writes for presets that sign the URL.
+pub const EXAMPLE_URL: &str = "https://hooks.example.com/webhooks/";
+
 /// A preset as a route table a user can paste into `hookgate.toml` and edit: the vendor's settings
 /// under `[routes.NAME]`, with placeholders for what only the user knows.
 pub fn as_route_toml(p: &Preset) -> String {
-    let env = p.name.to_uppercase().replace('-', "_") + "_SECRET";
+    let var = p.name.to_uppercase().replace('-', "_");
+    let needs = needs(&p.name);
     let mut out = format!("# {} — {}\n", p.title, p.docs);
     if let Some(notes) = &p.notes {
         out.push_str(&format!("# {notes}\n"));
     }
-    out.push_str(&format!(
-        "[routes.{name}]\nprovider = \"{name}\"\nsecrets = [\"${{{env}}}\"]\nupstream = \"http://127.0.0.1:9000/events\"\n\
+    out.push_str(&format!("[routes.{}]\nprovider = \"{}\"\n", p.name, p.name));
+    if needs.public_key {
+        out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
+    } else {
+        out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n"));
+    }
+    if needs.public_url {
+        out.push_str(&format!(
+            "public_url = \"{EXAMPLE_URL}{}\"  # the URL the vendor calls, exactly as registered\n",
+            p.name
+        ));
+    }
+    if needs.verify_token {
+        out.push_str(&format!("verify_token = \"${{{var}_VERIFY_TOKEN}}\"\n"));
+    }
+    out.push_str(
+        "upstream = \"http://127.0.0.1:9000/events\"\n\
          # The preset's settings follow; any of them can be changed here.\n",
-        name = p.name
-    ));
-    let meta = ["title", "docs", "aliases", "notes"];
+    );
+    if let Some(base) = &p.base {
+        out.push_str(&format!(
+            "# They add to those of the \"{b}\" preset (`hookgate providers show {b}`).\n",
+            b = base.get_ref()
+        ));
+    }
+    let meta = ["title", "docs", "aliases", "notes", "base"];
     for line in p.text.lines().skip(1) {
         let key = line.split('=').next().unwrap_or("").trim();
         if meta.contains(&key) {
             continue;
         }
-        match line.strip_prefix('[') {
-            Some(header) => out.push_str(&format!("[routes.{header}\n")),
-            None => {
+        match (line.strip_prefix("[["), line.strip_prefix('[')) {
+            (Some(header), _) => out.push_str(&format!("[[routes.{header}\n")),
+            (None, Some(header)) => out.push_str(&format!("[routes.{header}\n")),
+            (None, None) => {
                 out.push_str(line);
                 out.push('\n');
             }
@@ -243,7 +309,7 @@ mod tests {
                 .text
                 .lines()
                 .filter(|l| l.starts_with('['))
-                .find(|l| !l.starts_with(&format!("[{}", p.name)));
+                .find(|l| !l.trim_start_matches('[').starts_with(&p.name));
             assert_eq!(other_header, None, "{} swallowed another preset", p.name);
         }
     }
