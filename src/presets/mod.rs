@@ -321,3 +321,6 @@ mod tests {
         assert_eq!(canonical("nope"), None);
     }
 }
+
+#[cfg(test)]
+mod vectors;

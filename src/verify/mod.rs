@@ -815,15 +815,34 @@ impl Verifier {
                 }
             }
             Keys::Jwt(keys, validation) => {
+                use jsonwebtoken::errors::ErrorKind;
+                let mut parsed = false;
                 for text in texts {
                     for key in keys {
-                        let Ok(data) = jsonwebtoken::decode::<
-                            serde_json::Map<String, serde_json::Value>,
-                        >(text.trim(), key, validation) else {
-                            continue;
-                        };
-                        return self.check_claims(data.claims, req.body).map(Some);
+                        match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                            text.trim(),
+                            key,
+                            validation,
+                        ) {
+                            Ok(data) => {
+                                return self.check_claims(data.claims, req.body).map(Some);
+                            }
+                            Err(e) => {
+                                let unreadable = matches!(
+                                    e.kind(),
+                                    ErrorKind::InvalidToken
+                                        | ErrorKind::Base64(_)
+                                        | ErrorKind::Json(_)
+                                        | ErrorKind::Utf8(_)
+                                );
+                                parsed |= !unreadable;
+                            }
+                        }
                     }
+                }
+                if !parsed {
+                    // Nothing presented was even a token: the sender is misconfigured, not wrong-keyed.
+                    return Err(VerifyError::MalformedSignature);
                 }
             }
         }

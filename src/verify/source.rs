@@ -78,6 +78,11 @@ pub struct Pointer {
 }
 
 impl Pointer {
+    /// The pointer as written, such as `/data/id`.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     pub fn parse(text: &str) -> Result<Pointer, String> {
         let Some(rest) = text.strip_prefix('/') else {
             return Err(format!(

@@ -1,0 +1,438 @@
+//! Every preset against its test deliveries in `vectors.toml` (written by `tools/vectors.py`): the
+//! vendors' own published examples where they exist, deliveries built from the vendors' documentation
+//! by an independent implementation where they do not.
+//!
+//! Each delivery goes through the route that `hookgate providers show NAME` prints, with the delivery's
+//! keys filled in, so the printed TOML is tested too. From each one the test derives the variants a
+//! gateway must refuse: a tampered body, a wrong key, a malformed and a missing signature, and (where
+//! the vendor signs a time) a stale and a future one. All failures are collected and reported at once.
+
+use super::{EXAMPLE_URL, Preset, as_route_toml, needs, table};
+use crate::replay::{WindowError, check_window};
+use crate::routes::Route;
+use crate::verify::{Source, VerifyError, body_hash};
+use bytes::Bytes;
+use http::request::Parts;
+use jiff::SignedDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vector {
+    source: String,
+    secret: Option<String>,
+    secrets: Option<Vec<String>>,
+    public_key: Option<String>,
+    other_public_key: Option<String>,
+    public_url: Option<String>,
+    url: Option<String>,
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// A replacement in the body that a valid signature must not survive, for schemes that sign fields
+    /// rather than the whole body.
+    tamper: Option<[String; 2]>,
+    headers: Vec<[String; 2]>,
+    body: String,
+}
+
+impl Vector {
+    fn official(&self) -> bool {
+        self.source.starts_with("official:")
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.secrets
+            .clone()
+            .or_else(|| self.secret.clone().map(|s| vec![s]))
+            .unwrap_or_default()
+    }
+}
+
+/// One request: target, headers and body.
+#[derive(Clone)]
+struct Delivery {
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Delivery {
+    fn parts(&self) -> Parts {
+        let mut b = http::Request::builder().method("POST").uri(&self.uri);
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        b.body(())
+            .expect("vector requests are valid")
+            .into_parts()
+            .0
+    }
+}
+
+fn vectors() -> BTreeMap<String, Vec<Vector>> {
+    toml::from_str(include_str!("vectors.toml")).expect("vectors.toml parses")
+}
+
+/// A TOML string literal.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The route `hookgate providers show` prints for the preset, with the vector's keys put in.
+fn build_route(
+    p: &Preset,
+    v: &Vector,
+    secrets: &[String],
+    public_key: Option<&str>,
+) -> Result<Route, String> {
+    let mut text = String::new();
+    for line in as_route_toml(p).lines() {
+        let line = if line.starts_with("secrets = ") {
+            format!("secrets = {}", list(secrets))
+        } else if line.starts_with("public_key = ") {
+            let key = public_key.ok_or("the vector has no public_key")?;
+            format!("public_key = [{}]", quoted(key))
+        } else if line.starts_with("public_url = ") {
+            let url = v
+                .public_url
+                .as_deref()
+                .ok_or("the vector has no public_url")?;
+            assert!(line.contains(EXAMPLE_URL));
+            format!("public_url = {}", quoted(url))
+        } else if line.starts_with("upstream = ") {
+            "upstream = \"stdout\"".to_string()
+        } else {
+            line.to_string()
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let env = |name: &str| name.ends_with("_VERIFY_TOKEN").then(|| "token".to_string());
+    let mut config =
+        crate::config::parse("vector.toml", &text, &env).map_err(|e| format!("{e}\n{text}"))?;
+    config.routes.pop().ok_or_else(|| "no route".to_string())
+}
+
+/// Changes one byte of a value without changing its kind: a letter to its neighbour within a pair
+/// (a↔b, so hex stays hex), a digit likewise.
+fn flip(c: u8) -> u8 {
+    match c {
+        b'a'..=b'z' => b'a' + ((c - b'a') ^ 1),
+        b'A'..=b'Z' => b'A' + ((c - b'A') ^ 1),
+        b'0'..=b'9' => b'0' + ((c - b'0') ^ 1),
+        _ => c,
+    }
+}
+
+/// The body with its last letter or digit changed (or a space appended when it has none).
+fn tampered_body(body: &str) -> String {
+    let mut bytes = body.as_bytes().to_vec();
+    match bytes.iter().rposition(u8::is_ascii_alphanumeric) {
+        Some(i) => bytes[i] = flip(bytes[i]),
+        None => bytes.push(b' '),
+    }
+    String::from_utf8(bytes).expect("ASCII change keeps UTF-8")
+}
+
+/// A secret with one character changed near its middle, past any `whsec_`-style prefix, keeping its
+/// encoding valid.
+fn wrong_secret(secret: &str) -> String {
+    let mut bytes = secret.as_bytes().to_vec();
+    let from = bytes.len() / 2;
+    let i = (from..bytes.len())
+        .chain(0..from)
+        .find(|&i| bytes[i].is_ascii_alphanumeric())
+        .expect("secrets have a letter or digit");
+    bytes[i] = flip(bytes[i]);
+    String::from_utf8(bytes).expect("ASCII change keeps UTF-8")
+}
+
+/// The delivery with every signature the scheme reads replaced (`Some(text)`) or removed (`None`).
+fn with_signature(route: &Route, d: &Delivery, replacement: Option<&str>) -> Delivery {
+    let mut out = d.clone();
+    for source in &route.verifier.signature().sources {
+        match source {
+            Source::Header(h) => {
+                if let Some(text) = replacement {
+                    for (k, v) in out.headers.iter_mut() {
+                        if k.eq_ignore_ascii_case(h.as_str()) {
+                            *v = text.to_string();
+                        }
+                    }
+                } else {
+                    out.headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case(h.as_str()));
+                }
+            }
+            Source::Body(p) => {
+                let mut json: serde_json::Value =
+                    serde_json::from_str(&out.body).expect("JSON body");
+                let text = p.text();
+                let (parent, last) = text.rsplit_once('/').expect("pointer has a token");
+                let holder = json.pointer_mut(parent).and_then(|v| v.as_object_mut());
+                let holder = holder.expect("the signature's parent object exists");
+                match replacement {
+                    Some(t) => {
+                        holder.insert(last.to_string(), t.into());
+                    }
+                    None => {
+                        holder.remove(last);
+                    }
+                }
+                out.body = json.to_string();
+            }
+            Source::Query(name) => {
+                let (path, query) = out.uri.split_once('?').unwrap_or((&out.uri, ""));
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .filter_map(|(k, v)| match (&k == name, replacement) {
+                        (true, Some(t)) => Some((k, t.to_string())),
+                        (true, None) => None,
+                        (false, _) => Some((k, v)),
+                    })
+                    .collect();
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                out.uri = format!("{path}?{query}");
+            }
+            Source::Signature(_) | Source::Claim(_) => unreachable!("not a signature source"),
+        }
+    }
+    out
+}
+
+/// Checks one delivery and its variants; returns what went wrong.
+fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut fail =
+        |what: &str, detail: String| failures.push(format!("{}[{n}] {what}: {detail}", p.name));
+    let needs = needs(&p.name);
+    let route = match build_route(p, v, &v.secrets(), v.public_key.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            fail("route", e);
+            return failures;
+        }
+    };
+    let delivery = Delivery {
+        uri: v.url.clone().unwrap_or_else(|| route.path.clone()),
+        headers: v
+            .headers
+            .iter()
+            .map(|[k, h]| (k.clone(), h.clone()))
+            .collect(),
+        body: v.body.clone(),
+    };
+    let verify = |d: &Delivery| {
+        route
+            .verifier
+            .verify(&d.parts(), Bytes::from(d.body.clone()))
+    };
+
+    // The delivery as sent.
+    let verified = match verify(&delivery) {
+        Ok(ok) => ok,
+        Err(e) => {
+            fail("genuine delivery", format!("refused: {e:?}"));
+            return failures;
+        }
+    };
+    match v.id.as_deref() {
+        Some("body-sha256") => {
+            if !verified.id_is_body_hash() || verified.id() != body_hash(v.body.as_bytes()) {
+                fail(
+                    "id",
+                    format!("expected the body hash, got {:?}", verified.id()),
+                );
+            }
+        }
+        Some(id) if verified.id() != id => {
+            fail("id", format!("expected {id:?}, got {:?}", verified.id()))
+        }
+        Some(_) => {}
+        None => fail("id", "the vector names no expected id".to_string()),
+    }
+    if let Some(kind) = &v.kind
+        && verified.kind() != Some(kind.as_str())
+    {
+        fail(
+            "type",
+            format!("expected {kind:?}, got {:?}", verified.kind()),
+        );
+    }
+
+    // The window, where the vendor signs a time.
+    if !route.verifier.timestamp().is_empty() {
+        match verified.signed_at() {
+            None => fail(
+                "timestamp",
+                "the scheme has a signed time but none was read".to_string(),
+            ),
+            Some(at) => {
+                let tolerance = SignedDuration::try_from(route.tolerance).unwrap();
+                let skew = SignedDuration::try_from(route.max_clock_skew).unwrap();
+                let second = SignedDuration::from_secs(1);
+                let window = |now| check_window(at, now, route.tolerance, route.max_clock_skew);
+                if window(at) != Ok(()) {
+                    fail("window", "refused at its own signing time".to_string());
+                }
+                if window(at + tolerance + second) != Err(WindowError::Stale) {
+                    fail("stale", "accepted after the tolerance".to_string());
+                }
+                if window(at - skew - second) != Err(WindowError::Future) {
+                    fail("future", "accepted beyond the clock skew".to_string());
+                }
+            }
+        }
+    }
+
+    // A tampered body.
+    let tampered = match &v.tamper {
+        Some([from, to]) => {
+            if !v.body.contains(from.as_str()) {
+                fail("tamper", format!("{from:?} is not in the body"));
+            }
+            Some(v.body.replacen(from.as_str(), to, 1))
+        }
+        None if route.verifier.covers_body() => Some(tampered_body(&v.body)),
+        None => None,
+    };
+    if let Some(body) = tampered {
+        let d = Delivery {
+            body,
+            ..delivery.clone()
+        };
+        let got = verify(&d).map(|_| ());
+        if got != Err(VerifyError::InvalidSignature) {
+            fail(
+                "tampered body",
+                format!("expected InvalidSignature, got {got:?}"),
+            );
+        }
+    }
+
+    // The wrong key.
+    let wrong = if needs.public_key {
+        match &v.other_public_key {
+            Some(other) => route_for_key(p, v, other),
+            None => Err("the vector has no other_public_key".to_string()),
+        }
+    } else {
+        let secrets: Vec<String> = v.secrets().iter().map(|s| wrong_secret(s)).collect();
+        build_route(p, v, &secrets, None)
+    };
+    match wrong {
+        Ok(other) => {
+            let got = other
+                .verifier
+                .verify(&delivery.parts(), Bytes::from(delivery.body.clone()))
+                .map(|_| ());
+            if got != Err(VerifyError::InvalidSignature) {
+                fail(
+                    "wrong key",
+                    format!("expected InvalidSignature, got {got:?}"),
+                );
+            }
+        }
+        Err(e) => fail("wrong key", e),
+    }
+
+    // A signature that is not one, and none at all.
+    let token = route.verifier.algorithm() == crate::verify::Algorithm::Token;
+    let want = if token {
+        VerifyError::InvalidSignature
+    } else {
+        VerifyError::MalformedSignature
+    };
+    let got = verify(&with_signature(&route, &delivery, Some("!"))).map(|_| ());
+    if got != Err(want) {
+        fail(
+            "malformed signature",
+            format!("expected {want:?}, got {got:?}"),
+        );
+    }
+    let got = verify(&with_signature(&route, &delivery, None)).map(|_| ());
+    if got != Err(VerifyError::MissingSignature) {
+        fail(
+            "missing signature",
+            format!("expected MissingSignature, got {got:?}"),
+        );
+    }
+    failures
+}
+
+fn route_for_key(p: &Preset, v: &Vector, key: &str) -> Result<Route, String> {
+    build_route(p, v, &[], Some(key))
+}
+
+#[test]
+fn every_preset_verifies_its_deliveries_and_refuses_their_variants() {
+    let table = table().expect("preset table");
+    let vectors = vectors();
+    let mut failures = Vec::new();
+    for name in vectors.keys() {
+        if !table.presets.iter().any(|p| &p.name == name) {
+            failures.push(format!(
+                "vectors.toml has deliveries for unknown preset {name}"
+            ));
+        }
+    }
+    for p in &table.presets {
+        match vectors.get(&p.name) {
+            None => failures.push(format!("{}: no test delivery in vectors.toml", p.name)),
+            Some(list) => {
+                for (n, v) in list.iter().enumerate() {
+                    failures.extend(check(p, n, v));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_catalogue_is_broad_and_backed_by_vendors_own_examples() {
+    let table = table().expect("preset table");
+    assert!(table.presets.len() >= 70, "{} presets", table.presets.len());
+    let vectors = vectors();
+    let official: Vec<&String> = vectors
+        .iter()
+        .filter(|(_, list)| list.iter().any(Vector::official))
+        .map(|(name, _)| name)
+        .collect();
+    // The presets whose vendor publishes a worked example or an SDK test vector (see vectors.toml).
+    assert!(
+        official.len() >= 23,
+        "only {} presets have an official example: {official:?}",
+        official.len()
+    );
+    for name in [
+        "github",
+        "slack",
+        "twilio",
+        "sendgrid",
+        "square",
+        "adyen",
+        "box",
+        "paddle",
+        "standard-webhooks",
+    ] {
+        assert!(
+            official.contains(&&name.to_string()),
+            "{name} lost its official example"
+        );
+    }
+}
