@@ -1,0 +1,109 @@
+//! The command line as a user runs it: the built binary, its output and exit codes.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn hookgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(args)
+        .output()
+        .expect("the hookgate binary runs")
+}
+
+#[test]
+fn providers_lists_the_catalogue_and_the_page_lists_the_same_set() {
+    let out = hookgate(&["providers"]);
+    assert!(out.status.success());
+    let listed: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(listed.len() >= 70, "only {} providers", listed.len());
+    for required in [
+        "stripe",
+        "github",
+        "gitlab",
+        "bitbucket",
+        "slack",
+        "shopify",
+        "standard-webhooks",
+        "clerk",
+        "resend",
+        "replicate",
+        "twilio",
+        "paddle",
+        "linear",
+        "square",
+        "hubspot",
+        "zoom",
+        "twitch",
+        "discord",
+        "sendgrid",
+        "mailgun",
+        "intercom",
+        "typeform",
+        "meta",
+        "gitea",
+        "pagerduty",
+        "okta",
+        "vercel",
+        "sentry",
+        "calendly",
+        "asana",
+        "trello",
+        "dropbox",
+        "box",
+        "zendesk",
+        "segment",
+        "mux",
+        "lemonsqueezy",
+        "razorpay",
+        "adyen",
+        "coinbase-commerce",
+        "workos",
+        "persona",
+        "postmark",
+        "contentful",
+        "netlify",
+        "xero",
+        "notion",
+        "airtable",
+        "figma",
+        "plaid",
+        "frameio",
+        "hookdeck",
+        "archivus",
+        "chameleon",
+        "chamelingo",
+        "chamelio",
+        "docintell",
+    ] {
+        assert!(listed.contains(required), "{required} is missing");
+    }
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/providers.md")).unwrap();
+    let on_page: BTreeSet<String> = page
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('`').nth(1).map(str::to_string))
+        .collect();
+    assert_eq!(listed, on_page);
+}
+
+#[test]
+fn providers_show_prints_a_route_and_unknown_names_get_a_suggestion() {
+    let out = hookgate(&["providers", "show", "svix"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("[routes.standard-webhooks]"), "{text}");
+    assert!(
+        text.contains("secrets = [\"${STANDARD_WEBHOOKS_SECRET}\"]"),
+        "{text}"
+    );
+
+    let out = hookgate(&["providers", "show", "strpe"]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean \"stripe\""), "{err}");
+}
