@@ -2,6 +2,7 @@
 //! upstream. All modules compile into this one test binary.
 
 mod cli;
+mod handshakes;
 mod harness;
 mod pipeline;
 mod vendors;
