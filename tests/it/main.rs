@@ -5,4 +5,5 @@ mod cli;
 mod handshakes;
 mod harness;
 mod pipeline;
+mod presets;
 mod vendors;
