@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `sign` and `providers`.
+//! The command line: `serve`, `check`, `reload`, `sign`, `providers` and `probe`.
 //!
 //! Exit codes: 0 success, 64 (`EX_USAGE`) for a configuration or usage mistake, 1 for a failure at run
 //! time (a port already in use, say).
@@ -8,6 +8,7 @@ use crate::presets;
 use crate::replay;
 use crate::server;
 use clap::{Parser, Subcommand, ValueEnum};
+use http::Method;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -39,6 +40,13 @@ enum Command {
         /// Serve the admin endpoints here instead of admin.listen.
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<std::net::SocketAddr>,
+    },
+    /// Ask a running gateway to reload its configuration file (as SIGHUP does), through its admin
+    /// listener, and print the result.
+    Reload {
+        /// The gateway's admin address (admin.listen).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+        admin: String,
     },
     /// Validate a configuration and print the routes it would serve.
     Check {
@@ -103,6 +111,7 @@ pub fn run() -> ExitCode {
             },
         ),
         Command::Check { config } => check(&config),
+        Command::Reload { admin } => reload(&admin),
         Command::Sign {
             route,
             config,
@@ -184,7 +193,7 @@ async fn run_until_signalled(path: &Path, config: Config, overrides: Overrides) 
     let handle = match server::start(config).await {
         Ok(h) => h,
         Err(e) => {
-            tracing::error!(error = %e, "cannot listen");
+            tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
@@ -202,22 +211,17 @@ async fn run_until_signalled(path: &Path, config: Config, overrides: Overrides) 
         tracing::error!("cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    let mut requests = handle.reload_requests();
     loop {
         tokio::select! {
-            _ = hup.recv() => match config::load(path).map(|c| overrides.apply(c)) {
-                Ok(new) => {
-                    let server = new.server.clone();
-                    handle.reload(new, &running);
-                    running = server;
+            _ = hup.recv() => {
+                let _ = reload_from(path, overrides, &handle, &mut running);
+            }
+            asked = next_request(&mut requests) => match asked {
+                Some(reply) => {
+                    let _ = reply.send(reload_from(path, overrides, &handle, &mut running));
                 }
-                Err(errors) => {
-                    handle.gateway().metrics().reloads
-                        .get_or_create(&crate::metrics::ResultLabels { result: "invalid" }).inc();
-                    for e in &errors.0 {
-                        tracing::error!(error = %e, "configuration error");
-                    }
-                    tracing::error!("reload refused; the running configuration stays in force");
-                }
+                None => requests = None,
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -227,6 +231,72 @@ async fn run_until_signalled(path: &Path, config: Config, overrides: Overrides) 
     handle.shutdown().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The next reload asked for on the admin listener (never, once nobody can ask any more).
+async fn next_request(
+    requests: &mut Option<tokio::sync::mpsc::Receiver<server::ReloadRequest>>,
+) -> Option<server::ReloadRequest> {
+    match requests {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads, validates and swaps in the configuration file; on any error the running one stays.
+fn reload_from(
+    path: &Path,
+    overrides: Overrides,
+    handle: &server::Handle,
+    running: &mut config::ServerConfig,
+) -> Result<String, String> {
+    let result = match config::load(path).map(|c| overrides.apply(c)) {
+        Ok(new) => {
+            let server = new.server.clone();
+            let result = handle.reload(new, running);
+            if result.is_ok() {
+                *running = server;
+            }
+            result
+        }
+        Err(errors) => {
+            handle
+                .gateway()
+                .metrics()
+                .reloads
+                .get_or_create(&crate::metrics::ResultLabels { result: "invalid" })
+                .inc();
+            for e in &errors.0 {
+                tracing::error!(error = %e, "configuration error");
+            }
+            Err(errors.to_string())
+        }
+    };
+    if let Err(why) = &result {
+        tracing::error!(reason = %why, "reload refused; the running configuration stays in force");
+    }
+    result
+}
+
+/// `hookgate reload`: POST /reload on the admin listener.
+fn reload(admin: &str) -> ExitCode {
+    let url = format!("http://{admin}/reload");
+    match http_call(Method::POST, &url, std::time::Duration::from_secs(30)) {
+        Ok((status, body)) => {
+            let text = String::from_utf8_lossy(&body);
+            if status.is_success() {
+                print!("{text}");
+                ExitCode::SUCCESS
+            } else {
+                eprint!("{text}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("hookgate: cannot reach the admin listener at {admin}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -426,42 +496,55 @@ fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
 }
 
 fn probe(url: &str, timeout: std::time::Duration) -> ExitCode {
-    use http_body_util::Empty;
+    match http_call(Method::GET, url, timeout) {
+        Ok((status, _)) if status.is_success() => ExitCode::SUCCESS,
+        Ok((status, _)) => {
+            eprintln!("hookgate: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hookgate: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One plain-HTTP request from the command line (`probe`, `reload`): its status and body.
+fn http_call(
+    method: Method,
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    use http_body_util::{BodyExt, Empty};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
-    let Ok(uri) = url.parse::<http::Uri>() else {
-        eprintln!("hookgate: \"{url}\" is not a URL");
-        return ExitCode::from(EX_USAGE);
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let uri = url
+        .parse::<http::Uri>()
+        .map_err(|_| format!("\"{url}\" is not a URL"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("hookgate: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        match tokio::time::timeout(timeout, client.get(uri)).await {
-            Ok(Ok(resp)) if resp.status().is_success() => ExitCode::SUCCESS,
-            Ok(Ok(resp)) => {
-                eprintln!("hookgate: {url} answered {}", resp.status());
-                ExitCode::FAILURE
-            }
-            Ok(Err(e)) => {
-                eprintln!("hookgate: {url}: {e}");
-                ExitCode::FAILURE
-            }
-            Err(_) => {
-                eprintln!(
-                    "hookgate: {url} did not answer within {}",
-                    humantime::format_duration(timeout)
-                );
-                ExitCode::FAILURE
-            }
-        }
+        let request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let exchange = async {
+            let resp = client.request(request).await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))?
     })
 }

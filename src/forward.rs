@@ -78,7 +78,7 @@ pub enum ForwardError {
 }
 
 /// Connection-pool settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSettings {
     pub idle_timeout: Duration,
     pub max_idle_per_host: usize,

@@ -18,4 +18,5 @@ pub mod replay;
 pub mod routes;
 pub mod secret;
 pub mod server;
+pub mod tls;
 pub mod verify;

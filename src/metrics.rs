@@ -54,9 +54,11 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub connections_open: Gauge,
     pub connections: Counter,
+    pub connections_refused: Counter,
     pub dedupe_entries: Gauge,
     pub dedupe_evictions: Counter<u64, AtomicU64>,
     pub reloads: Family<ResultLabels, Counter>,
+    pub certificate_reloads: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -76,9 +78,11 @@ impl Metrics {
             in_flight: Gauge::default(),
             connections_open: Gauge::default(),
             connections: Counter::default(),
+            connections_refused: Counter::default(),
             dedupe_entries: Gauge::default(),
             dedupe_evictions: Counter::default(),
             reloads: Family::default(),
+            certificate_reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -103,7 +107,7 @@ impl Metrics {
         );
         registry.register(
             "in_flight_requests",
-            "Requests being handled now",
+            "Requests being handled now, deliveries still being forwarded included",
             m.in_flight.clone(),
         );
         registry.register(
@@ -127,9 +131,19 @@ impl Metrics {
             m.dedupe_evictions.clone(),
         );
         registry.register(
+            "connections_refused",
+            "Client connections refused because max_connections were open",
+            m.connections_refused.clone(),
+        );
+        registry.register(
             "config_reloads",
             "Configuration reloads by result",
             m.reloads.clone(),
+        );
+        registry.register(
+            "certificate_reloads",
+            "Certificate reloads after the files changed on disk, by result",
+            m.certificate_reloads.clone(),
         );
         Metrics { registry, ..m }
     }

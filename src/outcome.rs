@@ -252,6 +252,34 @@ impl Outcome {
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// `{"error":KIND,"message":SENTENCE}` for a row of the table.
+fn rejection_body(row: &Row) -> Vec<u8> {
+    let mut body = Vec::with_capacity(96);
+    body.extend_from_slice(b"{\"error\":\"");
+    body.extend_from_slice(row.kind.as_bytes());
+    body.extend_from_slice(b"\",\"message\":");
+    // Messages are fixed text from the table, never anything derived from the request.
+    let _ = serde_json::to_writer(&mut body, row.message);
+    body.push(b'}');
+    body
+}
+
+/// The overloaded answer as raw HTTP/1.1 bytes, for connections refused before any HTTP is read (over
+/// `max_connections`): the same status, body and `Retry-After` as `respond` gives a request.
+pub fn overloaded_http1() -> Vec<u8> {
+    let row = Reject::Overloaded.row();
+    let body = rejection_body(&row);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\nretry-after: {RETRY_AFTER_SECS}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        row.status.as_u16(),
+        row.status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
 /// Builds the response for an outcome; the only place responses are made.
 pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> {
     match outcome {
@@ -270,14 +298,7 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
         Outcome::Health => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         Outcome::Handshake(resp) => resp,
         Outcome::Rejected(reject) => {
-            let row = reject.row();
-            let mut body = Vec::with_capacity(96);
-            body.extend_from_slice(b"{\"error\":\"");
-            body.extend_from_slice(row.kind.as_bytes());
-            body.extend_from_slice(b"\",\"message\":");
-            // Messages are fixed text from the table, never anything derived from the request.
-            let _ = serde_json::to_writer(&mut body, row.message);
-            body.push(b'}');
+            let body = rejection_body(&reject.row());
             let mut resp = json(reject.status(overrides), Bytes::from(body));
             let headers = resp.headers_mut();
             match reject {
@@ -288,8 +309,13 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
                     // The rest of the body is not read, so the connection cannot be reused.
                     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                Reject::InFlight(_) | Reject::Overloaded => {
+                Reject::InFlight(_) => {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                }
+                Reject::Overloaded => {
+                    // The body was not read; closing also sheds the connection while saturated.
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
                 _ => {}
             }

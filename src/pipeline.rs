@@ -29,6 +29,7 @@ use jiff::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,6 +65,9 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Deliveries being forwarded; shutdown waits for them.
     deliveries: TaskTracker,
+    /// One permit per request being handled, held until its delivery settles (`max_in_flight`).
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 /// What the log line and metrics say about one request.
@@ -83,7 +87,15 @@ impl Gateway {
             live: ArcSwap::from_pointee(Live::new(config.routes, &config.server)),
             metrics,
             deliveries: TaskTracker::new(),
+            in_flight: Arc::new(Semaphore::new(config.server.max_in_flight)),
+            max_in_flight: config.server.max_in_flight,
         })
+    }
+
+    /// Requests being handled now (their deliveries included).
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.in_flight.available_permits())
     }
 
     /// Serves `live` from now on. Requests already under way finish on the routes they started with;
@@ -121,12 +133,14 @@ impl Gateway {
             request_id: request_id(req.headers()),
             ..Trace::default()
         };
-        self.metrics.in_flight.inc();
-        let outcome = self
-            .run(&live, req, peer, &mut trace)
-            .await
-            .unwrap_or_else(Outcome::Rejected);
-        self.metrics.in_flight.dec();
+        // Saturated: answer at once rather than queue; the vendor retries.
+        let outcome = match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => self
+                .run(&live, req, peer, &mut trace, permit)
+                .await
+                .unwrap_or_else(Outcome::Rejected),
+            Err(_) => Outcome::Rejected(Reject::Overloaded),
+        };
         let overrides = trace.route.as_ref().map(|r| r.status).unwrap_or_default();
         self.finish(&live, &trace, &outcome, &overrides, started);
         let mut response = respond(outcome, &overrides);
@@ -143,6 +157,7 @@ impl Gateway {
         req: Request<B>,
         peer: SocketAddr,
         trace: &mut Trace,
+        permit: OwnedSemaphorePermit,
     ) -> Result<Outcome, Reject>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -205,9 +220,10 @@ impl Gateway {
         // 6-8. Claim, forward, commit or release: carried through even if the vendor hangs up.
         let gateway = self.clone();
         let request_id = trace.request_id.clone();
-        let delivery = self
-            .deliveries
-            .spawn(async move { gateway.deliver(route, event, request_id).await });
+        let delivery = self.deliveries.spawn(async move {
+            let _permit = permit;
+            gateway.deliver(route, event, request_id).await
+        });
         match delivery.await {
             Ok(result) => result,
             Err(join) => {

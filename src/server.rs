@@ -1,13 +1,16 @@
-//! Listeners and connections: accepting, serving HTTP/1.1 and HTTP/2 (h2c by prior knowledge), the
-//! admin endpoints, reloading, and draining on shutdown.
+//! Listeners and connections: accepting (up to `max_connections`), TLS, serving HTTP/1.1 and HTTP/2
+//! (ALPN, or h2c by prior knowledge), idle and header timeouts, the admin endpoints, reloading, and
+//! draining on shutdown.
 //!
 //! The request handler (`pipeline::Gateway`) is infallible and owns no sockets; this module owns no
-//! routes or vendors. Shutdown stops accepting, lets open connections finish their requests (hyper-util's
-//! graceful watcher), then waits for deliveries still being forwarded, all within `drain_timeout`.
+//! routes or vendors. Each connection runs in its own task, watched for shutdown and idleness; shutdown
+//! stops accepting, asks every connection to finish the requests it has (HTTP/1.1 stops keep-alive,
+//! HTTP/2 sends GOAWAY), then waits for deliveries still being forwarded, all within `drain_timeout`.
 
 use crate::config::{Config, ServerConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ResultLabels};
 use crate::pipeline::{Gateway, Live};
+use crate::tls::CertStore;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -15,24 +18,39 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often certificate files are checked for a renewal on disk.
+const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Connections refused over `max_connections` that are still being answered at most; beyond this
+/// they are closed without an answer.
+const MAX_REFUSING: usize = 64;
+
+/// A request to reload the configuration (from the admin endpoint), with where to send the result.
+pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 
 /// A running gateway.
 pub struct Handle {
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     gateway: Arc<Gateway>,
+    certs: Option<Arc<CertStore>>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     ready: Arc<AtomicBool>,
+    reloads: Mutex<Option<mpsc::Receiver<ReloadRequest>>>,
 }
 
 /// Binds the listeners of `config` and starts serving.
@@ -53,23 +71,43 @@ pub fn start_on(
 ) -> std::io::Result<Handle> {
     let addr = listener.local_addr()?;
     let server = config.server.clone();
+    let certs = match &server.tls {
+        Some(tls) => Some(CertStore::load(tls).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let gateway = Arc::new(Gateway::new(config, metrics)?);
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
+    let (reload_tx, reload_rx) = mpsc::channel(4);
     let mut tasks = Vec::new();
     let mut admin_addr = None;
     if let Some(admin) = admin {
         admin_addr = Some(admin.local_addr()?);
+        let state = AdminState {
+            gateway: gateway.clone(),
+            ready: ready.clone(),
+            reload: reload_tx,
+        };
         tasks.push(tokio::spawn(serve_admin(
             admin,
-            gateway.clone(),
-            ready.clone(),
+            Arc::new(state),
             stop.clone(),
         )));
     }
+    if let Some(certs) = &certs {
+        tokio::spawn(watch_certificates(
+            certs.clone(),
+            gateway.clone(),
+            stop.clone(),
+        ));
+    }
+    let acceptor = certs
+        .as_ref()
+        .map(|c| TlsAcceptor::from(Arc::new(c.server_config())));
     tasks.push(tokio::spawn(serve_public(
         listener,
+        acceptor,
         gateway.clone(),
         server,
         stop.clone(),
@@ -79,9 +117,11 @@ pub fn start_on(
         addr,
         admin_addr,
         gateway,
+        certs,
         stop,
         tasks,
         ready,
+        reloads: Mutex::new(Some(reload_rx)),
     })
 }
 
@@ -98,22 +138,87 @@ impl Handle {
         &self.gateway
     }
 
-    /// Swaps in the routes of a new, already validated configuration. Listener settings only change
-    /// on restart; a change to them is reported and otherwise ignored.
-    pub fn reload(&self, config: Config, previous: &ServerConfig) {
-        if config.server.listen != previous.listen || config.server.tls != previous.tls {
-            tracing::warn!(
-                "server.listen and server.tls take effect on restart; reload kept the old listener"
-            );
+    /// Reload requests made on the admin listener (`POST /reload`); whoever owns the configuration
+    /// file takes this once and answers them.
+    pub fn reload_requests(&self) -> Option<mpsc::Receiver<ReloadRequest>> {
+        self.reloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Swaps in a new, already validated configuration: the certificate first (a bad one refuses the
+    /// whole reload, keeping everything as it was), then the routes. Requests under way finish on the
+    /// routes they started with. Listener settings change only on restart; a change to them is
+    /// reported and otherwise ignored.
+    pub fn reload(&self, config: Config, previous: &ServerConfig) -> Result<String, String> {
+        let metrics = self.gateway.metrics();
+        let refuse = |why: String| {
+            metrics
+                .reloads
+                .get_or_create(&ResultLabels { result: "invalid" })
+                .inc();
+            Err(why)
+        };
+        match (&self.certs, &config.server.tls) {
+            (Some(certs), Some(tls)) => {
+                if let Err(e) = certs.reload(tls) {
+                    return refuse(format!("the new certificate was refused: {e}"));
+                }
+            }
+            (None, None) => {}
+            _ => tracing::warn!("turning TLS on or off takes effect on restart"),
+        }
+        let restart_only = [
+            (config.server.listen != previous.listen, "listen"),
+            (
+                config.server.max_connections != previous.max_connections,
+                "max_connections",
+            ),
+            (
+                config.server.max_in_flight != previous.max_in_flight,
+                "max_in_flight",
+            ),
+            (
+                config.server.dedupe_capacity != previous.dedupe_capacity,
+                "dedupe_capacity",
+            ),
+            (
+                config.server.header_timeout != previous.header_timeout,
+                "header_timeout",
+            ),
+            (
+                config.server.idle_timeout != previous.idle_timeout,
+                "idle_timeout",
+            ),
+            (
+                config.server.max_header_size != previous.max_header_size,
+                "max_header_size",
+            ),
+            (
+                config.server.pool != previous.pool,
+                "upstream pool settings",
+            ),
+        ];
+        for (changed, key) in restart_only {
+            if changed {
+                tracing::warn!(
+                    key,
+                    "server.{key} takes effect on restart; the running value is kept"
+                );
+            }
         }
         let routes = config.routes.len();
         self.gateway.swap(Live::new(config.routes, &config.server));
-        self.gateway
-            .metrics()
+        metrics
             .reloads
-            .get_or_create(&crate::metrics::ResultLabels { result: "ok" })
+            .get_or_create(&ResultLabels { result: "ok" })
             .inc();
         tracing::info!(routes, "configuration reloaded");
+        Ok(format!(
+            "reloaded: {routes} route{}",
+            if routes == 1 { "" } else { "s" }
+        ))
     }
 
     /// Stops accepting, drains, and returns when everything has finished or `drain_timeout` passed.
@@ -138,19 +243,34 @@ fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(server.max_header_size).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     builder
 }
 
+/// The per-connection settings.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+}
+
 async fn serve_public(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     gateway: Arc<Gateway>,
     server: ServerConfig,
     stop: CancellationToken,
 ) {
-    let builder = http_builder(&server);
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(http_builder(&server));
+    let timeouts = Timeouts {
+        header: server.header_timeout,
+        idle: server.idle_timeout,
+    };
+    let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(server.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -164,62 +284,230 @@ async fn serve_public(
             },
             () = stop.cancelled() => break,
         };
-        serve_connection(stream, peer, &builder, &graceful, &gateway);
+        let metrics = gateway.metrics();
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.connections_refused.inc();
+            refuse(stream, tls.is_some(), &refusing);
+            continue;
+        };
+        connections.spawn(connection(
+            stream,
+            peer,
+            tls.clone(),
+            builder.clone(),
+            gateway.clone(),
+            timeouts,
+            stop.clone(),
+            slot,
+        ));
     }
     drop(listener);
-    drain(graceful, &gateway, server.drain_timeout).await;
+    drain(connections, &gateway, server.drain_timeout).await;
 }
 
-fn serve_connection(
+/// A connection over `max_connections`: plain HTTP gets the 503 a saturated request would, then the
+/// socket is closed; TLS connections are closed at once (no answer is possible before a handshake).
+fn refuse(stream: TcpStream, tls: bool, refusing: &Arc<Semaphore>) {
+    if tls {
+        return;
+    }
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        let answer = crate::outcome::overloaded_http1();
+        let exchange = async {
+            stream.write_all(&answer).await?;
+            stream.shutdown().await?;
+            // Read what the client sent, so closing does not reset the connection under the answer.
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), exchange).await;
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-    gateway: &Arc<Gateway>,
+    tls: Option<TlsAcceptor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    gateway: Arc<Gateway>,
+    timeouts: Timeouts,
+    stop: CancellationToken,
+    _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let metrics = gateway.metrics().clone();
     metrics.connections.inc();
     metrics.connections_open.inc();
-    let gw = gateway.clone();
+    match tls {
+        None => serve(stream, peer, &builder, gateway, timeouts, stop).await,
+        Some(acceptor) => {
+            // The handshake gets the header timeout: a slow one is the TLS form of slowloris.
+            match tokio::time::timeout(timeouts.header, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve(stream, peer, &builder, gateway, timeouts, stop).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+    metrics.connections_open.dec();
+}
+
+/// When a connection last finished a request, and how many it is handling now.
+struct Activity {
+    started: Instant,
+    active: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn idle_for(&self) -> Duration {
+        if self.active.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        self.started.elapsed().saturating_sub(last)
+    }
+}
+
+/// Counts a request as active until dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: &Arc<Activity>) -> Busy {
+        activity.active.fetch_add(1, Ordering::AcqRel);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let now = self.0.started.elapsed().as_millis() as u64;
+        self.0.last_ms.store(now, Ordering::Release);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves HTTP on one connection until it ends: closed by the client, idle for `idle_timeout` with no
+/// request under way, or asked to finish by shutdown.
+async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    builder: &auto::Builder<TokioExecutor>,
+    gateway: Arc<Gateway>,
+    timeouts: Timeouts,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        started: Instant::now(),
+        active: AtomicUsize::new(0),
+        last_ms: AtomicU64::new(0),
+    });
+    let tracked = activity.clone();
     let service = service_fn(move |req: Request<Incoming>| {
-        let gw = gw.clone();
-        async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+        let busy = Busy::new(&tracked);
+        let gw = gateway.clone();
+        async move {
+            let response = gw.handle(req, peer).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    let conn = graceful.watch(conn.into_owned());
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, %peer, "connection ended with an error");
+    tokio::pin!(conn);
+    let tick = (timeouts.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            }
+            () = stop.cancelled(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = ticker.tick(), if !closing => {
+                if activity.idle_for() >= timeouts.idle {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
         }
-        metrics.connections_open.dec();
-    });
+    }
 }
 
 /// Waits for open connections, then for deliveries still being forwarded, up to `limit` in all.
-async fn drain(graceful: GracefulShutdown, gateway: &Gateway, limit: Duration) {
+async fn drain(connections: TaskTracker, gateway: &Gateway, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     let deliveries = gateway.deliveries();
+    connections.close();
     deliveries.close();
     let all = async {
-        graceful.shutdown().await;
+        connections.wait().await;
         deliveries.wait().await;
     };
     if tokio::time::timeout_at(deadline, all).await.is_err() {
         tracing::warn!(
-            pending = deliveries.len(),
+            connections = connections.len(),
+            deliveries = deliveries.len(),
             "drain_timeout passed with requests still in flight; they are cut off unacknowledged"
         );
     }
 }
 
-/// The admin listener: `/metrics`, `/healthz`, `/readyz`.
-async fn serve_admin(
-    listener: TcpListener,
+/// Re-reads the certificate when its files change on disk.
+async fn watch_certificates(certs: Arc<CertStore>, gateway: Arc<Gateway>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(CERT_CHECK_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let metrics = gateway.metrics();
+        match certs.reload_if_changed() {
+            None => {}
+            Some(Ok(())) => {
+                metrics
+                    .certificate_reloads
+                    .get_or_create(&ResultLabels { result: "ok" })
+                    .inc();
+                tracing::info!(
+                    "certificate files changed on disk; new connections use the new certificate"
+                );
+            }
+            Some(Err(e)) => {
+                metrics
+                    .certificate_reloads
+                    .get_or_create(&ResultLabels { result: "invalid" })
+                    .inc();
+                tracing::error!(error = %e, "certificate files changed but cannot be used; the old certificate stays in service");
+            }
+        }
+    }
+}
+
+struct AdminState {
     gateway: Arc<Gateway>,
     ready: Arc<AtomicBool>,
-    stop: CancellationToken,
-) {
+    reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// The admin listener: `GET /metrics`, `/healthz`, `/readyz`; `POST /reload`.
+async fn serve_admin(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, _) = tokio::select! {
@@ -232,11 +520,10 @@ async fn serve_admin(
             },
             () = stop.cancelled() => return,
         };
-        let gw = gateway.clone();
-        let ready = ready.clone();
+        let state = state.clone();
         let service = service_fn(move |req: Request<Incoming>| {
-            let answer = admin_response(&req, &gw, &ready);
-            async move { Ok::<_, Infallible>(answer) }
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(admin_response(&req, &state).await) }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -247,11 +534,7 @@ async fn serve_admin(
     }
 }
 
-fn admin_response(
-    req: &Request<Incoming>,
-    gateway: &Gateway,
-    ready: &AtomicBool,
-) -> Response<Full<Bytes>> {
+async fn admin_response(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, content_type: &'static str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -261,18 +544,14 @@ fn admin_response(
         );
         r
     };
-    if req.method() != Method::GET {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            "GET only\n".into(),
-        );
-    }
-    match req.uri().path() {
-        "/metrics" => {
+    let plain = "text/plain; charset=utf-8";
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let gateway = &state.gateway;
             let metrics = gateway.metrics();
             let dedupe = gateway.dedupe();
             metrics.dedupe_entries.set(dedupe.len() as i64);
+            metrics.in_flight.set(gateway.in_flight() as i64);
             let seen = metrics.dedupe_evictions.get();
             metrics
                 .dedupe_evictions
@@ -283,15 +562,36 @@ fn admin_response(
                 metrics.encode(),
             )
         }
-        "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if ready.load(Ordering::Acquire) => {
-            text(StatusCode::OK, "text/plain", "ready\n".into())
+        (&Method::GET, "/healthz") => text(StatusCode::OK, plain, "ok\n".into()),
+        (&Method::GET, "/readyz") if state.ready.load(Ordering::Acquire) => {
+            text(StatusCode::OK, plain, "ready\n".into())
         }
-        "/readyz" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "not ready\n".into(),
-        ),
-        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+        (&Method::GET, "/readyz") => {
+            text(StatusCode::SERVICE_UNAVAILABLE, plain, "not ready\n".into())
+        }
+        (&Method::POST, "/reload") => {
+            let (tx, rx) = oneshot::channel();
+            if state.reload.send(tx).await.is_err() {
+                return text(
+                    StatusCode::NOT_IMPLEMENTED,
+                    plain,
+                    "this gateway was not started from a file; nothing to reload\n".into(),
+                );
+            }
+            match rx.await {
+                Ok(Ok(done)) => text(StatusCode::OK, plain, format!("{done}\n")),
+                Ok(Err(why)) => text(StatusCode::UNPROCESSABLE_ENTITY, plain, format!("{why}\n")),
+                Err(_) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    plain,
+                    "the gateway is shutting down\n".into(),
+                ),
+            }
+        }
+        (_, "/metrics" | "/healthz" | "/readyz") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, plain, "GET only\n".into())
+        }
+        (_, "/reload") => text(StatusCode::METHOD_NOT_ALLOWED, plain, "POST only\n".into()),
+        _ => text(StatusCode::NOT_FOUND, plain, "not found\n".into()),
     }
 }
