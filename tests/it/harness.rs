@@ -134,6 +134,15 @@ impl Drop for Upstream {
 pub struct Gateway {
     pub addr: SocketAddr,
     pub handle: Option<hookgate::server::Handle>,
+    server: hookgate::config::ServerConfig,
+    env: HashMap<String, String>,
+}
+
+fn parse_config(
+    text: &str,
+    vars: &HashMap<String, String>,
+) -> Result<hookgate::config::Config, String> {
+    hookgate::config::parse("test.toml", text, &|k| vars.get(k).cloned()).map_err(|e| e.to_string())
 }
 
 impl Gateway {
@@ -144,17 +153,36 @@ impl Gateway {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let config = hookgate::config::parse("test.toml", &text, &|k| vars.get(k).cloned())
+        let config = parse_config(&text, &vars)
             .unwrap_or_else(|e| panic!("test configuration is invalid:\n{e}\n{text}"));
+        let server = config.server.clone();
         let handle = hookgate::server::start(config).await.unwrap();
         Gateway {
             addr: handle.addr(),
             handle: Some(handle),
+            server,
+            env: vars,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn handle(&self) -> &hookgate::server::Handle {
+        self.handle.as_ref().expect("running")
+    }
+
+    /// Reloads from new configuration text (the same shape as `start` takes).
+    pub fn reload(&mut self, routes: &str, server: &str) -> Result<String, String> {
+        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{routes}");
+        let config = parse_config(&text, &self.env)?;
+        let next = config.server.clone();
+        let result = self.handle().reload(config, &self.server);
+        if result.is_ok() {
+            self.server = next;
+        }
+        result
     }
 
     pub async fn stop(mut self) {

@@ -4,6 +4,9 @@
 mod cli;
 mod handshakes;
 mod harness;
+mod limits;
 mod pipeline;
 mod presets;
+mod process;
+mod tls;
 mod vendors;
