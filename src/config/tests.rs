@@ -342,7 +342,7 @@ upstream_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 fn every_shipped_configuration_file_is_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for dir in ["config", "examples"] {
+    for dir in ["config", "examples", "examples/compose"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
@@ -357,5 +357,8 @@ fn every_shipped_configuration_file_is_valid() {
             }
         }
     }
-    assert_eq!(checked, 1, "expected exactly config/hookgate.toml");
+    assert_eq!(
+        checked, 2,
+        "expected config/hookgate.toml and examples/compose/hookgate.toml"
+    );
 }

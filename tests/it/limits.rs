@@ -245,3 +245,20 @@ async fn metrics_count_exactly_what_was_sent() {
     assert_eq!(upstream.count(), 2);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_request_head_gets_431() {
+    let upstream = Upstream::start().await;
+    let gw = Gateway::start(&route(&upstream), "max_header_size = \"16KiB\"", &[]).await;
+    let big = "a".repeat(32 * 1024);
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!(
+        "POST /webhooks/a HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\ncontent-length: 2\r\n\r\n{{}}"
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let (answer, _) = until_closed(&mut s, Duration::from_secs(3)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    assert_eq!(upstream.count(), 0);
+    gw.stop().await;
+}
