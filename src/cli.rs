@@ -304,6 +304,12 @@ fn check(path: &Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Some(tls) = &config.server.tls
+        && let Err(e) = crate::tls::CertStore::load(tls)
+    {
+        eprintln!("{}: server.tls: {e}", path.display());
+        return ExitCode::from(EX_USAGE);
+    }
     print!("{}", describe(path, &config));
     ExitCode::SUCCESS
 }
