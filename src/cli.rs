@@ -173,10 +173,17 @@ fn serve(path: &Path, log_format: LogFormat, overrides: Overrides) -> ExitCode {
         Ok(c) => overrides.apply(c),
         Err(code) => return code,
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.server.workers {
-        runtime.worker_threads(n);
-    }
+    // One worker: the single-threaded scheduler, which skips the work-stealing machinery (measured in
+    // BENCHMARKS.md). More: the multi-threaded one.
+    let mut runtime = match config.server.workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -82,6 +82,33 @@ impl Key {
     pub fn start(&self) -> Running {
         Running(self.clone())
     }
+
+    /// Computes the MAC of what `feed` produces and tells whether any of `presented` equals it
+    /// (constant-time per comparison). Only the concrete key state is copied, not the enum, which
+    /// keeps the per-request cost at the MAC itself.
+    pub fn matches_any<E>(
+        &self,
+        presented: &[Decoded],
+        feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        fn run<M: Mac + Clone, E>(
+            key: &M,
+            presented: &[Decoded],
+            feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), E>,
+        ) -> Result<bool, E> {
+            let mut mac = key.clone();
+            feed(&mut |b| mac.update(b))?;
+            let tag = mac.finalize().into_bytes();
+            Ok(presented
+                .iter()
+                .any(|p| bool::from(tag.as_slice().ct_eq(p.as_bytes()))))
+        }
+        match self {
+            Key::Sha1(k) => run(k, presented, feed),
+            Key::Sha256(k) => run(k, presented, feed),
+            Key::Sha512(k) => run(k, presented, feed),
+        }
+    }
 }
 
 /// A MAC computation in progress.
@@ -128,6 +155,60 @@ impl Tag {
     /// Constant-time equality with a presented signature (lengths are public).
     pub fn matches(&self, presented: &[u8]) -> bool {
         self.as_bytes().ct_eq(presented).into()
+    }
+}
+
+/// Each byte's value as a hex digit, or 0xff.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes hex (either case) into `out`, whose length is half the input's.
+fn decode_hex(text: &[u8], out: &mut [u8]) -> Option<()> {
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        bad |= (hi | lo) & 0xf0;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    (bad == 0).then_some(())
+}
+
+/// Signatures up to this many bytes are decoded without allocating.
+const INLINE: usize = 64;
+
+/// A decoded signature.
+pub enum Decoded {
+    Inline([u8; INLINE], u8),
+    Heap(Vec<u8>),
+}
+
+impl Decoded {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Decoded::Inline(buf, len) => &buf[..usize::from(*len)],
+            Decoded::Heap(v) => v,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -184,6 +265,31 @@ impl Encoding {
             Encoding::Base64 => BASE64.decode(text).ok(),
             Encoding::Base64Url => BASE64_URL.decode(text).ok(),
         }
+    }
+
+    /// Decodes presented text like `decode`, without a heap allocation for signatures of up to 64
+    /// bytes (every MAC and Ed25519 signature).
+    pub fn decode_inline(self, text: &str) -> Option<Decoded> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let mut buf = [0u8; INLINE];
+        let len = match self {
+            Encoding::Hex if text.len() % 2 == 0 && text.len() / 2 <= INLINE => {
+                let n = text.len() / 2;
+                decode_hex(text.as_bytes(), &mut buf[..n])?;
+                n
+            }
+            Encoding::Base64 if text.len() <= INLINE * 4 / 3 => {
+                BASE64.decode_slice(text, &mut buf).ok()?
+            }
+            Encoding::Base64Url if text.len() <= INLINE * 4 / 3 => {
+                BASE64_URL.decode_slice(text, &mut buf).ok()?
+            }
+            _ => return self.decode(text).map(Decoded::Heap),
+        };
+        Some(Decoded::Inline(buf, len as u8))
     }
 
     pub fn encode(self, bytes: &[u8]) -> String {
@@ -249,6 +355,21 @@ mod tests {
     #[test]
     fn decodes_each_encoding_leniently_but_not_loosely() {
         assert_eq!(Encoding::Hex.decode("0aFF"), Some(vec![0x0a, 0xff]));
+        for (text, want) in [
+            ("0aFF", Some(vec![0x0a, 0xff])),
+            ("0a0g", None),
+            ("g0", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                Encoding::Hex
+                    .decode_inline(text)
+                    .map(|d| d.as_bytes().to_vec()),
+                want,
+                "{text}"
+            );
+        }
+        assert!(Encoding::Hex.decode_inline("0aF").is_none());
         assert_eq!(Encoding::Hex.decode("0aF"), None);
         assert_eq!(Encoding::Hex.decode("zz"), None);
         assert_eq!(Encoding::Base64.decode("aGk="), Some(b"hi".to_vec()));

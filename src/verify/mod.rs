@@ -16,7 +16,7 @@ pub mod template;
 pub mod timestamp;
 
 pub use keys::{KeyKind, PublicKey};
-pub use mac::{Encoding, Key};
+pub use mac::{Decoded, Encoding, Key};
 pub use source::{Pointer, Source};
 pub use template::{Piece, Template};
 
@@ -27,6 +27,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
 use jiff::Timestamp;
 use request::{Inputs, Missing, Request, Scanned};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
@@ -529,8 +530,6 @@ impl Verifier {
 
     /// Checks the delivery and, when it is genuine, extracts the event it carries.
     pub fn verify(&self, parts: &Parts, body: Bytes) -> Result<Verified, VerifyError> {
-        let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
-        let scan_needed = !self.pointers.is_empty() || is_json(content_type.as_ref());
         // The body is parsed before the signature only when the scheme needs a body field to check it;
         // otherwise forged requests cost one MAC and no parsing.
         let mut scanned: Option<Scanned> = self.body_first.then(|| self.scan(&body));
@@ -542,14 +541,10 @@ impl Verifier {
             pointers: &self.pointers,
             claims: None,
         };
-        let presented = self.presented(&early)?;
-        let fields: Vec<(&str, &str)> = presented
-            .fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let raw = self.raw_signatures(&early)?;
+        let presented = self.split(&raw)?;
         let req = Request {
-            fields: &fields,
+            fields: &presented.fields,
             ..early
         };
         let claims = self.check(&req, &presented.texts)?;
@@ -571,13 +566,15 @@ impl Verifier {
             return Err(VerifyError::MalformedSignature);
         }
 
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+        let scan_needed = !self.pointers.is_empty() || is_json(content_type.as_ref());
         if scanned.is_none() && scan_needed {
             scanned = Some(self.scan(&body));
         }
         let req = Request {
             parts,
             body: &body,
-            fields: &fields,
+            fields: &presented.fields,
             scanned: scanned.as_ref(),
             pointers: &self.pointers,
             claims: claims.as_ref(),
@@ -619,6 +616,9 @@ impl Verifier {
             .lookup_any(&self.event.time)
             .and_then(|t| timestamp::parse(&t));
         let json = matches!(scanned, Some(Ok(_)));
+        // The presented signatures borrow the request; release them before the body moves on.
+        drop(presented);
+        drop(raw);
         Ok(Verified {
             body,
             id,
@@ -636,11 +636,10 @@ impl Verifier {
         json::scan(body, &refs)
     }
 
-    /// Collects the signatures the sender presented, and the fields of a composite header.
-    fn presented(&self, req: &Request<'_, '_>) -> Result<Presented, VerifyError> {
-        let mut out = Presented::default();
+    /// The texts that carry the sender's signatures, as sent (headers borrowed, not copied).
+    fn raw_signatures<'h>(&self, req: &Request<'h, '_>) -> Result<Texts<'h>, VerifyError> {
         let mut seen = false;
-        let mut texts: Vec<Cow<'_, str>> = Vec::new();
+        let mut texts = Texts::new();
         for source in &self.signature.sources {
             match source {
                 Source::Header(h) => {
@@ -662,7 +661,13 @@ impl Verifier {
         if !seen {
             return Err(VerifyError::MissingSignature);
         }
-        for text in &texts {
+        Ok(texts)
+    }
+
+    /// The signatures in the presented texts (prefix removed), and the fields of composite headers.
+    fn split<'t>(&self, texts: &'t [Cow<'_, str>]) -> Result<Presented<'t>, VerifyError> {
+        let mut out = Presented::default();
+        for text in texts {
             match &self.signature.list {
                 None => out.push(text, &self.signature.prefix),
                 Some(list) => {
@@ -677,8 +682,8 @@ impl Verifier {
                         };
                         if k == list.signature_key {
                             out.push(v, &self.signature.prefix);
-                        } else if !out.fields.iter().any(|(seen, _)| seen == k) {
-                            out.fields.push((k.to_string(), v.to_string()));
+                        } else if !out.fields.iter().any(|(seen, _)| *seen == k) {
+                            out.fields.push((k, v));
                         }
                     }
                 }
@@ -691,13 +696,16 @@ impl Verifier {
     }
 
     /// Decodes the presented signatures for a binary scheme, keeping those of a plausible length.
-    fn decoded(&self, texts: &[String]) -> Result<Vec<Vec<u8>>, VerifyError> {
+    fn decoded(&self, texts: &[&str]) -> Result<SmallVec<[Decoded; 1]>, VerifyError> {
         let want = self.algorithm.signature_len();
-        let sigs: Vec<Vec<u8>> = texts
-            .iter()
-            .filter_map(|t| self.signature.encoding.decode(t))
-            .filter(|s| want.is_none_or(|n| s.len() == n))
-            .collect();
+        let mut sigs: SmallVec<[Decoded; 1]> = SmallVec::new();
+        for text in texts {
+            if let Some(sig) = self.signature.encoding.decode_inline(text)
+                && want.is_none_or(|n| sig.len() == n)
+            {
+                sigs.push(sig);
+            }
+        }
         if sigs.is_empty() {
             // Wrong-length signatures cannot match; calling them malformed helps the operator more.
             return Err(VerifyError::MalformedSignature);
@@ -706,12 +714,14 @@ impl Verifier {
     }
 
     /// `{url}` bases to try: every variant when the template signs the URL, otherwise none.
-    fn url_choices(&self) -> Vec<Option<&str>> {
-        if self.payload.uses(&Piece::Url) {
-            self.urls.iter().map(|u| Some(u.as_str())).collect()
+    fn url_choices(&self) -> impl Iterator<Item = Option<&str>> {
+        let urls: &[String] = if self.payload.uses(&Piece::Url) {
+            &self.urls
         } else {
-            vec![None]
-        }
+            &[]
+        };
+        let none = urls.is_empty().then_some(None);
+        urls.iter().map(|u| Some(u.as_str())).chain(none)
     }
 
     fn inputs<'a>(
@@ -734,7 +744,7 @@ impl Verifier {
     fn check(
         &self,
         req: &Request<'_, '_>,
-        texts: &[String],
+        texts: &[&str],
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
         let timestamp = req.lookup_any(&self.timestamp);
         let id = req.lookup_any(&self.event.id);
@@ -751,10 +761,8 @@ impl Verifier {
                 let sigs = self.decoded(texts)?;
                 for key in keys {
                     for url in self.url_choices() {
-                        let mut mac = key.start();
-                        feed(&self.inputs(ts, id, url, None), &mut |b| mac.update(b))?;
-                        let tag = mac.finish();
-                        if sigs.iter().any(|s| tag.matches(s)) {
+                        let inputs = self.inputs(ts, id, url, None);
+                        if key.matches_any(&sigs, |sink| feed(&inputs, sink))? {
                             return Ok(None);
                         }
                     }
@@ -775,7 +783,7 @@ impl Verifier {
                                 feed(&inputs, &mut |b| h.update(b))?;
                                 h.finalize().to_vec()
                             };
-                            if sigs.iter().any(|s| bool::from(digest.ct_eq(s))) {
+                            if sigs.iter().any(|s| bool::from(digest.ct_eq(s.as_bytes()))) {
                                 return Ok(None);
                             }
                         }
@@ -852,7 +860,7 @@ impl Verifier {
     fn check_public(
         &self,
         keys: &[PublicKey],
-        sigs: &[Vec<u8>],
+        sigs: &[Decoded],
         inputs: &Inputs<'_>,
         req: &Request<'_, '_>,
     ) -> Result<bool, VerifyError> {
@@ -869,7 +877,7 @@ impl Verifier {
                 let mut message = Vec::with_capacity(req.body.len() + 64);
                 feed(&mut |b| message.extend_from_slice(b))?;
                 for sig in sigs {
-                    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+                    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig.as_bytes()) else {
                         continue;
                     };
                     for key in keys {
@@ -885,8 +893,8 @@ impl Verifier {
                 let mut digest = Sha256::new();
                 feed(&mut |b| digest.update(b))?;
                 for sig in sigs {
-                    let parsed = p256::ecdsa::Signature::from_der(sig)
-                        .or_else(|_| p256::ecdsa::Signature::from_slice(sig));
+                    let parsed = p256::ecdsa::Signature::from_der(sig.as_bytes())
+                        .or_else(|_| p256::ecdsa::Signature::from_slice(sig.as_bytes()));
                     let Ok(sig) = parsed else { continue };
                     for key in keys {
                         if let PublicKey::P256(k) = key
@@ -901,7 +909,7 @@ impl Verifier {
                 let mut digest = Sha256::new();
                 feed(&mut |b| digest.update(b))?;
                 for sig in sigs {
-                    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig.as_slice()) else {
+                    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig.as_bytes()) else {
                         continue;
                     };
                     for key in keys {
@@ -1186,23 +1194,32 @@ fn basic_credentials(value: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// The signatures (as text, prefix removed) and composite-header fields a sender presented.
+/// The signatures (as text, prefix removed) and composite-header fields a sender presented, borrowed
+/// from the request.
 #[derive(Default)]
-struct Presented {
-    texts: Vec<String>,
-    fields: Vec<(String, String)>,
+struct Presented<'t> {
+    texts: SmallVec<[&'t str; 4]>,
+    fields: SmallVec<[(&'t str, &'t str); 4]>,
 }
 
-impl Presented {
-    fn push(&mut self, text: &str, prefix: &str) {
+/// The texts that carry signatures, as sent: usually one header value.
+type Texts<'h> = SmallVec<[Cow<'h, str>; 2]>;
+
+impl<'t> Presented<'t> {
+    fn push(&mut self, text: &'t str, prefix: &str) {
         if self.texts.len() >= MAX_CANDIDATES {
             return;
         }
         let text = text.trim();
-        if let Some(rest) = text.strip_prefix(prefix)
+        let rest = if prefix.is_empty() {
+            Some(text)
+        } else {
+            text.strip_prefix(prefix)
+        };
+        if let Some(rest) = rest
             && !rest.is_empty()
         {
-            self.texts.push(rest.to_string());
+            self.texts.push(rest);
         }
     }
 }

@@ -350,3 +350,36 @@ async fn http2_prior_knowledge_is_served() {
     let _ = resp.into_body().collect().await;
     assert_eq!(upstream.count(), 1);
 }
+
+#[tokio::test]
+async fn a_vendor_hanging_up_mid_forward_does_not_cause_a_second_delivery() {
+    let upstream = Upstream::start().await;
+    upstream.set(Behavior::Slow(Duration::from_millis(400), 200));
+    let gw = Gateway::start(&route("a", &upstream.url(), ""), "", &[]).await;
+    let body = event("evt_hangup");
+    let headers = signed(&body);
+    let mut raw = format!(
+        "POST /webhooks/a HTTP/1.1\r\nHost: x\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in &headers {
+        raw.push_str(&format!("{k}: {v}\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(&body);
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    // The vendor gives up before the upstream answers.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(upstream.count(), 1, "the delivery was carried through");
+
+    // The vendor's retry is recognised as already delivered.
+    upstream.set(Behavior::Answer(200));
+    let r = post(&gw.url("/webhooks/a"), &headers, body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "duplicate");
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""The load benchmark: hookgate against nginx and a bare hyper proxy, in one run.
+
+    python3 bench/run.py [--rounds 3] [--duration 8] [--connections 64]
+
+Builds hookgate and bench/ (sink, bare proxy) in release mode; starts the sink; starts each target
+pinned to CPU 0 (`taskset`), with wrk and the sink on CPU 1; replays ~1 KB Stripe-signed deliveries,
+each a distinct event (a corpus written here with Python's hmac); checks that the sink received every
+forwarded delivery exactly once; and prints one table of medians over interleaved rounds: requests/s,
+requests per CPU-second of the target, p50/p99 latency, peak RSS, and ratios to nginx.
+
+nginx is used when installed (`apt-get install nginx-light`); wrk is required (`apt-get install wrk`).
+Everything listens on 127.0.0.1 and every process is stopped at the end. Bounded in time: about
+rounds x targets x duration seconds, plus a few seconds of setup.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_bench_secret"
+TS = str(int(time.time()))
+TARGET_CPU, LOAD_CPU = "0", "1"
+BODY_HEAD = '{"id":"'
+# About 1 KB of Stripe-like event around the id.
+BODY_TAIL = ('","object":"event","api_version":"2024-06-20","created":' + TS + ',"type":"invoice.paid",'
+             '"livemode":false,"pending_webhooks":1,"request":{"id":"req_9Jx3L0kJ2mVb4T","idempotency_key":null},'
+             '"data":{"object":{"id":"in_1Pq2Rs3Tu4Vw5Xy6","object":"invoice","amount_due":4200,"amount_paid":4200,'
+             '"currency":"eur","customer":"cus_Q1w2E3r4T5y6U7","customer_email":"billing@example.com",'
+             '"hosted_invoice_url":"https://invoice.example.com/i/acct_1/test_YWNjdF8x","lines":{"object":"list",'
+             '"data":[{"id":"il_1","amount":4200,"description":"1 x Pro plan (at EUR 42.00 / month)",'
+             '"period":{"start":1767225600,"end":1769904000},"plan":{"id":"price_1","interval":"month"}}],'
+             '"has_more":false,"total_count":1},"number":"INV-0042","paid":true,"status":"paid",'
+             '"subscription":"sub_1AbCdEfGhIjKlMn","metadata":{"order":"ord_7731","region":"eu-west-1",'
+             '"note":"padding to reach about one kilobyte, like a typical vendor event with a few nested objects"}}}}')
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port} after {timeout}s")
+
+
+def http(method, url, body=b""):
+    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+
+def cpu_seconds(pids):
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def peak_rss_mib(pids):
+    peak = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except FileNotFoundError:
+            pass
+    return peak / 1024
+
+
+def children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    except FileNotFoundError:
+        return []
+
+
+def corpus(path, prefix, count):
+    """One signature per line for deliveries prefix+1 .. prefix+count, as wrk.lua builds them."""
+    key = SECRET.encode()
+    with open(path, "w") as f:
+        for i in range(1, count + 1):
+            body = BODY_HEAD + prefix + str(i) + BODY_TAIL
+            f.write(hmac.new(key, f"{TS}.{body}".encode(), hashlib.sha256).hexdigest() + "\n")
+
+
+def run_wrk(port, path, corpus_file, prefix, duration, connections, bad=False):
+    env = dict(os.environ, CORPUS=str(corpus_file), PREFIX=prefix, TS=TS, BAD="1" if bad else "0",
+               TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL)
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+           "-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=duration + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    p50, p99, p999 = (int(x) for x in re.search(r"LAT (\d+) (\d+) (\d+)", out).groups())
+    return {"requests": requests, "non2xx": non2xx, "errors": errors, "p50_us": p50, "p99_us": p99,
+            "p999_us": p999}
+
+
+def metric(admin_port, name):
+    text = http("GET", f"http://127.0.0.1:{admin_port}/metrics").decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class Target:
+    def __init__(self, name, cmd, port, path, work, admin=None):
+        self.name, self.cmd, self.port, self.path, self.admin = name, cmd, port, path, admin
+        self.proc = subprocess.Popen(["taskset", "-c", TARGET_CPU] + cmd, stdout=subprocess.DEVNULL,
+                                     stderr=open(work / f"{name}.log", "w"))
+        wait_port(port)
+        if admin:
+            wait_port(admin)
+
+    def pids(self):
+        return [self.proc.pid] + children(self.proc.pid)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--per-round", type=int, default=700_000,
+                    help="distinct deliveries prepared per hookgate run (must exceed what one run sends)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--targets", default="nginx,bare-hyper,hookgate,hookgate+log",
+                    help="which targets to run (comma-separated)")
+    args = ap.parse_args()
+    for tool in ["wrk", "taskset"]:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")
+    print("building (release)...", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "hookgate", "-p", "hookgate-bench"],
+                   cwd=ROOT, check=True)
+    release = ROOT / "target" / "release"
+    work = Path(tempfile.mkdtemp(prefix="hookgate-bench-"))
+    started = []
+    try:
+        sink_port = free_port()
+        sink = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(release / "sink"), f"127.0.0.1:{sink_port}"])
+        started.append(sink)
+        wait_port(sink_port)
+        upstream = f"http://127.0.0.1:{sink_port}/events"
+
+        targets = []
+        wanted = set(args.targets.split(","))
+        if "nginx" not in wanted:
+            pass
+        elif shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+            port = free_port()
+            conf = work / "nginx.conf"
+            conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_buffer_size 64k;
+    upstream sink {{ server 127.0.0.1:{sink_port}; keepalive 128; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://sink/events;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            targets.append(Target("nginx", [nginx, "-c", str(conf), "-p", str(work)], port, "/webhooks/stripe", work))
+        else:
+            print("nginx is not installed; comparing with the bare hyper proxy only", file=sys.stderr)
+
+        port = free_port()
+        if "bare-hyper" in wanted:
+            targets.append(Target("bare-hyper", [str(release / "bare-proxy"), f"127.0.0.1:{port}", upstream],
+                                  port, "/webhooks/stripe", work))
+
+        for name, log in [(n, l) for n, l in [("hookgate", "false"), ("hookgate+log", "true")] if n in wanted]:
+            port, admin = free_port(), free_port()
+            conf = work / f"{name}.toml"
+            conf.write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+workers = 1
+access_log = {log}
+dedupe_capacity = 4000000
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[routes.stripe]
+provider = "stripe"
+secrets = ["{SECRET}"]
+tolerance = "1h"
+upstream = "{upstream}"
+""")
+            targets.append(Target(name, [str(release / "hookgate"), "serve", "--config", str(conf)], port,
+                                  "/webhooks/stripe", work, admin=admin))
+        started += [t.proc for t in targets]
+
+        results = {t.name: [] for t in targets}
+        forge = any(t.name == "hookgate" for t in targets)
+        if forge:
+            results["hookgate, forged"] = []
+        checks = []
+        for r in range(args.rounds):
+            for t in targets:
+                prefix = f"evt_{t.name.replace('+', '_')}_{r}_"
+                cfile = work / "corpus.txt"
+                corpus(cfile, prefix, args.per_round)
+                before_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
+                before_fwd = metric(t.admin, 'hookgate_requests_total{route="stripe",outcome="forwarded"}') if t.admin else 0
+                cpu0 = cpu_seconds(t.pids())
+                w = run_wrk(t.port, t.path, cfile, prefix, args.duration, args.connections)
+                cpu = cpu_seconds(t.pids()) - cpu0
+                time.sleep(0.5)
+                after_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
+                delivered = after_sink["total"] - before_sink["total"]
+                distinct = after_sink["distinct"] - before_sink["distinct"]
+                ok = w["requests"] - w["non2xx"]
+                row = dict(w, cpu_s=cpu, rps=w["requests"] / args.duration,
+                           per_cpu_s=ok / cpu if cpu else float("nan"), rss_mib=peak_rss_mib(t.pids()),
+                           delivered=delivered, distinct=distinct)
+                if t.admin:
+                    forwarded = metric(t.admin, 'hookgate_requests_total{route="stripe",outcome="forwarded"}') - before_fwd
+                    row["forwarded"] = forwarded
+                    checks.append((t.name, r, delivered == forwarded == distinct and w["non2xx"] == 0
+                                   and ok <= forwarded <= ok + args.connections, row))
+                    if ok > args.per_round:
+                        print(f"warning: {t.name} sent more than --per-round deliveries", file=sys.stderr)
+                results[t.name].append(row)
+                print(f"round {r + 1} {t.name}: {row['rps']:.0f} req/s, {row['per_cpu_s']:.0f} req/CPU-s, "
+                      f"p99 {row['p99_us'] / 1000:.2f} ms", file=sys.stderr)
+            # The forgery flood: wrong signatures against hookgate, which must touch neither the upstream
+            # nor the dedupe memory.
+            if not forge:
+                continue
+            t = next(t for t in targets if t.name == "hookgate")
+            before_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
+            entries = metric(t.admin, "hookgate_dedupe_entries")
+            cpu0 = cpu_seconds(t.pids())
+            w = run_wrk(t.port, t.path, work / "corpus.txt", f"evt_forged_{r}_", args.duration, args.connections, bad=True)
+            cpu = cpu_seconds(t.pids()) - cpu0
+            after_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
+            row = dict(w, cpu_s=cpu, rps=w["requests"] / args.duration, per_cpu_s=w["non2xx"] / cpu if cpu else 0,
+                       rss_mib=peak_rss_mib(t.pids()), delivered=after_sink["total"] - before_sink["total"])
+            row["untouched"] = row["delivered"] == 0 and metric(t.admin, "hookgate_dedupe_entries") == entries \
+                and w["non2xx"] == w["requests"]
+            results["hookgate, forged"].append(row)
+            print(f"round {r + 1} forged: {row['rps']:.0f} req/s answered 401, {row['per_cpu_s']:.0f} per CPU-s",
+                  file=sys.stderr)
+
+        report(results, checks, args)
+        if args.json:
+            args.json.write_text(json.dumps({"results": results, "args": vars(args) | {"json": str(args.json)}},
+                                            indent=2, default=str))
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in started:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results, checks, args):
+    med = lambda name, key: statistics.median(r[key] for r in results[name])
+    base = "nginx" if "nginx" in results else "bare-hyper" if "bare-hyper" in results else "hookgate"
+    print()
+    print(f"{args.rounds} rounds x {args.duration}s, {args.connections} connections, ~1 KB Stripe-signed events; "
+          f"targets on CPU {TARGET_CPU}, wrk and sink on CPU {LOAD_CPU}; medians")
+    print()
+    print(f"| target | req/s | req per CPU-s | vs {base} (per CPU-s) | p50 ms | p99 ms | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in results:
+        print(f"| {name} | {med(name, 'rps'):,.0f} | {med(name, 'per_cpu_s'):,.0f} | "
+              f"{med(name, 'per_cpu_s') / med(base, 'per_cpu_s'):.2f}x | {med(name, 'p50_us') / 1000:.2f} | "
+              f"{med(name, 'p99_us') / 1000:.2f} | {max(r['rss_mib'] for r in results[name]):.0f} |")
+    print()
+    bad = [c for c in checks if not c[2]]
+    print(f"exactly-once check: {len(checks) - len(bad)}/{len(checks)} hookgate runs delivered every forwarded "
+          f"event to the sink exactly once with no non-2xx answer")
+    for name, r, _, row in bad:
+        print(f"  FAILED {name} round {r + 1}: {row}")
+    forged = results.get("hookgate, forged")
+    if not forged:
+        return
+    print(f"forgery flood: {'upstream and dedupe memory untouched' if all(r['untouched'] for r in forged) else 'TOUCHED'}; "
+          f"{med('hookgate, forged', 'per_cpu_s') / med('hookgate', 'per_cpu_s'):.2f}x the forwarding rate per CPU-s")
+
+
+if __name__ == "__main__":
+    main()
