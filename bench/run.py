@@ -142,7 +142,7 @@ def metric(admin_port, name):
 class Target:
     def __init__(self, name, cmd, port, path, work, admin=None):
         self.name, self.cmd, self.port, self.path, self.admin = name, cmd, port, path, admin
-        self.proc = subprocess.Popen(["taskset", "-c", TARGET_CPU] + cmd, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(["taskset", "-c", TARGET_CPU] + cmd, env=dict(os.environ), stdout=subprocess.DEVNULL,
                                      stderr=open(work / f"{name}.log", "w"))
         wait_port(port)
         if admin:

@@ -136,16 +136,24 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Sets up logging to standard error through a writer thread that batches lines, so the request path
+/// formats a line but does not make a system call for it (BENCHMARKS.md). Lines are never dropped: if
+/// the writer falls far behind, logging waits for it. The guard flushes on drop; keep it alive.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("hookgate-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 /// Command-line settings that take precedence over the file (kept across reloads).
@@ -168,7 +176,7 @@ impl Overrides {
 }
 
 fn serve(path: &Path, log_format: LogFormat, overrides: Overrides) -> ExitCode {
-    init_logging(log_format);
+    let _log = init_logging(log_format);
     let config = match load(path) {
         Ok(c) => overrides.apply(c),
         Err(code) => return code,

@@ -150,6 +150,12 @@ impl Handshake {
                 pointers.push(p.clone());
             }
         }
+        if pointers.len() > json::MAX_POINTERS {
+            return Err(format!(
+                "the handshake names more than {} body fields",
+                json::MAX_POINTERS
+            ));
+        }
         Ok(Handshake {
             method: spec.method,
             verified: spec.verified,

@@ -13,12 +13,20 @@ use std::fmt;
 /// strings unescaped, numbers and booleans as their JSON text, arrays as their number of elements,
 /// objects and null as `None`.
 pub fn scan(body: &[u8], pointers: &[&Pointer]) -> Result<Vec<Option<String>>, serde_json::Error> {
+    assert!(
+        pointers.len() <= MAX_POINTERS,
+        "at most {MAX_POINTERS} pointers per scan"
+    );
     let mut found = vec![None; pointers.len()];
-    let wanted: Vec<usize> = (0..pointers.len()).collect();
+    let wanted = if pointers.len() == MAX_POINTERS {
+        u64::MAX
+    } else {
+        (1u64 << pointers.len()) - 1
+    };
     let mut de = serde_json::Deserializer::from_slice(body);
     Node {
         pointers,
-        wanted: &wanted,
+        wanted,
         depth: 0,
         found: &mut found,
     }
@@ -27,37 +35,42 @@ pub fn scan(body: &[u8], pointers: &[&Pointer]) -> Result<Vec<Option<String>>, s
     Ok(found)
 }
 
-/// The walker at one position in the document: `wanted` are the pointers (by index) whose first
-/// `depth` tokens lead here.
+/// A scan follows at most this many pointers (a set of them is a bit mask).
+pub const MAX_POINTERS: usize = 64;
+
+/// The pointers, as a bit mask over their indexes, whose token at `depth` is `token`.
+fn continuing(pointers: &[&Pointer], wanted: u64, depth: usize, token: &str) -> u64 {
+    let mut next = 0;
+    let mut rest = wanted;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        if pointers[i].tokens().get(depth).map(String::as_str) == Some(token) {
+            next |= 1 << i;
+        }
+    }
+    next
+}
+
+/// The walker at one position in the document: `wanted` are the pointers (a bit mask of indexes) whose
+/// first `depth` tokens lead here.
 struct Node<'a, 'p> {
     pointers: &'a [&'p Pointer],
-    wanted: &'a [usize],
+    wanted: u64,
     depth: usize,
     found: &'a mut [Option<String>],
 }
 
 impl Node<'_, '_> {
     fn record(&mut self, value: impl Fn() -> String) {
-        for &i in self.wanted {
+        let mut rest = self.wanted;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
             if self.pointers[i].tokens().len() == self.depth {
                 self.found[i] = Some(value());
             }
         }
-    }
-
-    /// The pointers that continue through `token` at this level.
-    fn descend(&self, token: &str) -> Vec<usize> {
-        self.wanted
-            .iter()
-            .copied()
-            .filter(|&i| {
-                self.pointers[i]
-                    .tokens()
-                    .get(self.depth)
-                    .map(String::as_str)
-                    == Some(token)
-            })
-            .collect()
     }
 }
 
@@ -65,7 +78,7 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if self.wanted.is_empty() {
+        if self.wanted == 0 {
             d.deserialize_ignored_any(IgnoredAny)?;
             return Ok(());
         }
@@ -118,7 +131,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         })? {
             map.next_value_seed(Node {
                 pointers,
-                wanted: &next,
+                wanted: next,
                 depth: depth + 1,
                 found,
             })?;
@@ -128,11 +141,17 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
+        let mut buf = itoa_buf();
         loop {
-            let next = self.descend(&index.to_string());
+            let next = continuing(
+                self.pointers,
+                self.wanted,
+                self.depth,
+                index_text(&mut buf, index),
+            );
             let node = Node {
                 pointers: self.pointers,
-                wanted: &next,
+                wanted: next,
                 depth: self.depth + 1,
                 found: &mut *self.found,
             };
@@ -146,38 +165,45 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     }
 }
 
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `index` in decimal, written into `buf` without allocating.
+fn index_text(buf: &mut [u8; 20], mut index: usize) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (index % 10) as u8;
+        index /= 10;
+        if index == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
+}
+
 /// Reads one object key and answers which pointers continue through it, without copying the key.
 struct KeyMatch<'a, 'p> {
     pointers: &'a [&'p Pointer],
-    wanted: &'a [usize],
+    wanted: u64,
     depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeyMatch<'_, '_> {
-    type Value = Vec<usize>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<usize>, D::Error> {
+    type Value = u64;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeyMatch<'_, '_> {
-    type Value = Vec<usize>;
+    type Value = u64;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
-    fn visit_str<E>(self, key: &str) -> Result<Vec<usize>, E> {
-        Ok(self
-            .wanted
-            .iter()
-            .copied()
-            .filter(|&i| {
-                self.pointers[i]
-                    .tokens()
-                    .get(self.depth)
-                    .map(String::as_str)
-                    == Some(key)
-            })
-            .collect())
+    fn visit_str<E>(self, key: &str) -> Result<u64, E> {
+        Ok(continuing(self.pointers, self.wanted, self.depth, key))
     }
 }
 

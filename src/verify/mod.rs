@@ -441,6 +441,13 @@ impl Verifier {
                 pointers.push(ptr.clone());
             }
         }
+        if pointers.len() > json::MAX_POINTERS {
+            return Err(format!(
+                "the scheme names {} body fields; at most {} are supported",
+                pointers.len(),
+                json::MAX_POINTERS
+            ));
+        }
         let in_body = |sources: &[Source]| sources.iter().any(|s| matches!(s, Source::Body(_)));
         let body_first = in_body(&spec.signature.sources)
             || p.pieces().iter().any(|p| matches!(p, Piece::Field(_)))
