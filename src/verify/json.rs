@@ -292,4 +292,97 @@ mod tests {
             Some("e")
         );
     }
+
+    mod properties {
+        //! The scan against serde_json's own reading of the same document.
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                (-1.0e6f64..1.0e6).prop_map(Value::from),
+                "\\PC{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map("[a-z/~0-9]{0,4}", inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Every pointer to a value inside `v`.
+        fn paths(v: &Value, here: String, out: &mut Vec<String>) {
+            out.push(here.clone());
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        paths(item, format!("{here}/{i}"), out);
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, item) in map {
+                        let token = k.replace('~', "~0").replace('/', "~1");
+                        paths(item, format!("{here}/{token}"), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        /// What `scan` reports for a value, by its documented rules.
+        fn expected(v: Option<&Value>) -> Option<String> {
+            match v? {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(if let Some(i) = n.as_i64() {
+                    i.to_string()
+                } else if let Some(u) = n.as_u64() {
+                    u.to_string()
+                } else {
+                    n.as_f64().unwrap().to_string()
+                }),
+                Value::Array(items) => Some(items.len().to_string()),
+                Value::Object(_) | Value::Null => None,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            #[test]
+            fn agrees_with_serde_json_on_every_path(v in value(), pretty in any::<bool>()) {
+                let text = if pretty {
+                    serde_json::to_string_pretty(&v).unwrap()
+                } else {
+                    serde_json::to_string(&v).unwrap()
+                };
+                let mut all = Vec::new();
+                paths(&v, String::new(), &mut all);
+                all.retain(|p| !p.is_empty());
+                all.push("/not-there".to_string());
+                all.truncate(MAX_POINTERS);
+                let pointers: Vec<Pointer> = all.iter().map(|p| Pointer::parse(p).unwrap()).collect();
+                let refs: Vec<&Pointer> = pointers.iter().collect();
+                let got = scan(text.as_bytes(), &refs).unwrap();
+                for (p, g) in all.iter().zip(got) {
+                    prop_assert_eq!(g, expected(v.pointer(p)), "pointer {} in {}", p, text);
+                }
+            }
+
+            #[test]
+            fn accepts_exactly_what_serde_json_accepts(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+                let p = Pointer::parse("/a").unwrap();
+                let ours = scan(&bytes, &[&p]).is_ok();
+                let theirs = serde_json::from_slice::<Value>(&bytes).is_ok();
+                prop_assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
 }

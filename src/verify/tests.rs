@@ -581,3 +581,94 @@ fn json_content_types_are_recognised() {
     }
     assert!(!is_json(None));
 }
+
+mod properties {
+    //! Properties over arbitrary bodies and secrets: what is signed verifies, and any single changed
+    //! byte of the body does not.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shapes() -> Vec<V> {
+        vec![
+            V::hex_body("sha256="),
+            V {
+                list: Some((",", "=", "v1")),
+                payload: "{timestamp}.{body}",
+                timestamp: Some("signature:t"),
+                ..V::hex_body("")
+            },
+            V {
+                encoding: Encoding::Base64,
+                payload: "v0:{timestamp}:{body}",
+                timestamp: Some("header:x-ts"),
+                ..V::hex_body("v0=")
+            },
+            V {
+                list: Some((" ", ",", "v1")),
+                encoding: Encoding::Base64,
+                payload: "{id}.{timestamp}.{body}",
+                timestamp: Some("header:x-ts"),
+                id: Some("header:x-id"),
+                ..V::hex_body("")
+            },
+            V {
+                algorithm: Algorithm::HmacSha512,
+                encoding: Encoding::Base64Url,
+                ..V::hex_body("")
+            },
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn signed_verifies_and_any_changed_byte_does_not(
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            secret in proptest::collection::vec(any::<u8>(), 1..80),
+            shape in 0usize..5,
+            flip in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let mut spec = shapes()[shape].spec();
+            spec.secrets = vec![Secret::new(secret)];
+            let v = Verifier::new(spec).unwrap();
+            let now = Timestamp::from_second(1_700_000_000).unwrap();
+            let headers = v.sign(&body, "evt_1", now).unwrap();
+            let pairs: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let ok = v.verify(&parts(&pairs), Bytes::from(body.clone()));
+            prop_assert!(ok.is_ok(), "{:?}", ok.err());
+            if !body.is_empty() {
+                let mut changed = body.clone();
+                changed[flip.index(body.len())] ^= 1 << bit;
+                let got = v.verify(&parts(&pairs), Bytes::from(changed)).map(|_| ());
+                prop_assert_eq!(got, Err(VerifyError::InvalidSignature));
+            }
+        }
+
+        #[test]
+        fn arbitrary_signature_headers_never_panic(
+            value in "[ -~]{0,200}",
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            shape in 0usize..5,
+        ) {
+            let v = shapes()[shape].build();
+            let headers = [("x-sig", value.as_str()), ("x-ts", "1700000000"), ("x-id", "i")];
+            // Any answer is fine; a panic is not.
+            let _ = v.verify(&parts(&headers), Bytes::from(body));
+        }
+
+        #[test]
+        fn timestamps_never_panic_and_unix_seconds_round_trip(text in "\\PC{0,40}", secs in 0i64..253_402_300_799) {
+            let _ = timestamp::parse(&text);
+            // Integers from 10^11 up are milliseconds (see timestamp::MILLIS_THRESHOLD).
+            let want = if secs < 100_000_000_000 {
+                Timestamp::from_second(secs).unwrap()
+            } else {
+                Timestamp::from_millisecond(secs).unwrap()
+            };
+            prop_assert_eq!(timestamp::parse(&secs.to_string()), Some(want));
+        }
+    }
+}
