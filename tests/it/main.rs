@@ -2,6 +2,7 @@
 //! upstream. All modules compile into this one test binary.
 
 mod cli;
+mod faults;
 mod handshakes;
 mod harness;
 mod limits;

@@ -318,3 +318,75 @@ async fn memory_stays_flat_while_saturated() {
         "RSS grew {growth} KiB ({baseline} -> {after}); {statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_100_deliveries_acknowledges_only_what_was_delivered() {
+    let upstream = Upstream::start().await;
+    upstream.set(Behavior::Slow(Duration::from_millis(800), 200));
+    let mut proc = Proc::start(
+        "term100",
+        &config(&route("a", &upstream), "drain_timeout = \"20s\""),
+    );
+    let url = proc.url("/webhooks/a");
+    let pending: Vec<_> = (0..100)
+        .map(|i| {
+            let id = format!("evt_t100_{i}");
+            let (h, b) = signed(&id, 0);
+            let url = url.clone();
+            tokio::spawn(async move { (id, post_or_error(&url, &h, b).await) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proc.signal("TERM");
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for p in pending {
+        let (id, status) = p.await.unwrap();
+        if status == Some(200) {
+            acknowledged.insert(id);
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = proc.wait(Duration::from_secs(30));
+        (status, proc)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.0.code(), Some(0));
+    let delivered: std::collections::BTreeSet<String> = upstream
+        .received()
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        upstream.count(),
+        delivered.len(),
+        "nothing was delivered twice"
+    );
+    assert!(
+        acknowledged.is_subset(&delivered),
+        "acknowledged but not delivered: {:?}",
+        acknowledged.difference(&delivered).collect::<Vec<_>>()
+    );
+    // With a drain long enough, every request the gateway had accepted was finished and answered.
+    assert_eq!(acknowledged, delivered);
+    assert_eq!(acknowledged.len(), 100);
+}
+
+/// POSTs, returning the status, or None when the connection failed.
+async fn post_or_error(url: &str, headers: &[(String, String)], body: String) -> Option<u16> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = http::Request::builder().method("POST").uri(url);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = client
+        .request(req.body(Full::new(bytes::Bytes::from(body))).unwrap())
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.ok()?;
+    Some(status)
+}
