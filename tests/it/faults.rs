@@ -94,7 +94,7 @@ impl FaultyUpstream {
                                     .await;
                             }
                             Fault::Reset => {
-                                let _ = s.set_linger(Some(Duration::ZERO));
+                                let _ = s.set_zero_linger();
                                 return;
                             }
                             Fault::Garbage => {
