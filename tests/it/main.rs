@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway on an ephemeral port, talking over real sockets to a real
 //! upstream. All modules compile into this one test binary.
 
+mod adversarial;
 mod cli;
 mod faults;
 mod handshakes;
