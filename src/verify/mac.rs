@@ -101,7 +101,7 @@ impl Key {
             let tag = mac.finalize().into_bytes();
             Ok(presented
                 .iter()
-                .any(|p| bool::from(tag.as_slice().ct_eq(p.as_bytes()))))
+                .any(|p| bool::from(tag[..].ct_eq(p.as_bytes()))))
         }
         match self {
             Key::Sha1(k) => run(k, presented, feed),
