@@ -1,4 +1,4 @@
-# hookgate container image: a static-ish release binary on a distroless base, running as non-root.
+# hookgate container image: a release binary on a distroless base, running as non-root.
 #
 #   docker build -t hookgate .
 #   docker run --rm -p 8080:8080 -p 9090:9090 \
@@ -9,17 +9,16 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Dependencies first, so code changes do not rebuild them.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
-COPY src ./src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+COPY . .
+# Cache mounts keep the registry and build artefacts between builds (BuildKit, the default builder).
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p hookgate \
+    && cp target/release/hookgate /hookgate && strip --strip-debug /hookgate
 
 # distroless/cc: glibc and CA certificates (for https:// upstreams), no shell, runs as uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /src/target/release/hookgate /usr/local/bin/hookgate
+COPY --from=build /hookgate /usr/local/bin/hookgate
 COPY config/hookgate.toml /etc/hookgate/hookgate.toml
 USER nonroot:nonroot
 EXPOSE 8080 9090
