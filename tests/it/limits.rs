@@ -109,7 +109,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
     let (rest, idle) = until_closed(&mut s, Duration::from_secs(5)).await;
     assert!(rest.is_empty());
     assert!(
-        idle >= Duration::from_millis(900) && idle < Duration::from_secs(3),
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(4),
         "{idle:?}"
     );
     gw.stop().await;
@@ -137,7 +137,7 @@ async fn requests_over_max_in_flight_get_503_with_retry_after_at_once() {
     assert_eq!(r.error(), "overloaded");
     assert_eq!(r.headers["retry-after"], "5");
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_millis(1000),
         "{:?}",
         started.elapsed()
     );
