@@ -8,7 +8,7 @@
 //! the vendor does not sign them); GET and HEAD handshakes are answered before any body is read.
 //! This module knows nothing about routes, dedupe or forwarding.
 
-use crate::outcome::Body;
+use crate::outcome::{Body, Outcome, Reject, StatusOverrides, respond};
 use crate::secret::Secret;
 use crate::verify::json;
 use crate::verify::mac::{Algorithm as MacAlgorithm, Key};
@@ -254,17 +254,12 @@ impl Handshake {
     }
 }
 
-/// A handshake whose verify token is wrong: 403, like any other refused caller.
+/// A handshake whose verify token is wrong: refused like any other caller, by the status table.
 fn refuse() -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(
-        b"{\"error\":\"forbidden\",\"message\":\"The verify token does not match.\"}",
-    )));
-    *r.status_mut() = StatusCode::FORBIDDEN;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    respond(
+        Outcome::Rejected(Reject::WrongVerifyToken),
+        &StatusOverrides::default(),
+    )
 }
 
 #[cfg(test)]

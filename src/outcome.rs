@@ -44,6 +44,8 @@ pub enum Reject {
     MethodNotAllowed { allow: HeaderValue },
     #[error("client address {0} is not in the route's allow_ips")]
     Forbidden(std::net::IpAddr),
+    #[error("the handshake's verify token does not match the route's")]
+    WrongVerifyToken,
     #[error("the body is larger than max_body")]
     BodyTooLarge,
     #[error("the body could not be read: {0}")]
@@ -113,6 +115,9 @@ impl Reject {
                 "This endpoint accepts webhook deliveries with POST.",
                 Sender,
             ),
+            Reject::WrongVerifyToken => {
+                row(403, "forbidden", "The verify token does not match.", Sender)
+            }
             Reject::Forbidden(_) => row(
                 403,
                 "forbidden",

@@ -431,12 +431,15 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
     let layer = (ctx.presets)("standard-webhooks")
         .ok_or_else(|| "the standard-webhooks preset is missing".to_string())?;
     let v = &layer.verify;
-    let key = if secret.expose().starts_with(b"whsec_") {
-        SecretEncoding::Base64.decode(Some("whsec_"), secret)?
+    let missing = || "the standard-webhooks preset is incomplete".to_string();
+    // The preset's own secret prefix and encoding ("whsec_" + base64); other text is raw key bytes.
+    let prefix = v.secret_prefix.as_ref().ok_or_else(missing)?.value.as_str();
+    let encoding = v.secret_encoding.as_ref().ok_or_else(missing)?.value;
+    let key = if secret.expose().starts_with(prefix.as_bytes()) {
+        encoding.decode(Some(prefix), secret)?
     } else {
         secret.clone()
     };
-    let missing = || "the standard-webhooks preset is incomplete".to_string();
     let first =
         |list: &Option<At<Vec<Source>>>| list.as_ref().and_then(|l| l.value.first().cloned());
     Verifier::new(Spec {

@@ -141,7 +141,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
-        let mut buf = itoa_buf();
+        let mut buf = [0u8; 20];
         loop {
             let next = continuing(
                 self.pointers,
@@ -163,10 +163,6 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         self.record(|| index.to_string());
         Ok(())
     }
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
 }
 
 /// `index` in decimal, written into `buf` without allocating.

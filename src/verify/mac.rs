@@ -98,10 +98,8 @@ impl Key {
         ) -> Result<bool, E> {
             let mut mac = key.clone();
             feed(&mut |b| mac.update(b))?;
-            let tag = mac.finalize().into_bytes();
-            Ok(presented
-                .iter()
-                .any(|p| bool::from(tag[..].ct_eq(p.as_bytes()))))
+            let tag = Tag::from_slice(&mac.finalize().into_bytes());
+            Ok(presented.iter().any(|p| tag.matches(p.as_bytes())))
         }
         match self {
             Key::Sha1(k) => run(k, presented, feed),

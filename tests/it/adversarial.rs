@@ -17,23 +17,6 @@ fn route(name: &str, upstream: &Upstream, secret: &str, extra: &str) -> String {
     )
 }
 
-fn body_at(id: &str, offset_secs: i64, data: &str) -> String {
-    format!(
-        r#"{{"event":"core.document.uploaded","event_id":"{id}","timestamp":"{}","data":{data}}}"#,
-        rfc3339(offset_secs)
-    )
-}
-
-fn signed(secret: &str, body: &str) -> Vec<(String, String)> {
-    hdrs(&[
-        ("content-type", "application/json"),
-        (
-            "x-chamelio-signature",
-            &format!("sha256={}", hmac_sha256_hex(secret, body.as_bytes())),
-        ),
-    ])
-}
-
 /// Sends raw bytes and returns the first answer's status (None: closed without an answer).
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<u16> {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -65,16 +48,16 @@ async fn replays_inside_the_window_are_duplicates_and_outside_it_are_stale() {
     let upstream = Upstream::start().await;
     let gw = Gateway::start(&route("a", &upstream, SECRET, ""), "", &[]).await;
     let url = gw.url("/webhooks/a");
-    let body = body_at("evt_replay", -60, "{}");
-    let h = signed(SECRET, &body);
+    let body = chamelio_event("evt_replay", -60, "{}");
+    let h = chamelio_headers(SECRET, &body);
     assert_eq!(post(&url, &h, body.clone()).await.status, 200);
     for _ in 0..3 {
         let r = post(&url, &h, body.clone()).await;
         assert_eq!(r.json()["status"], "duplicate");
     }
     // A captured delivery from well before the 12 h window.
-    let old = body_at("evt_replay_old", -13 * 3600, "{}");
-    let r = post(&url, &signed(SECRET, &old), old).await;
+    let old = chamelio_event("evt_replay_old", -13 * 3600, "{}");
+    let r = post(&url, &chamelio_headers(SECRET, &old), old).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error(), "stale_timestamp");
     assert_eq!(upstream.count(), 1);
@@ -86,10 +69,15 @@ async fn the_same_event_id_with_another_body_is_a_duplicate_of_the_first() {
     let upstream = Upstream::start().await;
     let gw = Gateway::start(&route("a", &upstream, SECRET, ""), "", &[]).await;
     let url = gw.url("/webhooks/a");
-    let first = body_at("evt_same", -1, r#"{"amount":1}"#);
-    let second = body_at("evt_same", -1, r#"{"amount":1000000}"#);
-    assert_eq!(post(&url, &signed(SECRET, &first), first).await.status, 200);
-    let r = post(&url, &signed(SECRET, &second), second).await;
+    let first = chamelio_event("evt_same", -1, r#"{"amount":1}"#);
+    let second = chamelio_event("evt_same", -1, r#"{"amount":1000000}"#);
+    assert_eq!(
+        post(&url, &chamelio_headers(SECRET, &first), first)
+            .await
+            .status,
+        200
+    );
+    let r = post(&url, &chamelio_headers(SECRET, &second), second).await;
     assert_eq!(r.json()["status"], "duplicate");
     assert_eq!(upstream.count(), 1);
     assert_eq!(upstream.received()[0].json()["data"]["data"]["amount"], 1);
@@ -105,8 +93,13 @@ async fn a_valid_signature_for_one_route_is_refused_on_another() {
         route("b", &upstream, "another-secret", "")
     );
     let gw = Gateway::start(&routes, "", &[]).await;
-    let body = body_at("evt_cross", -1, "{}");
-    let r = post(&gw.url("/webhooks/b"), &signed(SECRET, &body), body).await;
+    let body = chamelio_event("evt_cross", -1, "{}");
+    let r = post(
+        &gw.url("/webhooks/b"),
+        &chamelio_headers(SECRET, &body),
+        body,
+    )
+    .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error(), "invalid_signature");
     assert_eq!(upstream.count(), 0);
@@ -122,13 +115,13 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
         &[],
     )
     .await;
-    let body = body_at("evt_spoof", -1, "{}");
+    let body = chamelio_event("evt_spoof", -1, "{}");
     for spoof in [
         ("x-forwarded-for", "10.1.2.3"),
         ("forwarded", "for=10.1.2.3;proto=https"),
         ("x-real-ip", "10.1.2.3"),
     ] {
-        let mut h = signed(SECRET, &body);
+        let mut h = chamelio_headers(SECRET, &body);
         h.push((spoof.0.to_string(), spoof.1.to_string()));
         let r = post(&gw.url("/webhooks/a"), &h, body.clone()).await;
         assert_eq!(r.status, 403, "{spoof:?}");
@@ -149,8 +142,8 @@ async fn header_injection_shapes_are_refused_or_neutralised() {
         assert_eq!(raw(gw.addr, shape).await, Some(400), "{:?}", String::from_utf8_lossy(shape));
     }
     // A request id that is not plain text is not echoed or forwarded; a fresh one is used.
-    let body = body_at("evt_inject", -1, "{}");
-    let mut h = signed(SECRET, &body);
+    let body = chamelio_event("evt_inject", -1, "{}");
+    let mut h = chamelio_headers(SECRET, &body);
     h.push(("x-request-id".into(), "abc def\t<script>".into()));
     let r = post(&gw.url("/webhooks/a"), &h, body).await;
     assert_eq!(r.status, 200);
@@ -168,8 +161,8 @@ async fn duplicate_signature_headers_need_one_valid_and_are_bounded() {
     let upstream = Upstream::start().await;
     let gw = Gateway::start(&route("a", &upstream, SECRET, ""), "", &[]).await;
     let url = gw.url("/webhooks/a");
-    let body = body_at("evt_dupsig", -1, "{}");
-    let good = signed(SECRET, &body)[1].1.clone();
+    let body = chamelio_event("evt_dupsig", -1, "{}");
+    let good = chamelio_headers(SECRET, &body)[1].1.clone();
     let bad = format!("sha256={}", "0".repeat(64));
     let with = |sigs: Vec<String>| {
         let mut h = hdrs(&[("content-type", "application/json")]);
@@ -207,8 +200,8 @@ async fn ten_thousand_forgeries_touch_neither_the_upstream_nor_the_dedupe_memory
             tokio::spawn(async move {
                 let mut refused = 0;
                 for i in 0..10_000 / 32 + 1 {
-                    let body = body_at(&format!("evt_forged_{t}_{i}"), -1, "{}");
-                    let h = signed("not-the-secret", &body);
+                    let body = chamelio_event(&format!("evt_forged_{t}_{i}"), -1, "{}");
+                    let h = chamelio_headers("not-the-secret", &body);
                     if post(&url, &h, body).await.status == 401 {
                         refused += 1;
                     }
@@ -245,16 +238,31 @@ async fn hostile_json_and_binary_bodies_get_their_documented_answers() {
 
     // 100,000 levels of nesting inside a signed event: verified and forwarded as it is.
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    let body = body_at("evt_deep", -1, &deep);
-    assert_eq!(post(&url, &signed(SECRET, &body), body).await.status, 200);
+    let body = chamelio_event("evt_deep", -1, &deep);
+    assert_eq!(
+        post(&url, &chamelio_headers(SECRET, &body), body)
+            .await
+            .status,
+        200
+    );
 
     // Just under the 1 MiB limit: forwarded; over it: 413 without being read.
     let big = format!("\"{}\"", "x".repeat(1_000_000));
-    let body = body_at("evt_big", -1, &big);
-    assert_eq!(post(&url, &signed(SECRET, &body), body).await.status, 200);
+    let body = chamelio_event("evt_big", -1, &big);
+    assert_eq!(
+        post(&url, &chamelio_headers(SECRET, &body), body)
+            .await
+            .status,
+        200
+    );
     let huge = format!("\"{}\"", "x".repeat(1_100_000));
-    let body = body_at("evt_huge", -1, &huge);
-    assert_eq!(post(&url, &signed(SECRET, &body), body).await.status, 413);
+    let body = chamelio_event("evt_huge", -1, &huge);
+    assert_eq!(
+        post(&url, &chamelio_headers(SECRET, &body), body)
+            .await
+            .status,
+        413
+    );
 
     // Signed bytes that are not UTF-8, on a route whose id is a header: forwarded as base64 data.
     let binary: Vec<u8> = (0..=255u8).rev().collect();
@@ -306,10 +314,10 @@ async fn raw_all(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u16> {
 async fn request_smuggling_shapes_cannot_slip_a_second_request_through() {
     let upstream = Upstream::start().await;
     let gw = Gateway::start(&route("a", &upstream, SECRET, ""), "", &[]).await;
-    let first = body_at("evt_carrier", -1, "{}");
-    let first_sig = &signed(SECRET, &first)[1].1;
-    let hidden = body_at("evt_smuggled", -1, "{}");
-    let hidden_sig = &signed(SECRET, &hidden)[1].1;
+    let first = chamelio_event("evt_carrier", -1, "{}");
+    let first_sig = &chamelio_headers(SECRET, &first)[1].1;
+    let hidden = chamelio_event("evt_smuggled", -1, "{}");
+    let hidden_sig = &chamelio_headers(SECRET, &hidden)[1].1;
     let smuggled = format!(
         "POST /webhooks/a HTTP/1.1\r\nHost: x\r\nx-chamelio-signature: {hidden_sig}\r\ncontent-length: {}\r\n\r\n{hidden}",
         hidden.len()

@@ -153,18 +153,7 @@ impl FaultyUpstream {
 }
 
 fn delivery(id: &str) -> (Vec<(String, String)>, String) {
-    let body = format!(
-        r#"{{"event":"core.document.uploaded","event_id":"{id}","timestamp":"{}","data":{{}}}}"#,
-        rfc3339(-1)
-    );
-    let headers = hdrs(&[
-        ("content-type", "application/json"),
-        (
-            "x-chamelio-signature",
-            &format!("sha256={}", hmac_sha256_hex(SECRET, body.as_bytes())),
-        ),
-    ]);
-    (headers, body)
+    chamelio_delivery(SECRET, id)
 }
 
 async fn gateway(upstream: std::net::SocketAddr) -> Gateway {

@@ -263,6 +263,32 @@ pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A Chamelio event body (vendor-docs/chamelio.txt) for `id`, stamped `offset_secs` from now, with
+/// `data` as its data object.
+pub fn chamelio_event(id: &str, offset_secs: i64, data: &str) -> String {
+    format!(
+        r#"{{"event":"core.document.uploaded","event_id":"{id}","timestamp":"{}","data":{data}}}"#,
+        rfc3339(offset_secs)
+    )
+}
+
+/// The headers Chamelio sends with `body`: its content type and the hex HMAC-SHA256 under `secret`.
+pub fn chamelio_headers(secret: &str, body: &str) -> Vec<(String, String)> {
+    hdrs(&[
+        ("content-type", "application/json"),
+        (
+            "x-chamelio-signature",
+            &format!("sha256={}", hmac_sha256_hex(secret, body.as_bytes())),
+        ),
+    ])
+}
+
+/// A fresh Chamelio delivery of `id`: its signed headers and its body.
+pub fn chamelio_delivery(secret: &str, id: &str) -> (Vec<(String, String)>, String) {
+    let body = chamelio_event(id, -1, "{}");
+    (chamelio_headers(secret, &body), body)
+}
+
 /// An RFC 3339 time `offset` from now (negative: in the past).
 pub fn rfc3339(offset_secs: i64) -> String {
     let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(offset_secs);

@@ -17,18 +17,7 @@ fn route(upstream: &Upstream) -> String {
 }
 
 fn signed(id: &str) -> (Vec<(String, String)>, String) {
-    let body = format!(
-        r#"{{"event":"core.document.uploaded","event_id":"{id}","timestamp":"{}","data":{{}}}}"#,
-        rfc3339(-1)
-    );
-    let headers = hdrs(&[
-        ("content-type", "application/json"),
-        (
-            "x-chamelio-signature",
-            &format!("sha256={}", hmac_sha256_hex(SECRET, body.as_bytes())),
-        ),
-    ]);
-    (headers, body)
+    chamelio_delivery(SECRET, id)
 }
 
 /// Reads until the peer closes; returns what was read and how long it took.

@@ -26,13 +26,7 @@ fn signed(body: &str) -> Vec<(String, String)> {
 }
 
 fn signed_with(secret: &str, body: &str) -> Vec<(String, String)> {
-    hdrs(&[
-        ("content-type", "application/json"),
-        (
-            "x-chamelio-signature",
-            &format!("sha256={}", hmac_sha256_hex(secret, body.as_bytes())),
-        ),
-    ])
+    chamelio_headers(secret, body)
 }
 
 #[tokio::test]

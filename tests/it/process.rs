@@ -150,19 +150,8 @@ fn config(routes: &str, server: &str) -> String {
 }
 
 fn signed(id: &str, padding: usize) -> (Vec<(String, String)>, String) {
-    let body = format!(
-        r#"{{"event":"core.document.uploaded","event_id":"{id}","timestamp":"{}","data":{{"pad":"{}"}}}}"#,
-        rfc3339(-1),
-        "x".repeat(padding)
-    );
-    let headers = hdrs(&[
-        ("content-type", "application/json"),
-        (
-            "x-chamelio-signature",
-            &format!("sha256={}", hmac_sha256_hex(SECRET, body.as_bytes())),
-        ),
-    ]);
-    (headers, body)
+    let body = chamelio_event(id, -1, &format!(r#"{{"pad":"{}"}}"#, "x".repeat(padding)));
+    (chamelio_headers(SECRET, &body), body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
