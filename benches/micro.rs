@@ -13,6 +13,11 @@ use hookgate::routes::Route;
 use sha2::Sha256;
 use std::time::Duration;
 
+/// The allocator the gateway's binary uses (src/main.rs), so that allocations cost here what they
+/// cost in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
@@ -139,6 +144,30 @@ mod verify {
         bencher
             .counter(divan::counter::BytesCount::new(size))
             .bench(|| case.run());
+    }
+
+    /// The prepared key's MAC of the body and its constant-time comparison with a decoded signature:
+    /// what `signature_only` costs without reading the request.
+    #[divan::bench(args = SIZES)]
+    fn mac_and_compare(bencher: divan::Bencher, size: usize) {
+        use hookgate::verify::mac::Algorithm;
+        use hookgate::verify::{Encoding, Key};
+        let key = Key::new(
+            Algorithm::HmacSha256,
+            &hookgate::secret::Secret::new(SECRET.as_bytes().to_vec()),
+        );
+        let b = Bytes::from(body(size));
+        let sig = hmac_hex(SECRET.as_bytes(), &[&b]);
+        let presented = [Encoding::Hex.decode_inline(&sig).unwrap()];
+        bencher
+            .counter(divan::counter::BytesCount::new(size))
+            .bench(|| {
+                let matched: Result<bool, ()> = key.matches_any(&presented, |sink| {
+                    sink(divan::black_box(&b));
+                    Ok(())
+                });
+                assert!(matched.unwrap());
+            });
     }
 
     /// Stripe: `t=...,v1=...` with the timestamp signed before the body.

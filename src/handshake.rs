@@ -14,10 +14,10 @@ use crate::verify::json;
 use crate::verify::mac::{Algorithm as MacAlgorithm, Key};
 use crate::verify::{Pointer, Source};
 use bytes::Bytes;
+use constant_time_eq::constant_time_eq;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, request::Parts};
 use http_body_util::Full;
 use std::borrow::Cow;
-use subtle::ConstantTimeEq;
 
 /// A response body or header value: literal text and request values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +206,7 @@ impl Handshake {
         }
         if let Some((source, secret)) = &self.token {
             let sent = lookup(source)?;
-            if !bool::from(sent.as_bytes().ct_eq(secret.expose())) {
+            if !constant_time_eq(sent.as_bytes(), secret.expose()) {
                 return Some(refuse());
             }
         }

@@ -8,10 +8,10 @@
 use crate::secret::Secret;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use constant_time_eq::constant_time_eq;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
-use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -98,8 +98,8 @@ impl Key {
         ) -> Result<bool, E> {
             let mut mac = key.clone();
             feed(&mut |b| mac.update(b))?;
-            let tag = Tag::from_slice(&mac.finalize().into_bytes());
-            Ok(presented.iter().any(|p| tag.matches(p.as_bytes())))
+            let tag = mac.finalize().into_bytes();
+            Ok(presented.iter().any(|p| same_tag(&tag, p.as_bytes())))
         }
         match self {
             Key::Sha1(k) => run(k, presented, feed),
@@ -150,10 +150,14 @@ impl Tag {
         &self.bytes[..self.len]
     }
 
-    /// Constant-time equality with a presented signature (lengths are public).
     pub fn matches(&self, presented: &[u8]) -> bool {
-        self.as_bytes().ct_eq(presented).into()
+        same_tag(self.as_bytes(), presented)
     }
+}
+
+/// Constant-time equality of a computed MAC and a presented signature (lengths are public).
+fn same_tag(computed: &[u8], presented: &[u8]) -> bool {
+    constant_time_eq(computed, presented)
 }
 
 /// Each byte's value as a hex digit, or 0xff.

@@ -23,13 +23,13 @@ pub use template::{Piece, Template};
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;
+use constant_time_eq::constant_time_eq;
 use http::{HeaderMap, HeaderName, HeaderValue, request::Parts};
 use jiff::Timestamp;
 use request::{Inputs, Missing, Request, Scanned};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 use std::borrow::Cow;
-use subtle::ConstantTimeEq;
 
 /// At most this many signature candidates are examined per request, however many a sender presents.
 const MAX_CANDIDATES: usize = 16;
@@ -354,6 +354,9 @@ pub struct Verifier {
     path: Option<String>,
     /// For JWTs signed with a shared secret, the secret `sign` uses.
     signing_secret: Option<Secret>,
+    /// Whether the signed content includes `{timestamp}` and `{id}`, decided once.
+    signs_timestamp: bool,
+    signs_id: bool,
 }
 
 impl Verifier {
@@ -483,6 +486,8 @@ impl Verifier {
             keys,
             jwt: spec.jwt,
             signature: spec.signature,
+            signs_timestamp: spec.payload.uses(&Piece::Timestamp),
+            signs_id: spec.payload.uses(&Piece::Id),
             payload: spec.payload,
             timestamp: spec.timestamp,
             timestamp_format: spec.timestamp_format,
@@ -753,8 +758,11 @@ impl Verifier {
         req: &Request<'_, '_>,
         texts: &[&str],
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
-        let timestamp = req.lookup_any(&self.timestamp);
-        let id = req.lookup_any(&self.event.id);
+        // Only what the signed content names is looked up here; the event's fields come later.
+        let signed =
+            |signs: bool, sources: &[Source]| signs.then(|| req.lookup_any(sources)).flatten();
+        let timestamp = signed(self.signs_timestamp, &self.timestamp);
+        let id = signed(self.signs_id, &self.event.id);
         let (ts, id) = (timestamp.as_deref(), id.as_deref());
         let missing = |m: Missing| match m {
             Missing::Timestamp => VerifyError::MissingTimestamp,
@@ -790,7 +798,7 @@ impl Verifier {
                                 feed(&inputs, &mut |b| h.update(b))?;
                                 h.finalize().to_vec()
                             };
-                            if sigs.iter().any(|s| bool::from(digest.ct_eq(s.as_bytes()))) {
+                            if sigs.iter().any(|s| constant_time_eq(&digest, s.as_bytes())) {
                                 return Ok(None);
                             }
                         }
@@ -1185,9 +1193,7 @@ fn jwt_key(key: &PublicKey) -> Result<jsonwebtoken::DecodingKey, String> {
 
 /// Constant-time equality of a presented value and a secret, hiding the secret's length.
 fn same_secret(presented: &[u8], secret: &Secret) -> bool {
-    Sha256::digest(presented)
-        .ct_eq(&Sha256::digest(secret.expose()))
-        .into()
+    constant_time_eq(&Sha256::digest(presented), &Sha256::digest(secret.expose()))
 }
 
 /// The `user:password` of an `Authorization: Basic ...` value.
@@ -1205,8 +1211,8 @@ fn basic_credentials(value: &str) -> Option<Vec<u8>> {
 /// from the request.
 #[derive(Default)]
 struct Presented<'t> {
-    texts: SmallVec<[&'t str; 4]>,
-    fields: SmallVec<[(&'t str, &'t str); 4]>,
+    texts: SmallVec<[&'t str; 2]>,
+    fields: SmallVec<[(&'t str, &'t str); 3]>,
 }
 
 /// The texts that carry signatures, as sent: usually one header value.
