@@ -354,9 +354,6 @@ pub struct Verifier {
     path: Option<String>,
     /// For JWTs signed with a shared secret, the secret `sign` uses.
     signing_secret: Option<Secret>,
-    /// Whether the signed content includes `{timestamp}` and `{id}`, decided once.
-    signs_timestamp: bool,
-    signs_id: bool,
 }
 
 impl Verifier {
@@ -486,8 +483,6 @@ impl Verifier {
             keys,
             jwt: spec.jwt,
             signature: spec.signature,
-            signs_timestamp: spec.payload.uses(&Piece::Timestamp),
-            signs_id: spec.payload.uses(&Piece::Id),
             payload: spec.payload,
             timestamp: spec.timestamp,
             timestamp_format: spec.timestamp_format,
@@ -554,7 +549,8 @@ impl Verifier {
             claims: None,
         };
         let raw = self.raw_signatures(&early)?;
-        let presented = self.split(&raw)?;
+        let mut presented = Presented::default();
+        self.split(&raw, &mut presented)?;
         let req = Request {
             fields: &presented.fields,
             ..early
@@ -619,9 +615,9 @@ impl Verifier {
                 .ok_or(VerifyError::MissingTimestamp)?;
             Some(timestamp::parse(&raw).ok_or(VerifyError::MalformedTimestamp)?)
         };
-        let (id, id_is_body_hash) = match req.lookup_any(&self.event.id) {
-            Some(id) if !id.is_empty() => (id.into_owned(), false),
-            _ => (body_hash(&body), true),
+        let (id, id_is_body_hash) = match self.event_id(&req) {
+            Some(id) => (id, false),
+            None => (EventId::Owned(body_hash(&body)), true),
         };
         let kind = req.lookup_any(&self.event.kind).map(Cow::into_owned);
         let time = req
@@ -643,6 +639,22 @@ impl Verifier {
         })
     }
 
+    /// The vendor's event id, from the first source that has one. An id header sent as is (the usual
+    /// case) is shared with the request rather than copied.
+    fn event_id(&self, req: &Request<'_, '_>) -> Option<EventId> {
+        self.event.id.iter().find_map(|source| {
+            if let Source::Header(h) = source {
+                let value = req.parts.headers.get(h)?;
+                let text = request::header_text(value)?;
+                if !text.is_empty() && text.trim_ascii().len() == text.len() {
+                    return Some(EventId::Header(value.clone()));
+                }
+            }
+            let text = req.lookup(source)?;
+            (!text.is_empty()).then(|| EventId::Owned(text.into_owned()))
+        })
+    }
+
     fn scan(&self, body: &[u8]) -> Scanned {
         let refs: Vec<&Pointer> = self.pointers.iter().collect();
         json::scan(body, &refs)
@@ -657,7 +669,7 @@ impl Verifier {
                 Source::Header(h) => {
                     for value in req.parts.headers.get_all(h) {
                         seen = true;
-                        if let Ok(t) = value.to_str() {
+                        if let Some(t) = request::header_text(value) {
                             texts.push(Cow::Borrowed(t));
                         }
                     }
@@ -677,8 +689,11 @@ impl Verifier {
     }
 
     /// The signatures in the presented texts (prefix removed), and the fields of composite headers.
-    fn split<'t>(&self, texts: &'t [Cow<'_, str>]) -> Result<Presented<'t>, VerifyError> {
-        let mut out = Presented::default();
+    fn split<'t>(
+        &self,
+        texts: &'t [Cow<'_, str>],
+        out: &mut Presented<'t>,
+    ) -> Result<(), VerifyError> {
         for text in texts {
             match &self.signature.list {
                 None => out.push(text, &self.signature.prefix),
@@ -688,7 +703,8 @@ impl Verifier {
                         .split(|c| separators.contains(c))
                         .take(4 * MAX_CANDIDATES)
                     {
-                        let Some((k, v)) = entry.trim().split_once(list.kv_separator.as_str())
+                        let Some((k, v)) =
+                            entry.trim_ascii().split_once(list.kv_separator.as_str())
                         else {
                             continue;
                         };
@@ -704,7 +720,7 @@ impl Verifier {
         if out.texts.is_empty() {
             return Err(VerifyError::MalformedSignature);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes the presented signatures for a binary scheme, keeping those of a plausible length.
@@ -759,10 +775,14 @@ impl Verifier {
         texts: &[&str],
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
         // Only what the signed content names is looked up here; the event's fields come later.
-        let signed =
-            |signs: bool, sources: &[Source]| signs.then(|| req.lookup_any(sources)).flatten();
-        let timestamp = signed(self.signs_timestamp, &self.timestamp);
-        let id = signed(self.signs_id, &self.event.id);
+        let signed = |piece: Piece, sources: &[Source]| {
+            self.payload
+                .uses(&piece)
+                .then(|| req.lookup_any(sources))
+                .flatten()
+        };
+        let timestamp = signed(Piece::Timestamp, &self.timestamp);
+        let id = signed(Piece::Id, &self.event.id);
         let (ts, id) = (timestamp.as_deref(), id.as_deref());
         let missing = |m: Missing| match m {
             Missing::Timestamp => VerifyError::MissingTimestamp,
@@ -1223,7 +1243,7 @@ impl<'t> Presented<'t> {
         if self.texts.len() >= MAX_CANDIDATES {
             return;
         }
-        let text = text.trim();
+        let text = text.trim_ascii();
         let rest = if prefix.is_empty() {
             Some(text)
         } else {
@@ -1237,12 +1257,19 @@ impl<'t> Presented<'t> {
     }
 }
 
+/// An event id: a header value shared with the request, or text taken from elsewhere.
+#[derive(Debug, Clone)]
+enum EventId {
+    Header(HeaderValue),
+    Owned(String),
+}
+
 /// The result of a successful verification: the raw body and the event it carries. Only this module
 /// can construct one, so only verified bytes can become an envelope.
 #[derive(Debug, Clone)]
 pub struct Verified {
     body: Bytes,
-    id: String,
+    id: EventId,
     id_is_body_hash: bool,
     kind: Option<String>,
     time: Option<Timestamp>,
@@ -1257,7 +1284,11 @@ impl Verified {
     }
     /// The vendor's event id, or the hex SHA-256 of the body when the vendor has none.
     pub fn id(&self) -> &str {
-        &self.id
+        match &self.id {
+            // Checked to be UTF-8 when it was taken from the request.
+            EventId::Header(value) => request::header_text(value).unwrap_or_default(),
+            EventId::Owned(text) => text,
+        }
     }
     pub fn id_is_body_hash(&self) -> bool {
         self.id_is_body_hash
@@ -1285,7 +1316,7 @@ impl Verified {
     pub fn for_test(body: &str, id: &str, kind: Option<&str>, content_type: &str) -> Verified {
         Verified {
             body: Bytes::from(body.to_string()),
-            id: id.to_string(),
+            id: EventId::Owned(id.to_string()),
             id_is_body_hash: false,
             kind: kind.map(str::to_string),
             time: None,
@@ -1303,15 +1334,16 @@ pub fn body_hash(body: &[u8]) -> String {
 
 /// True for `application/json`, `text/json` and any `+json` media type.
 pub fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+    let Some(value) = content_type else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || essence.eq_ignore_ascii_case("text/json")
-        || essence
-            .rsplit_once('+')
-            .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
+    // The media type before any parameters, compared as bytes (this runs on every request).
+    let bytes = value.as_bytes();
+    let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
+    let essence = bytes[..end].trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json")
+        || essence.eq_ignore_ascii_case(b"text/json")
+        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 #[cfg(test)]

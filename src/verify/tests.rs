@@ -585,6 +585,10 @@ fn json_content_types_are_recognised() {
         ("text/json", true),
         ("application/x-www-form-urlencoded", false),
         ("text/plain", false),
+        ("application/jsonx", false),
+        ("application/json-seq", false),
+        ("json", false),
+        (" application/vnd.api+JSON ;q=1", true),
         ("", false),
     ];
     for (ct, want) in cases {
