@@ -19,7 +19,14 @@ use std::time::Duration;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    divan::main();
+    // Every benchmark times batches of the same size, so that the baseline and the checks carry the
+    // same timer overhead per iteration (divan would otherwise pick smaller batches for slower
+    // functions). Command-line options still override these.
+    divan::Divan::default()
+        .sample_count(500)
+        .sample_size(20)
+        .config_with_args()
+        .main();
 }
 
 const SIZES: [usize; 2] = [1024, 64 * 1024];
