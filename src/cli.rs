@@ -140,14 +140,18 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 /// formats a line but does not make a system call for it (BENCHMARKS.md). Lines are never dropped: if
 /// the writer falls far behind, logging waits for it. The guard flushes on drop; keep it alive.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("hookgate-log")
         .finish(std::io::stderr());
+    // Colour only for a person at a terminal: pipes, files and log shippers get plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(writer);
     match format {
         LogFormat::Human => builder.init(),

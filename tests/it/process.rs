@@ -379,3 +379,35 @@ async fn post_or_error(url: &str, headers: &[(String, String)], body: String) ->
     resp.into_body().collect().await.ok()?;
     Some(status)
 }
+
+/// Logs written to a pipe or a file (docker, systemd, a log shipper) carry no terminal colour codes.
+#[test]
+fn human_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = std::env::temp_dir().join(format!("hookgate-proc-ansi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hookgate starts");
+    let stderr = child.stderr.take().unwrap();
+    let line = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let line = line.expect("the listening line is logged");
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+    assert!(line.contains("INFO"), "{line}");
+}
