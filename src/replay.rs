@@ -21,10 +21,11 @@ use quick_cache::sync::Cache;
 use quick_cache::{Lifecycle, UnitWeighter};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// Why a signed timestamp is outside the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +70,33 @@ impl EventKey {
         EventKey(u128::from_le_bytes(first))
     }
 }
+
+/// Hashes an `EventKey` by taking 64 of its bits: they are already uniform (SHA-256 output), so
+/// hashing them again with SipHash would only cost time. Only verified events are claimed, so a sender
+/// without the route's secret cannot choose keys to crowd one bucket.
+#[derive(Default)]
+struct KeyBits(u64);
+
+impl Hasher for KeyBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `EventKey` (its `Hash` writes one u128); kept correct for any other input.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+/// Claimed but not yet settled keys. A key's value is created only when a second delivery of it waits
+/// (rare), so the usual claim allocates nothing here.
+type InFlight = HashMap<EventKey, Option<Arc<Notify>>, BuildHasherDefault<KeyBits>>;
 
 /// Milliseconds on the dedupe memory's own monotonic clock.
 #[derive(Debug)]
@@ -139,8 +167,8 @@ pub struct StillInFlight;
 struct Inner {
     /// Delivered events and when each is forgotten (milliseconds on `evictions.clock`).
     delivered: Store,
-    /// Claimed but not yet settled keys; waiters hold a receiver whose sender the claim holds.
-    in_flight: Mutex<HashMap<EventKey, watch::Receiver<()>>>,
+    /// Claimed but not yet settled keys, and what their waiters wait on.
+    in_flight: Mutex<InFlight>,
     evictions: Arc<Evictions>,
 }
 
@@ -184,7 +212,7 @@ impl Dedupe {
         Dedupe {
             inner: Arc::new(Inner {
                 delivered,
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(InFlight::default()),
                 evictions,
             }),
         }
@@ -198,9 +226,11 @@ impl Dedupe {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Claim, StillInFlight> {
-        let deadline = tokio::time::Instant::now() + wait;
+        // Read the clock only if there is a wait.
+        let mut deadline = None;
         loop {
-            let mut settled = {
+            let notify: Arc<Notify>;
+            let settled = {
                 let mut in_flight = self
                     .inner
                     .in_flight
@@ -210,25 +240,29 @@ impl Dedupe {
                 if self.inner.delivered(&key) {
                     return Ok(Claim::Duplicate);
                 }
-                match in_flight.get(&key) {
-                    Some(rx) => rx.clone(),
-                    None => {
-                        let (tx, rx) = watch::channel(());
-                        in_flight.insert(key, rx);
+                match in_flight.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(None);
                         return Ok(Claim::Fresh(ClaimGuard {
                             inner: self.inner.clone(),
                             key,
                             ttl,
-                            _settled: tx,
                         }));
                     }
+                    std::collections::hash_map::Entry::Occupied(mut slot) => {
+                        notify = slot
+                            .get_mut()
+                            .get_or_insert_with(|| Arc::new(Notify::new()))
+                            .clone();
+                    }
                 }
+                // Created under the lock, so it hears the holder's `notify_waiters` even if that
+                // comes before this task first polls it (the holder leaves `in_flight` under the same
+                // lock, then notifies).
+                notify.notified()
             };
-            // `changed` fails once the holder's sender is dropped, whether before or after this call.
-            if tokio::time::timeout_at(deadline, settled.changed())
-                .await
-                .is_err()
-            {
+            let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
                 return Err(StillInFlight);
             }
         }
@@ -260,7 +294,6 @@ pub struct ClaimGuard {
     inner: Arc<Inner>,
     key: EventKey,
     ttl: Duration,
-    _settled: watch::Sender<()>,
 }
 
 impl ClaimGuard {
@@ -274,12 +307,16 @@ impl ClaimGuard {
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        let mut in_flight = self
+        let waiters = self
             .inner
             .in_flight
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        in_flight.remove(&self.key);
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key)
+            .flatten();
+        if let Some(waiters) = waiters {
+            waiters.notify_waiters();
+        }
     }
 }
 
@@ -339,7 +376,7 @@ mod tests {
         let k = EventKey::new("r", "evt_2");
         let first = fresh(d.claim(k, T, T).await);
         let d2 = d.clone();
-        let second = tokio::spawn(async move { d2.claim(k, T, T).await });
+        let second = tokio::spawn(async move { d2.claim(k, T, WAKE).await });
         tokio::task::yield_now().await;
         assert!(
             !second.is_finished(),
@@ -349,6 +386,34 @@ mod tests {
         assert!(matches!(second.await.unwrap(), Ok(Claim::Duplicate)));
     }
 
+    /// Waiters are woken by the settling claim, not by their own timeout: a lost wake-up would turn
+    /// these into `StillInFlight` after `WAKE`.
+    const WAKE: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn every_waiting_duplicate_wakes_when_the_first_commits() {
+        let d = Dedupe::new(100);
+        let k = EventKey::new("r", "evt_many");
+        let first = fresh(d.claim(k, T, WAKE).await);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let d = d.clone();
+                tokio::spawn(async move { d.claim(k, T, WAKE).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        first.commit();
+        for w in waiters {
+            assert!(matches!(w.await.unwrap(), Ok(Claim::Duplicate)));
+        }
+        assert!(
+            started.elapsed() < WAKE / 2,
+            "woken by the timeout, not the commit"
+        );
+        assert!(d.inner.in_flight.lock().unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn a_concurrent_duplicate_takes_over_when_the_first_fails() {
         let d = Dedupe::new(100);
@@ -356,7 +421,7 @@ mod tests {
         let first = fresh(d.claim(k, T, T).await);
         let d2 = d.clone();
         let second = tokio::spawn(async move {
-            d2.claim(k, T, T)
+            d2.claim(k, T, WAKE)
                 .await
                 .map(|c| matches!(c, Claim::Fresh(_)))
         });
