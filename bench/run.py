@@ -169,6 +169,9 @@ def main():
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--targets", default="nginx,bare-hyper,hookgate,hookgate+log",
                     help="which targets to run (comma-separated)")
+    ap.add_argument("--baseline", type=Path, metavar="BIN",
+                    help="also run this hookgate binary (another build, e.g. of the previous commit) as the "
+                         "target hookgate@baseline, configured as hookgate, to measure a change in one run")
     args = ap.parse_args()
     for tool in ["wrk", "taskset"]:
         if not shutil.which(tool):
@@ -223,7 +226,11 @@ http {{
             targets.append(Target("bare-hyper", [str(release / "bare-proxy"), f"127.0.0.1:{port}", upstream],
                                   port, "/webhooks/stripe", work))
 
-        for name, log in [(n, l) for n, l in [("hookgate", "false"), ("hookgate+log", "true")] if n in wanted]:
+        builds = [(n, l, release / "hookgate") for n, l in [("hookgate", "false"), ("hookgate+log", "true")]
+                  if n in wanted]
+        if args.baseline:
+            builds.append(("hookgate@baseline", "false", args.baseline.resolve()))
+        for name, log, binary in builds:
             port, admin = free_port(), free_port()
             conf = work / f"{name}.toml"
             conf.write_text(f"""
@@ -242,7 +249,7 @@ secrets = ["{SECRET}"]
 tolerance = "1h"
 upstream = "{upstream}"
 """)
-            targets.append(Target(name, [str(release / "hookgate"), "serve", "--config", str(conf)], port,
+            targets.append(Target(name, [str(binary), "serve", "--config", str(conf)], port,
                                   "/webhooks/stripe", work, admin=admin))
         started += [t.proc for t in targets]
 
@@ -253,7 +260,7 @@ upstream = "{upstream}"
         checks = []
         for r in range(args.rounds):
             for t in targets:
-                prefix = f"evt_{t.name.replace('+', '_')}_{r}_"
+                prefix = f"evt_{t.name.replace('+', '_').replace('@', '_')}_{r}_"
                 cfile = work / "corpus.txt"
                 corpus(cfile, prefix, args.per_round)
                 before_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
@@ -333,6 +340,10 @@ def report(results, checks, args):
           f"event to the sink exactly once with no non-2xx answer")
     for name, r, _, row in bad:
         print(f"  FAILED {name} round {r + 1}: {row}")
+    if "hookgate@baseline" in results and "hookgate" in results:
+        rounds = [a["per_cpu_s"] / b["per_cpu_s"] for a, b in zip(results["hookgate"], results["hookgate@baseline"])]
+        print(f"this build against the baseline build: {statistics.median(rounds):.3f}x requests per CPU-s "
+              f"(rounds: {', '.join(f'{x:.3f}' for x in rounds)})")
     forged = results.get("hookgate, forged")
     if not forged:
         return
