@@ -170,8 +170,8 @@ def main():
     ap.add_argument("--targets", default="nginx,bare-hyper,hookgate,hookgate+log",
                     help="which targets to run (comma-separated)")
     ap.add_argument("--baseline", type=Path, metavar="BIN",
-                    help="also run this hookgate binary (another build, e.g. of the previous commit) as the "
-                         "target hookgate@baseline, configured as hookgate, to measure a change in one run")
+                    help="also run this hookgate binary (another build, e.g. of the previous commit) beside each "
+                         "hookgate target, as NAME@baseline configured the same, to measure a change in one run")
     args = ap.parse_args()
     for tool in ["wrk", "taskset"]:
         if not shutil.which(tool):
@@ -229,7 +229,7 @@ http {{
         builds = [(n, l, release / "hookgate") for n, l in [("hookgate", "false"), ("hookgate+log", "true")]
                   if n in wanted]
         if args.baseline:
-            builds.append(("hookgate@baseline", "false", args.baseline.resolve()))
+            builds += [(n + "@baseline", l, args.baseline.resolve()) for n, l, _ in builds]
         for name, log, binary in builds:
             port, admin = free_port(), free_port()
             conf = work / f"{name}.toml"
@@ -323,7 +323,7 @@ upstream = "{upstream}"
 
 def report(results, checks, args):
     med = lambda name, key: statistics.median(r[key] for r in results[name])
-    base = "nginx" if "nginx" in results else "bare-hyper" if "bare-hyper" in results else "hookgate"
+    base = next(n for n in ["nginx", "bare-hyper", *results] if n in results)
     print()
     print(f"{args.rounds} rounds x {args.duration}s, {args.connections} connections, ~1 KB Stripe-signed events; "
           f"targets on CPU {TARGET_CPU}, wrk and sink on CPU {LOAD_CPU}; medians")
@@ -340,10 +340,10 @@ def report(results, checks, args):
           f"event to the sink exactly once with no non-2xx answer")
     for name, r, _, row in bad:
         print(f"  FAILED {name} round {r + 1}: {row}")
-    if "hookgate@baseline" in results and "hookgate" in results:
-        rounds = [a["per_cpu_s"] / b["per_cpu_s"] for a, b in zip(results["hookgate"], results["hookgate@baseline"])]
-        print(f"this build against the baseline build: {statistics.median(rounds):.3f}x requests per CPU-s "
-              f"(rounds: {', '.join(f'{x:.3f}' for x in rounds)})")
+    for name in [n for n in results if n + "@baseline" in results]:
+        rounds = [a["per_cpu_s"] / b["per_cpu_s"] for a, b in zip(results[name], results[name + "@baseline"])]
+        print(f"{name}, this build against the baseline build: {statistics.median(rounds):.3f}x requests per "
+              f"CPU-s (rounds: {', '.join(f'{x:.3f}' for x in rounds)})")
     forged = results.get("hookgate, forged")
     if not forged:
         return

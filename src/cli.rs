@@ -143,10 +143,16 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The log thread writes whatever lines are queued in one write and flushes whenever the queue is
+    // empty, so a line waits for nothing but the lines ahead of it; unbuffered, stderr would cost one
+    // system call per line.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("hookgate-log")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     // Colour only for a person at a terminal: pipes, files and log shippers get plain text.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
