@@ -168,9 +168,9 @@ where
 }
 
 /// What the log line and metrics say about one request.
-#[derive(Default)]
 struct Trace {
-    request_id: String,
+    /// Printable ASCII by construction (`request_id`), so it goes into headers and logs unchecked.
+    request_id: HeaderValue,
     route: Option<Arc<Route>>,
     client: Option<IpAddr>,
     event_id: Option<String>,
@@ -229,7 +229,9 @@ impl Gateway {
         let live = self.live.load_full();
         let mut trace = Trace {
             request_id: request_id(req.headers()),
-            ..Trace::default()
+            route: None,
+            client: None,
+            event_id: None,
         };
         // Saturated: answer at once rather than queue; the vendor retries.
         let outcome = match self.in_flight.try_acquire() {
@@ -242,9 +244,9 @@ impl Gateway {
         let overrides = trace.route.as_ref().map(|r| r.status).unwrap_or_default();
         self.finish(&live, &trace, &outcome, &overrides, started);
         let mut response = respond(outcome, &overrides);
-        if let Ok(v) = HeaderValue::from_str(&trace.request_id) {
-            response.headers_mut().insert(REQUEST_ID, v);
-        }
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, trace.request_id.clone());
         response
     }
 
@@ -332,7 +334,7 @@ impl Gateway {
         &self,
         route: Arc<Route>,
         event: Verified,
-        request_id: String,
+        request_id: HeaderValue,
     ) -> Result<Outcome, Reject> {
         // 6. Dedupe: a delivered id is acknowledged, a concurrent one waits for the first.
         let key = EventKey::new(&route.name, event.id());
@@ -351,7 +353,7 @@ impl Gateway {
             fallback_type: FALLBACK_TYPE,
         };
         let envelope = envelope::build(route.envelope, &event, &attributes);
-        let headers = upstream_headers(&route, &event, &envelope.body, &request_id);
+        let headers = upstream_headers(&route, &event, &envelope.body, request_id);
         let reply = self
             .forwarder
             .send(&route.upstream, envelope, headers, route.forward_timeout)
@@ -374,8 +376,9 @@ impl Gateway {
         started: Instant,
     ) {
         let elapsed = started.elapsed();
-        let no_route: Arc<str> = Arc::from(NO_ROUTE);
-        let route_label = trace.route.as_ref().map_or(&no_route, |r| &r.name);
+        static NO_ROUTE_LABEL: std::sync::LazyLock<Arc<str>> =
+            std::sync::LazyLock::new(|| Arc::from(NO_ROUTE));
+        let route_label = trace.route.as_ref().map_or(&*NO_ROUTE_LABEL, |r| &r.name);
         self.metrics.record(route_label, outcome.kind(), elapsed);
         let upstream = match outcome {
             Outcome::Forwarded(Reply {
@@ -404,7 +407,7 @@ impl Gateway {
         macro_rules! line {
             ($level:ident) => {
                 tracing::$level!(
-                    request_id = %trace.request_id,
+                    request_id = trace.request_id.to_str().unwrap_or("-"),
                     route = %route_label,
                     client = client.as_deref().unwrap_or("-"),
                     event_id = trace.event_id.as_deref().unwrap_or("-"),
@@ -446,16 +449,20 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// The request id: the sender's `X-Request-Id` when it is short and printable, otherwise a new one.
-fn request_id(headers: &http::HeaderMap) -> String {
-    if let Some(v) = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+/// The request id: the sender's `X-Request-Id` when it is short and printable (shared, not copied),
+/// otherwise 32 new random hex digits.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(REQUEST_ID)
         && !v.is_empty()
         && v.len() <= 128
-        && v.bytes().all(|b| b.is_ascii_graphic())
+        && v.as_bytes().iter().all(u8::is_ascii_graphic)
     {
-        return v.to_string();
+        return v.clone();
     }
-    format!("{:032x}", fastrand::u128(..))
+    let mut hex = [0u8; 32];
+    // Cannot fail: the output is exactly twice the input's 16 bytes.
+    let _ = faster_hex::hex_encode(&fastrand::u128(..).to_le_bytes(), &mut hex);
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// Reads the body, refusing it as soon as it exceeds `max` (without reading the rest).
@@ -491,12 +498,10 @@ fn upstream_headers(
     route: &Route,
     event: &Verified,
     body: &Bytes,
-    request_id: &str,
+    request_id: HeaderValue,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = Vec::with_capacity(4);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.push((REQUEST_ID, v));
-    }
+    headers.push((REQUEST_ID, request_id));
     if let Some(signer) = &route.upstream_signer {
         let id = envelope::header_safe(event.id());
         match signer.sign(body, &id, Timestamp::now()) {
@@ -525,6 +530,26 @@ mod tests {
     use proptest::prelude::*;
 
     const SECRET: &str = "pipeline-secret";
+
+    #[test]
+    fn request_ids_are_the_senders_when_printable_else_fresh_hex() {
+        let mut headers = http::HeaderMap::new();
+        let fresh = request_id(&headers);
+        assert_eq!(fresh.len(), 32);
+        assert!(
+            fresh
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(fresh, request_id(&headers), "each fresh id is new");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("req-123"));
+        assert_eq!(request_id(&headers), "req-123");
+        for bad in ["a b", "", &"x".repeat(129)] {
+            headers.insert(REQUEST_ID, HeaderValue::from_str(bad).unwrap());
+            assert_eq!(request_id(&headers).len(), 32, "{bad:?} is replaced");
+        }
+    }
 
     #[test]
     fn the_in_flight_limit_admits_up_to_its_bound_and_frees_on_drop() {
