@@ -173,6 +173,7 @@ struct Trace {
     request_id: HeaderValue,
     route: Option<Arc<Route>>,
     client: Option<IpAddr>,
+    /// Copied only for the access log.
     event_id: Option<String>,
 }
 
@@ -302,7 +303,9 @@ impl Gateway {
 
         // 4. Signature (and the event it carries).
         let event = route.verifier.verify(&parts, body)?;
-        trace.event_id = Some(event.id().to_string());
+        if live.access_log {
+            trace.event_id = Some(event.id().to_string());
+        }
 
         // 5. Timestamp window; then the handshakes vendors sign.
         if let Some(signed_at) = event.signed_at() {
