@@ -525,8 +525,8 @@ fn upstream_headers(
 
 #[cfg(test)]
 mod tests {
-    //! The pipeline as a whole never panics: arbitrary requests, some correctly signed, each end in one
-    //! of the statuses of the table.
+    //! The request id and the in-flight bound; and the pipeline as a whole never panics: arbitrary
+    //! requests, some correctly signed, each end in one of the statuses of the table.
     use super::*;
     use hmac::{Hmac, Mac};
     use http_body_util::Full;

@@ -1243,13 +1243,7 @@ impl<'t> Presented<'t> {
         if self.texts.len() >= MAX_CANDIDATES {
             return;
         }
-        let text = text.trim_ascii();
-        let rest = if prefix.is_empty() {
-            Some(text)
-        } else {
-            text.strip_prefix(prefix)
-        };
-        if let Some(rest) = rest
+        if let Some(rest) = text.trim_ascii().strip_prefix(prefix)
             && !rest.is_empty()
         {
             self.texts.push(rest);

@@ -238,31 +238,13 @@ async fn hostile_json_and_binary_bodies_get_their_documented_answers() {
 
     // 100,000 levels of nesting inside a signed event: verified and forwarded as it is.
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    let body = chamelio_event("evt_deep", -1, &deep);
-    assert_eq!(
-        post(&url, &chamelio_headers(SECRET, &body), body)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_status(&url, "evt_deep", &deep).await, 200);
 
     // Just under the 1 MiB limit: forwarded; over it: 413 without being read.
     let big = format!("\"{}\"", "x".repeat(1_000_000));
-    let body = chamelio_event("evt_big", -1, &big);
-    assert_eq!(
-        post(&url, &chamelio_headers(SECRET, &body), body)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_status(&url, "evt_big", &big).await, 200);
     let huge = format!("\"{}\"", "x".repeat(1_100_000));
-    let body = chamelio_event("evt_huge", -1, &huge);
-    assert_eq!(
-        post(&url, &chamelio_headers(SECRET, &body), body)
-            .await
-            .status,
-        413
-    );
+    assert_eq!(signed_status(&url, "evt_huge", &huge).await, 413);
 
     // Signed bytes that are not UTF-8, on a route whose id is a header: forwarded as base64 data.
     let binary: Vec<u8> = (0..=255u8).rev().collect();
@@ -287,6 +269,14 @@ async fn hostile_json_and_binary_bodies_get_their_documented_answers() {
     assert_eq!(data, binary);
     assert_eq!(upstream.count(), 3);
     gw.stop().await;
+}
+
+/// The status a correctly signed Chamelio event with `data` gets.
+async fn signed_status(url: &str, id: &str, data: &str) -> u16 {
+    let body = chamelio_event(id, -1, data);
+    post(url, &chamelio_headers(SECRET, &body), body)
+        .await
+        .status
 }
 
 /// Sends raw bytes and reads until the gateway closes: every answer's status, in order.
