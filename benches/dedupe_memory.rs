@@ -4,7 +4,7 @@
 //! for them, and prints the growth of this process's resident set. The budget is 150 MB per million;
 //! the program exits with an error above it.
 
-use hookgate::replay::{Claim, Dedupe, EventKey};
+use hookgate::replay::{Claim, Dedupe, EventKey, Keys};
 use std::time::{Duration, Instant};
 
 const EVENTS: u64 = 1_000_000;
@@ -29,14 +29,18 @@ fn main() {
         .unwrap();
     let before = rss_kib();
     // Headroom over the events remembered, as an operator would size server.dedupe_capacity.
-    let dedupe = Dedupe::new(EVENTS * 11 / 10);
+    let dedupe = Dedupe::new();
+    dedupe.configure(&[(std::sync::Arc::from("stripe"), (EVENTS * 11 / 10) as usize)]);
     let ttl = Duration::from_secs(86_400);
     let started = Instant::now();
     runtime.block_on(async {
         for i in 0..EVENTS {
-            let key = EventKey::new("stripe", &format!("evt_1NG8Du2eZvKYlo2C{i:010}"));
-            match dedupe.claim(key, ttl, ttl).await {
-                Ok(Claim::Fresh(claim)) => claim.commit(),
+            let key = Keys::id_only(EventKey::new(
+                "stripe",
+                &format!("evt_1NG8Du2eZvKYlo2C{i:010}"),
+            ));
+            match dedupe.claim("stripe", key, ttl).await {
+                Ok(Claim::Fresh(claim)) => claim.commit(ttl),
                 _ => panic!("every event is new"),
             }
         }

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use hookgate::envelope::{self, Attributes, Mode};
-use hookgate::replay::{Claim, Dedupe, EventKey};
+use hookgate::replay::{Claim, Dedupe, EventKey, Keys};
 use hookgate::routes::Route;
 use sha2::Sha256;
 use std::time::Duration;
@@ -273,13 +273,14 @@ fn dedupe_claim_commit_at_1m(bencher: divan::Bencher) {
         .enable_time()
         .build()
         .unwrap();
-    let dedupe = Dedupe::new(1_100_000);
+    let dedupe = Dedupe::new();
+    dedupe.configure(&[(std::sync::Arc::from("bench"), 1_100_000)]);
     let ttl = Duration::from_secs(86_400);
     runtime.block_on(async {
         for i in 0..1_000_000u64 {
-            let key = EventKey::new("bench", &i.to_string());
-            if let Ok(Claim::Fresh(c)) = dedupe.claim(key, ttl, ttl).await {
-                c.commit();
+            let key = Keys::id_only(EventKey::new("bench", &i.to_string()));
+            if let Ok(Claim::Fresh(c)) = dedupe.claim("bench", key, ttl).await {
+                c.commit(ttl);
             }
         }
     });
@@ -287,12 +288,12 @@ fn dedupe_claim_commit_at_1m(bencher: divan::Bencher) {
     bencher
         .with_inputs(|| {
             next += 1;
-            EventKey::new("bench", &next.to_string())
+            Keys::id_only(EventKey::new("bench", &next.to_string()))
         })
         .bench_local_values(|key| {
             runtime.block_on(async {
-                match dedupe.claim(key, ttl, ttl).await {
-                    Ok(Claim::Fresh(c)) => c.commit(),
+                match dedupe.claim("bench", key, ttl).await {
+                    Ok(Claim::Fresh(c)) => c.commit(ttl),
                     _ => panic!("fresh keys are fresh"),
                 }
             })

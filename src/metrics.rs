@@ -55,8 +55,9 @@ pub struct Metrics {
     pub connections_open: Gauge,
     pub connections: Counter,
     pub connections_refused: Counter,
-    pub dedupe_entries: Gauge,
-    pub dedupe_evictions: Counter<u64, AtomicU64>,
+    pub dedupe_entries: Family<RouteLabels, Gauge>,
+    pub dedupe_capacity: Family<RouteLabels, Gauge>,
+    pub dedupe_evictions: Family<RouteLabels, Counter<u64, AtomicU64>>,
     pub reloads: Family<ResultLabels, Counter>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
 }
@@ -79,8 +80,9 @@ impl Metrics {
             connections_open: Gauge::default(),
             connections: Counter::default(),
             connections_refused: Counter::default(),
-            dedupe_entries: Gauge::default(),
-            dedupe_evictions: Counter::default(),
+            dedupe_entries: Family::default(),
+            dedupe_capacity: Family::default(),
+            dedupe_evictions: Family::default(),
             reloads: Family::default(),
             certificate_reloads: Family::default(),
             registry: Registry::default(),
@@ -122,12 +124,17 @@ impl Metrics {
         );
         registry.register(
             "dedupe_entries",
-            "Delivered events remembered for deduplication",
+            "Delivered events remembered for deduplication, by route",
             m.dedupe_entries.clone(),
         );
         registry.register(
+            "dedupe_capacity",
+            "Delivered events each route can remember",
+            m.dedupe_capacity.clone(),
+        );
+        registry.register(
             "dedupe_evictions",
-            "Remembered events forgotten before their dedupe_ttl because the memory was full",
+            "Remembered events forgotten before their dedupe_ttl because the route's memory was full",
             m.dedupe_evictions.clone(),
         );
         registry.register(
@@ -175,6 +182,23 @@ impl Metrics {
                 route: route.clone(),
             })
             .observe(latency.as_secs_f64());
+    }
+
+    /// Mirrors the dedupe memory's per-route figures (taken when scraped).
+    pub fn record_dedupe(&self, routes: &[crate::replay::RouteStats]) {
+        for r in routes {
+            let labels = RouteLabels {
+                route: r.route.clone(),
+            };
+            self.dedupe_entries
+                .get_or_create(&labels)
+                .set(i64::try_from(r.entries).unwrap_or(i64::MAX));
+            self.dedupe_capacity
+                .get_or_create(&labels)
+                .set(i64::try_from(r.capacity).unwrap_or(i64::MAX));
+            let counter = self.dedupe_evictions.get_or_create(&labels);
+            counter.inc_by(r.evicted.saturating_sub(counter.get()));
+        }
     }
 
     /// The OpenMetrics text exposition, which Prometheus scrapes.

@@ -17,7 +17,7 @@ use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::outcome::{Blame, Body, Outcome, Reject, StatusOverrides, respond};
-use crate::replay::{self, Claim, Dedupe, EventKey};
+use crate::replay::{self, Claim, Dedupe, EventKey, Keys};
 use crate::routes::{Route, RouteTable};
 use crate::verify::Verified;
 use arc_swap::ArcSwap;
@@ -26,6 +26,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use http_body_util::{BodyExt, Limited};
 use ipnet::IpNet;
 use jiff::Timestamp;
+use sha2::Digest;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -179,8 +180,10 @@ struct Trace {
 
 impl Gateway {
     pub fn new(config: Config, metrics: Arc<Metrics>) -> std::io::Result<Gateway> {
+        let dedupe = Dedupe::new();
+        dedupe.configure(&capacities(config.routes.iter()));
         Ok(Gateway {
-            dedupe: Dedupe::new(config.server.dedupe_capacity),
+            dedupe,
             forwarder: Forwarder::new(&config.server.pool)?,
             live: ArcSwap::from_pointee(Live::new(config.routes, &config.server)),
             metrics,
@@ -200,6 +203,8 @@ impl Gateway {
     /// Serves `live` from now on. Requests already under way finish on the routes they started with;
     /// the dedupe memory is kept, so routes that still exist keep recognising their duplicates.
     pub fn swap(&self, live: Live) {
+        self.dedupe
+            .configure(&capacities(live.routes.iter().map(|r| &**r)));
         self.live.store(Arc::new(live));
     }
 
@@ -340,10 +345,13 @@ impl Gateway {
         request_id: HeaderValue,
     ) -> Result<Outcome, Reject> {
         // 6. Dedupe: a delivered id is acknowledged, a concurrent one waits for the first.
-        let key = EventKey::new(&route.name, event.id());
         let claim = match self
             .dedupe
-            .claim(key, route.dedupe_ttl, route.forward_timeout + CLAIM_SLACK)
+            .claim(
+                &route.name,
+                dedupe_keys(&route, &event),
+                route.forward_timeout + CLAIM_SLACK,
+            )
             .await?
         {
             Claim::Duplicate => return Ok(Outcome::Duplicate),
@@ -364,7 +372,13 @@ impl Gateway {
 
         // 8. Remember only what the upstream accepted; dropping the claim releases it for a retry.
         if reply.status.is_success() {
-            claim.commit();
+            let ttl = replay::remember_for(
+                route.dedupe_ttl,
+                event.signed_at(),
+                route.tolerance,
+                Timestamp::now(),
+            );
+            claim.commit(ttl);
         }
         Ok(Outcome::Forwarded(reply))
     }
@@ -445,6 +459,28 @@ fn handshake(
         .filter(|h| h.verified == verified)
         .find_map(|h| h.answer(parts, body))
         .map(Outcome::Handshake)
+}
+
+/// Each route's share of the dedupe memory.
+fn capacities<'a>(routes: impl Iterator<Item = &'a Route>) -> Vec<(Arc<str>, usize)> {
+    routes
+        .map(|r| (r.name.clone(), r.dedupe_capacity))
+        .collect()
+}
+
+/// The keys an event is remembered under: its id, and when the id comes from a part the signature
+/// does not cover (a delivery header, say), also its signed content, so that a captured delivery sent
+/// again with a fresh id is still recognised.
+fn dedupe_keys(route: &Route, event: &Verified) -> Keys {
+    let id = EventKey::new(&route.name, event.id());
+    if event.id_is_signed() {
+        return Keys::id_only(id);
+    }
+    let digest = sha2::Sha256::digest(event.body());
+    Keys {
+        id,
+        content: Some(EventKey::content(&route.name, &digest)),
+    }
 }
 
 /// Milliseconds with microsecond precision, for log lines.

@@ -26,10 +26,20 @@ pub struct Route {
     pub upstream_signer: Option<Verifier>,
     /// `None`: any source address.
     pub allow_ips: Option<Vec<IpNet>>,
+    /// How long a delivered event is remembered (at least `retry_horizon` with a margin).
     pub dedupe_ttl: Duration,
+    /// Why `dedupe_ttl` is longer than configured, when it is.
+    pub dedupe_ttl_reason: Option<String>,
+    /// How many delivered events this route remembers (its share of `server.dedupe_capacity` unless
+    /// it sets its own).
+    pub dedupe_capacity: usize,
+    /// Whether `dedupe_capacity` was set for the route (or in `[defaults]`) rather than shared out.
+    pub own_capacity: bool,
     pub forward_timeout: Duration,
     pub tolerance: Duration,
     pub max_clock_skew: Duration,
+    /// How long after the first attempt the vendor may still retry, from its documentation.
+    pub retry_horizon: Option<Duration>,
     pub max_body: u64,
     pub envelope: Mode,
     pub source: String,

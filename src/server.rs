@@ -549,13 +549,8 @@ async fn admin_response(req: &Request<Incoming>, state: &AdminState) -> Response
         (&Method::GET, "/metrics") => {
             let gateway = &state.gateway;
             let metrics = gateway.metrics();
-            let dedupe = gateway.dedupe();
-            metrics.dedupe_entries.set(dedupe.len() as i64);
+            metrics.record_dedupe(&gateway.dedupe().per_route());
             metrics.in_flight.set(gateway.in_flight() as i64);
-            let seen = metrics.dedupe_evictions.get();
-            metrics
-                .dedupe_evictions
-                .inc_by(dedupe.evictions().saturating_sub(seen));
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

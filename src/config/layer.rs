@@ -168,6 +168,23 @@ impl Checker<'_> {
 }
 
 pub fn duration(text: &String) -> Result<Duration, String> {
+    // humantime reads "M" as months and "y" as years: "5M" meant as minutes would be five months.
+    // No key here needs more than days, so those units are refused with the likely intent.
+    let mut units = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|u| !u.is_empty());
+    if let Some(unit) =
+        units.find(|u| matches!(*u, "M" | "month" | "months" | "y" | "year" | "years"))
+    {
+        let hint = if unit == "M" {
+            "; \"M\" means months: write \"m\" for minutes, or days (\"30d\") for a month"
+        } else {
+            "; write days instead, such as \"30d\" or \"365d\""
+        };
+        return Err(format!(
+            "\"{text}\" uses the unit \"{unit}\", which is not accepted here{hint}"
+        ));
+    }
     humantime::parse_duration(text.trim()).map_err(|_| {
         format!("\"{text}\" is not a duration; write it like \"500ms\", \"30s\", \"5m\", \"24h\" or \"7d\"")
     })
@@ -259,9 +276,12 @@ pub struct Layer {
     pub upstream_secret: Option<At<Secret>>,
     pub allow_ips: Option<At<Vec<IpNet>>>,
     pub dedupe_ttl: Option<At<Duration>>,
+    pub dedupe_capacity: Option<At<u64>>,
     pub forward_timeout: Option<At<Duration>>,
     pub tolerance: Option<At<Duration>>,
     pub max_clock_skew: Option<At<Duration>>,
+    pub retry_horizon: Option<At<Duration>>,
+    pub vendor_timeout: Option<At<Duration>>,
     pub max_body: Option<At<u64>>,
     pub envelope: Option<At<Mode>>,
     pub source: Option<At<String>>,
@@ -407,6 +427,15 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         upstream_secret,
         allow_ips,
         dedupe_ttl: c.check(&raw.dedupe_ttl, k("dedupe_ttl"), duration),
+        dedupe_capacity: c.check(&raw.dedupe_capacity, k("dedupe_capacity"), |n| {
+            if *n == 0 {
+                Err("must be at least 1".to_string())
+            } else {
+                Ok(*n)
+            }
+        }),
+        retry_horizon: c.check(&raw.retry_horizon, k("retry_horizon"), duration),
+        vendor_timeout: c.check(&raw.vendor_timeout, k("vendor_timeout"), positive_duration),
         forward_timeout: c.check(
             &raw.forward_timeout,
             k("forward_timeout"),
@@ -603,8 +632,9 @@ impl Layer {
     pub fn over(self, lower: Layer) -> Layer {
         over!(self, lower, Layer {
             provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl,
-            forward_timeout, tolerance, max_clock_skew, max_body, envelope, source, public_key,
-            public_url, verify_token, handshake,
+            dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token,
+            handshake,
         } nested { verify, event, status })
     }
 }

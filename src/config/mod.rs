@@ -33,6 +33,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
     pub routes: Vec<Route>,
+    /// Settings that work but weaken a route, each with its fix: `check` prints them and `serve`
+    /// logs them.
+    pub warnings: ConfigErrors,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,7 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
     let raw = deserialize::<RawFile>(&origin)?;
     let base = Path::new(name).parent().unwrap_or(Path::new(""));
     let mut errors = ConfigErrors::default();
+    let mut warnings = ConfigErrors::default();
     let mut c = Checker {
         origin: origin.clone(),
         env,
@@ -138,7 +142,7 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
             defaults: &defaults,
             presets: &lookup,
         };
-        let Some(route) = route::route(name, &table, own, &ctx, c.errors) else {
+        let Some(route) = route::route(name, &table, own, &ctx, c.errors, &mut warnings) else {
             continue;
         };
         if route.path == "/healthz" {
@@ -161,14 +165,58 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
         }
         routes.push(route);
     }
+    share_dedupe_capacity(
+        &mut routes,
+        server.dedupe_capacity,
+        &origin.name,
+        &mut warnings,
+    );
     if errors.is_empty() {
         Ok(Config {
             server,
             admin,
             routes,
+            warnings,
         })
     } else {
         Err(errors)
+    }
+}
+
+/// A route that remembers fewer events than this is warned about: a burst of more deliveries within
+/// its `dedupe_ttl` would make it forget the oldest early.
+const SMALL_DEDUPE_SHARE: usize = 1000;
+
+/// Shares `server.dedupe_capacity` equally among the routes that do not set their own
+/// `dedupe_capacity`, so that no route's traffic can evict another route's memory.
+fn share_dedupe_capacity(
+    routes: &mut [Route],
+    total: u64,
+    file: &str,
+    warnings: &mut ConfigErrors,
+) {
+    let shared = routes.iter().filter(|r| !r.own_capacity).count().max(1) as u64;
+    let share = usize::try_from((total / shared).max(1)).unwrap_or(usize::MAX);
+    for r in routes.iter_mut() {
+        if !r.own_capacity {
+            r.dedupe_capacity = share;
+        }
+        if r.dedupe_capacity < SMALL_DEDUPE_SHARE {
+            let source = if r.own_capacity {
+                format!("routes.{}.dedupe_capacity", r.name)
+            } else {
+                format!("its share of server.dedupe_capacity ({total} over {shared} routes)")
+            };
+            warnings.push(ConfigError::file(
+                file,
+                format!(
+                    "routes.{}: remembers only {} delivered events ({source}): more deliveries than that within its dedupe_ttl of {} make it forget the oldest early, and their replays would be forwarded; raise it to the deliveries the vendor sends in one dedupe_ttl",
+                    r.name,
+                    r.dedupe_capacity,
+                    humantime::format_duration(r.dedupe_ttl)
+                ),
+            ));
+        }
     }
 }
 

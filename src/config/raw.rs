@@ -63,9 +63,12 @@ pub struct RawRoute {
     pub upstream_secret: Option<S<String>>,
     pub allow_ips: Option<S<Vec<S<String>>>>,
     pub dedupe_ttl: Option<S<String>>,
+    pub dedupe_capacity: Option<S<u64>>,
     pub forward_timeout: Option<S<String>>,
     pub tolerance: Option<S<String>>,
     pub max_clock_skew: Option<S<String>>,
+    pub retry_horizon: Option<S<String>>,
+    pub vendor_timeout: Option<S<String>>,
     pub max_body: Option<S<RawSize>>,
     pub envelope: Option<S<String>>,
     pub source: Option<S<String>>,
@@ -148,6 +151,13 @@ pub struct RawPreset {
     pub tolerance: Option<S<String>>,
     pub max_clock_skew: Option<S<String>>,
     pub forward_timeout: Option<S<String>>,
+    /// How long after its first attempt the vendor may still retry (or an operator redeliver) an
+    /// event, from the vendor's documentation: the route remembers ids at least this long.
+    pub retry_horizon: Option<S<String>>,
+    /// What the vendor's retry schedule is, in words, with the source of `retry_horizon`.
+    pub retries: Option<String>,
+    /// How long the vendor waits for an answer before it counts the attempt as failed.
+    pub vendor_timeout: Option<S<String>>,
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
@@ -161,6 +171,8 @@ impl RawPreset {
             tolerance: self.tolerance.take(),
             max_clock_skew: self.max_clock_skew.take(),
             forward_timeout: self.forward_timeout.take(),
+            retry_horizon: self.retry_horizon.take(),
+            vendor_timeout: self.vendor_timeout.take(),
             verify: self.verify.take(),
             event: self.event.take(),
             status: self.status.take(),

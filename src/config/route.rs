@@ -10,12 +10,14 @@ use crate::outcome::StatusOverrides;
 use crate::presets;
 use crate::routes::Route;
 use crate::secret::Secret;
+use crate::verify::coverage::{Part, uncovered};
 use crate::verify::{
-    Algorithm, Encoding, EventFields, JwtRules, KeyKind, ListFormat, Piece, SecretEncoding,
+    Algorithm, Encoding, EventFields, JwtRules, KeyKind, ListFormat, SecretEncoding,
     SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
 };
 use http::{HeaderValue, Method};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Built-in defaults, below `[defaults]`.
 pub mod builtin {
@@ -41,6 +43,7 @@ pub fn route(
     own: Layer,
     ctx: &RouteContext<'_>,
     errors: &mut ConfigErrors,
+    warnings: &mut ConfigErrors,
 ) -> Option<Route> {
     let at = format!("routes.{name}");
     let here = |key: &str, message: String| ConfigError::at(table, format!("{at}{key}"), message);
@@ -217,7 +220,8 @@ pub fn route(
         .unwrap_or_default();
     if let Some(ts) = &v.timestamp {
         for source in &ts.value {
-            if let Some(why) = unsigned(algorithm, &payload, source, jwt.as_ref()) {
+            if let Some(why) = uncovered(algorithm, &payload, jwt.as_ref(), source, Part::Timestamp)
+            {
                 errors.push(ts.err(why));
             }
         }
@@ -227,23 +231,96 @@ pub fn route(
         .tolerance
         .as_ref()
         .map_or(builtin::TOLERANCE, |t| t.value);
-    let dedupe_ttl = merged
+    let max_clock_skew = merged
+        .max_clock_skew
+        .as_ref()
+        .map_or(builtin::MAX_CLOCK_SKEW, |t| t.value);
+    let configured_ttl = merged
         .dedupe_ttl
         .as_ref()
         .map_or(builtin::DEDUPE_TTL, |t| t.value);
-    if !timestamp.is_empty() && dedupe_ttl < tolerance {
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    // Where a value that is wrong together with others was written: the key itself, else the table.
+    let place = |value: Option<&At<Duration>>, key: &str, message: String| match value {
+        Some(at) => ConfigError::at(&at.loc, at.key.clone(), message),
+        None => here(key, message),
+    };
+    // The vendor's retries must still find the event remembered: the memory lasts at least the
+    // documented retry horizon, with a tenth more for the vendors' jitter.
+    let horizon = merged.retry_horizon.as_ref().map(|h| h.value);
+    let (dedupe_ttl, dedupe_ttl_raised) = match horizon {
+        Some(h) if !h.is_zero() && configured_ttl < cover(h) => (cover(h), true),
+        _ => (configured_ttl, false),
+    };
+    if !timestamp.is_empty() && tolerance.is_zero() {
+        errors.push(place(
+            merged.tolerance.as_ref(),
+            ".tolerance",
+            "tolerance 0s refuses every delivery (any signed time before now is stale) while still accepting ones stamped up to max_clock_skew ahead; set the vendor's documented tolerance, such as \"5m\"".to_string(),
+        ));
+    } else if !timestamp.is_empty() && dedupe_ttl < tolerance {
         let message = format!(
             "dedupe_ttl {} is shorter than tolerance {}: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least {} or lower tolerance",
-            humantime::format_duration(dedupe_ttl),
-            humantime::format_duration(tolerance),
-            humantime::format_duration(tolerance)
+            fmt(dedupe_ttl),
+            fmt(tolerance),
+            fmt(tolerance)
         );
         // Point at whichever of the two the user is most likely to change: dedupe_ttl when it was set.
-        match merged.dedupe_ttl.as_ref().or(merged.tolerance.as_ref()) {
-            Some(at) => errors.push(ConfigError::at(&at.loc, at.key.clone(), message)),
-            None => errors.push(here(".dedupe_ttl", message)),
-        }
+        errors.push(place(
+            merged.dedupe_ttl.as_ref().or(merged.tolerance.as_ref()),
+            ".dedupe_ttl",
+            message,
+        ));
     }
+    if timestamp.is_empty() && dedupe_ttl.is_zero() {
+        errors.push(place(
+            merged.dedupe_ttl.as_ref(),
+            ".dedupe_ttl",
+            "dedupe_ttl 0s on a route whose vendor signs no timestamp leaves it no replay protection at all: every captured delivery would be forwarded again; remove dedupe_ttl (the default is 24h) or set the vendor's retry horizon".to_string(),
+        ));
+    }
+    if !timestamp.is_empty() && max_clock_skew > MAX_SENSIBLE_SKEW {
+        warnings.push(place(
+            merged.max_clock_skew.as_ref(),
+            ".max_clock_skew",
+            format!(
+                "max_clock_skew {} accepts deliveries stamped that far in the future, and each stays replayable (and remembered) until {} after its stamp; vendors' clocks are off by seconds, so keep it at a few minutes (the default is 5m)",
+                fmt(max_clock_skew),
+                fmt(tolerance)
+            ),
+        ));
+    }
+    let forward_timeout = merged
+        .forward_timeout
+        .as_ref()
+        .map_or(builtin::FORWARD_TIMEOUT, |t| t.value);
+    if let Some(vendor) = &merged.vendor_timeout
+        && forward_timeout >= vendor.value
+    {
+        warnings.push(place(
+            merged.forward_timeout.as_ref(),
+            ".forward_timeout",
+            format!(
+                "forward_timeout {} is not below the vendor's own timeout of {}: the vendor gives up before hookgate can answer and retries a delivery that may have succeeded; lower forward_timeout below {}",
+                fmt(forward_timeout),
+                fmt(vendor.value),
+                fmt(vendor.value)
+            ),
+        ));
+    }
+    let dedupe_ttl_reason = dedupe_ttl_raised.then(|| {
+        let retries = provider
+            .as_ref()
+            .and_then(|p| presets::find(&p.value))
+            .and_then(|p| p.retries.as_deref());
+        format!(
+            "dedupe_ttl {} raised to {} to outlast the vendor's retries ({}retry_horizon {})",
+            fmt(configured_ttl),
+            fmt(dedupe_ttl),
+            retries.map(|r| format!("{r}; ")).unwrap_or_default(),
+            fmt(horizon.unwrap_or_default())
+        )
+    });
 
     let upstream_signer =
         merged
@@ -358,15 +435,16 @@ pub fn route(
         upstream_signer,
         allow_ips: merged.allow_ips.map(|a| a.value),
         dedupe_ttl,
-        forward_timeout: merged
-            .forward_timeout
+        dedupe_ttl_reason,
+        dedupe_capacity: merged
+            .dedupe_capacity
             .as_ref()
-            .map_or(builtin::FORWARD_TIMEOUT, |t| t.value),
+            .map_or(0, |c| usize::try_from(c.value).unwrap_or(usize::MAX)),
+        own_capacity: merged.dedupe_capacity.is_some(),
+        forward_timeout,
         tolerance,
-        max_clock_skew: merged
-            .max_clock_skew
-            .as_ref()
-            .map_or(builtin::MAX_CLOCK_SKEW, |t| t.value),
+        max_clock_skew,
+        retry_horizon: horizon,
         max_body: merged.max_body.as_ref().map_or(ctx.max_body, |m| m.value),
         envelope: merged
             .envelope
@@ -386,42 +464,15 @@ pub fn route(
     })
 }
 
-/// Why a timestamp taken from `source` would not be covered by the signature, if it would not: a
-/// replayed request could then carry any time, and the window would protect nothing.
-fn unsigned(
-    algorithm: Algorithm,
-    payload: &Template,
-    source: &Source,
-    jwt: Option<&JwtRules>,
-) -> Option<String> {
-    let fix = "take the timestamp from a signed part or add {timestamp} to payload";
-    match algorithm {
-        Algorithm::Token | Algorithm::Basic => Some(format!(
-            "a {} scheme signs nothing, so a timestamp from \"{source}\" proves nothing; remove it",
-            algorithm.name()
-        )),
-        Algorithm::Jwt => match source {
-            Source::Claim(_) => None,
-            Source::Body(_) if jwt.is_some_and(|j| j.body_hash_claim.is_some()) => None,
-            _ => Some(format!(
-                "\"{source}\" is not covered by the token; use a claim, such as \"jwt:iat\""
-            )),
-        },
-        _ if payload.uses(&Piece::Timestamp) => None,
-        _ => match source {
-            Source::Header(h) if payload.signs_header(h) || payload.signs_listed_headers() => None,
-            Source::Header(h) => Some(format!(
-                "header {h} is not covered by the signature (payload = \"{payload}\"), so a replayed request could carry any time; {fix}"
-            )),
-            Source::Body(p) if payload.covers_body() || payload.uses(&Piece::Field(p.clone())) => {
-                None
-            }
-            Source::Query(_) if payload.uses(&Piece::Url) || payload.uses(&Piece::Path) => None,
-            _ => Some(format!(
-                "\"{source}\" is not covered by the signature (payload = \"{payload}\"); {fix}"
-            )),
-        },
-    }
+/// The largest `max_clock_skew` accepted without a warning.
+const MAX_SENSIBLE_SKEW: Duration = Duration::from_secs(3600);
+
+/// How long ids are remembered to outlast a vendor's retries over `horizon`: a tenth longer, for the
+/// jitter in vendors' schedules, rounded up to a minute.
+pub fn cover(horizon: Duration) -> Duration {
+    let with_margin = horizon + horizon / 10;
+    let minutes = with_margin.as_secs().div_ceil(60);
+    Duration::from_secs(minutes * 60)
 }
 
 /// The Standard Webhooks signer for what the gateway forwards: the `standard-webhooks` preset with the

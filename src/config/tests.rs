@@ -198,7 +198,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl, forward_timeout, tolerance, max_clock_skew, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",
@@ -222,7 +222,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\ntimestamp = \"header:X-Ts\"\n",
-            "hookgate.toml:7:13: routes.a.verify.timestamp: header x-ts is not covered by the signature (payload = \"{body}\"), so a replayed request could carry any time; take the timestamp from a signed part or add {timestamp} to payload",
+            "hookgate.toml:7:13: routes.a.verify.timestamp: header x-ts is not covered by the signature (payload = \"{body}\"), so a replayed request could carry any timestamp; take the timestamp from a signed part or add {timestamp} to payload",
         ),
         (
             "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha265\"\nheader = \"X-Sig\"\n",

@@ -23,6 +23,8 @@ pub struct Preset {
     pub docs: String,
     pub aliases: Vec<String>,
     pub notes: Option<String>,
+    /// The vendor's retry schedule in words, with where it is documented.
+    pub retries: Option<String>,
     /// The preset this one starts from, if any.
     pub base: Option<S<String>>,
     /// The vendor's settings, in the route vocabulary.
@@ -67,6 +69,7 @@ fn load() -> Result<Table, ConfigErrors> {
             docs: preset.docs,
             aliases: preset.aliases,
             notes: preset.notes,
+            retries: preset.retries,
             name,
             text,
         });

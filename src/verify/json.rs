@@ -6,7 +6,9 @@
 //! recursion limit bounds the nesting depth, so hostile bodies cannot exhaust the stack.
 
 use super::source::Pointer;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// Validates `body` as a single JSON document and returns, for each pointer, the value it names:
@@ -62,15 +64,18 @@ struct Node<'a, 'p> {
 }
 
 impl Node<'_, '_> {
-    fn record(&mut self, value: impl Fn() -> String) {
+    /// The pointers (a bit mask) that end at this position.
+    fn ending_here(&self) -> u64 {
+        let mut ending = 0;
         let mut rest = self.wanted;
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
             if self.pointers[i].tokens().len() == self.depth {
-                self.found[i] = Some(value());
+                ending |= 1 << i;
             }
         }
+        ending
     }
 }
 
@@ -82,8 +87,56 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
             d.deserialize_ignored_any(IgnoredAny)?;
             return Ok(());
         }
-        d.deserialize_any(self)
+        let ending = self.ending_here();
+        if ending == 0 {
+            return d.deserialize_any(self);
+        }
+        // A named value is read as its raw text, so a number keeps every digit it was written with
+        // (an id of 2^64 or more would otherwise be rounded through f64).
+        let raw = <&RawValue>::deserialize(d)?;
+        let text = raw.get().trim_ascii();
+        let value = leaf(text).map_err(de::Error::custom)?;
+        let mut rest = ending;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            self.found[i] = value.clone();
+        }
+        let deeper = self.wanted & !ending;
+        if deeper != 0 {
+            // Other pointers go on inside this value (`/list` and `/list/0/id`): walk its text too.
+            let mut inner = serde_json::Deserializer::from_str(text);
+            Node {
+                wanted: deeper,
+                ..self
+            }
+            .deserialize(&mut inner)
+            .map_err(de::Error::custom)?;
+        }
+        Ok(())
     }
+}
+
+/// What a pointer that names this raw JSON value reports: strings unescaped, numbers and booleans as
+/// their JSON text exactly as written, arrays as their number of elements, objects and null as `None`.
+fn leaf(text: &str) -> Result<Option<String>, serde_json::Error> {
+    Ok(match text.as_bytes().first() {
+        Some(b'"') => {
+            let inner = &text[1..text.len() - 1];
+            if inner.contains('\\') {
+                Some(serde_json::from_str::<String>(text)?)
+            } else {
+                Some(inner.to_string())
+            }
+        }
+        Some(b'[') => Some(
+            serde_json::from_str::<Vec<IgnoredAny>>(text)?
+                .len()
+                .to_string(),
+        ),
+        Some(b'{' | b'n') | None => None,
+        Some(_) => Some(text.to_string()),
+    })
 }
 
 impl<'de> Visitor<'de> for Node<'_, '_> {
@@ -93,24 +146,20 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(mut self, v: bool) -> Result<(), E> {
-        self.record(|| v.to_string());
+    // Scalars are only met here where no pointer ends (those are read raw), so they are skipped.
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
         Ok(())
     }
-    fn visit_i64<E>(mut self, v: i64) -> Result<(), E> {
-        self.record(|| v.to_string());
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
         Ok(())
     }
-    fn visit_u64<E>(mut self, v: u64) -> Result<(), E> {
-        self.record(|| v.to_string());
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
         Ok(())
     }
-    fn visit_f64<E>(mut self, v: f64) -> Result<(), E> {
-        self.record(|| v.to_string());
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
         Ok(())
     }
-    fn visit_str<E>(mut self, v: &str) -> Result<(), E> {
-        self.record(|| v.to_string());
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
     fn visit_unit<E>(self) -> Result<(), E> {
@@ -139,7 +188,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         let mut buf = [0u8; 20];
         loop {
@@ -160,7 +209,6 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             }
             index += 1;
         }
-        self.record(|| index.to_string());
         Ok(())
     }
 }
@@ -217,11 +265,18 @@ mod tests {
     #[test]
     fn extracts_scalars_by_pointer() {
         let body = r#"{"id":"evt_1","n":42,"f":1.5,"b":true,"z":null,
-            "data":{"object":{"id":"pi_\u00e9"}},"list":[{"x":1},{"x":"second"}],"a/b":"slash"}"#;
+            "data":{"object":{"id":"pi_\u00e9"}},"list":[{"x":1},{"x":"second"}],"a/b":"slash",
+            "big":123456789012345678901,"u64max1":18446744073709551616,"e":1e3,"one":1.0,"esc":"a\"b"}"#;
         let cases: &[(&str, Option<&str>)] = &[
             ("/id", Some("evt_1")),
             ("/n", Some("42")),
             ("/f", Some("1.5")),
+            // Numbers are their text as written: no rounding through f64, no reformatting.
+            ("/big", Some("123456789012345678901")),
+            ("/u64max1", Some("18446744073709551616")),
+            ("/e", Some("1e3")),
+            ("/one", Some("1.0")),
+            ("/esc", Some("a\"b")),
             ("/b", Some("true")),
             ("/z", None),
             ("/data/object/id", Some("pi_é")),
@@ -337,13 +392,8 @@ mod tests {
             match v? {
                 Value::String(s) => Some(s.clone()),
                 Value::Bool(b) => Some(b.to_string()),
-                Value::Number(n) => Some(if let Some(i) = n.as_i64() {
-                    i.to_string()
-                } else if let Some(u) = n.as_u64() {
-                    u.to_string()
-                } else {
-                    n.as_f64().unwrap().to_string()
-                }),
+                // The text serde_json wrote it with, which `scan` returns as written.
+                Value::Number(n) => Some(n.to_string()),
                 Value::Array(items) => Some(items.len().to_string()),
                 Value::Object(_) | Value::Null => None,
             }

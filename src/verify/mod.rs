@@ -7,6 +7,7 @@
 //! P-256, RSA and JSON Web Tokens — and vendors are data (`presets`). This module knows nothing about
 //! status codes, routes or sockets.
 
+pub mod coverage;
 pub mod json;
 pub mod keys;
 pub mod mac;
@@ -354,6 +355,8 @@ pub struct Verifier {
     path: Option<String>,
     /// For JWTs signed with a shared secret, the secret `sign` uses.
     signing_secret: Option<Secret>,
+    /// For each of `event.id`'s sources, whether the signature covers it.
+    id_signed: Vec<bool>,
 }
 
 impl Verifier {
@@ -478,7 +481,23 @@ impl Verifier {
             }
             None => (Vec::new(), None),
         };
+        let id_signed = spec
+            .event
+            .id
+            .iter()
+            .map(|source| {
+                coverage::uncovered(
+                    alg,
+                    &spec.payload,
+                    spec.jwt.as_ref(),
+                    source,
+                    coverage::Part::Id,
+                )
+                .is_none()
+            })
+            .collect();
         Ok(Verifier {
+            id_signed,
             algorithm: alg,
             keys,
             jwt: spec.jwt,
@@ -615,9 +634,9 @@ impl Verifier {
                 .ok_or(VerifyError::MissingTimestamp)?;
             Some(timestamp::parse(&raw).ok_or(VerifyError::MalformedTimestamp)?)
         };
-        let (id, id_is_body_hash) = match self.event_id(&req) {
-            Some(id) => (id, false),
-            None => (EventId::Owned(body_hash(&body)), true),
+        let (id, id_is_body_hash, id_signed) = match self.event_id(&req) {
+            Some((id, signed)) => (id, false, signed),
+            None => (EventId::Owned(body_hash(&body)), true, true),
         };
         let kind = req.lookup_any(&self.event.kind).map(Cow::into_owned);
         let time = req
@@ -631,6 +650,7 @@ impl Verifier {
             body,
             id,
             id_is_body_hash,
+            id_signed,
             kind,
             time,
             signed_at,
@@ -639,20 +659,25 @@ impl Verifier {
         })
     }
 
-    /// The vendor's event id, from the first source that has one. An id header sent as is (the usual
-    /// case) is shared with the request rather than copied.
-    fn event_id(&self, req: &Request<'_, '_>) -> Option<EventId> {
-        self.event.id.iter().find_map(|source| {
-            if let Source::Header(h) = source {
-                let value = req.parts.headers.get(h)?;
-                let text = request::header_text(value)?;
-                if !text.is_empty() && text.trim_ascii().len() == text.len() {
-                    return Some(EventId::Header(value.clone()));
+    /// The vendor's event id, from the first source that has one, and whether the signature covers
+    /// that source. An id header sent as is (the usual case) is shared with the request rather than
+    /// copied.
+    fn event_id(&self, req: &Request<'_, '_>) -> Option<(EventId, bool)> {
+        self.event
+            .id
+            .iter()
+            .zip(&self.id_signed)
+            .find_map(|(source, &signed)| {
+                if let Source::Header(h) = source {
+                    let value = req.parts.headers.get(h)?;
+                    let text = request::header_text(value)?;
+                    if !text.is_empty() && text.trim_ascii().len() == text.len() {
+                        return Some((EventId::Header(value.clone()), signed));
+                    }
                 }
-            }
-            let text = req.lookup(source)?;
-            (!text.is_empty()).then(|| EventId::Owned(text.into_owned()))
-        })
+                let text = req.lookup(source)?;
+                (!text.is_empty()).then(|| (EventId::Owned(text.into_owned()), signed))
+            })
     }
 
     fn scan(&self, body: &[u8]) -> Scanned {
@@ -1265,6 +1290,8 @@ pub struct Verified {
     body: Bytes,
     id: EventId,
     id_is_body_hash: bool,
+    /// The id came from a part the signature covers (or is the body hash).
+    id_signed: bool,
     kind: Option<String>,
     time: Option<Timestamp>,
     signed_at: Option<Timestamp>,
@@ -1286,6 +1313,11 @@ impl Verified {
     }
     pub fn id_is_body_hash(&self) -> bool {
         self.id_is_body_hash
+    }
+    /// Whether the id came from a part the signature covers; when it did not, a replay can carry any
+    /// id, so deduplication also keys the event by its signed content.
+    pub fn id_is_signed(&self) -> bool {
+        self.id_signed
     }
     pub fn kind(&self) -> Option<&str> {
         self.kind.as_deref()
@@ -1312,6 +1344,7 @@ impl Verified {
             body: Bytes::from(body.to_string()),
             id: EventId::Owned(id.to_string()),
             id_is_body_hash: false,
+            id_signed: true,
             kind: kind.map(str::to_string),
             time: None,
             signed_at: None,

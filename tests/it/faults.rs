@@ -230,7 +230,7 @@ async fn connection_refused_gives_502_and_the_retry_goes_through() {
         !gw.handle()
             .gateway()
             .dedupe()
-            .is_delivered(&hookgate::replay::EventKey::new("a", "evt_refused"))
+            .is_delivered("a", &hookgate::replay::EventKey::new("a", "evt_refused"))
     );
     gw.stop().await;
 }

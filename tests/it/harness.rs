@@ -300,3 +300,22 @@ pub async fn free_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap()
 }
+
+/// The value of one sample line in an exposition.
+pub fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse().unwrap())
+        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
+}
+
+impl Gateway {
+    /// The admin listener's `/metrics` text (the gateway must have an `[admin]` listener).
+    pub async fn metrics(&self) -> String {
+        let admin = self.handle().admin_addr().expect("an admin listener");
+        let r = send("GET", &format!("http://{admin}/metrics"), &[], "").await;
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body.to_vec()).unwrap()
+    }
+}

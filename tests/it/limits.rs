@@ -172,15 +172,6 @@ async fn connections_over_max_connections_get_503_and_are_closed() {
     gw.stop().await;
 }
 
-/// The value of one sample line in an exposition.
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|v| v.parse().unwrap())
-        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
-}
-
 #[tokio::test]
 async fn metrics_count_exactly_what_was_sent() {
     let upstream = Upstream::start().await;
@@ -200,10 +191,7 @@ async fn metrics_count_exactly_what_was_sent() {
     }
     assert_eq!(post(&gw.url("/nope"), &[], "x").await.status, 404);
 
-    let admin = gw.handle().admin_addr().unwrap();
-    let r = send("GET", &format!("http://{admin}/metrics"), &[], "").await;
-    assert_eq!(r.status, 200);
-    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    let text = gw.metrics().await;
     let requests = |route: &str, outcome: &str| {
         sample(
             &text,
@@ -228,7 +216,7 @@ async fn metrics_count_exactly_what_was_sent() {
         ),
         2.0
     );
-    assert_eq!(sample(&text, "hookgate_dedupe_entries "), 2.0);
+    assert_eq!(sample(&text, "hookgate_dedupe_entries{route=\"a\"} "), 2.0);
     assert_eq!(sample(&text, "hookgate_in_flight_requests "), 0.0);
     assert!(sample(&text, "hookgate_connections_total ") >= 1.0);
     assert_eq!(upstream.count(), 2);

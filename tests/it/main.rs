@@ -10,5 +10,6 @@ mod limits;
 mod pipeline;
 mod presets;
 mod process;
+mod replay;
 mod tls;
 mod vendors;
