@@ -1,11 +1,14 @@
 # hookgate container image: a release binary on a distroless base, running as non-root.
 #
 #   docker build -t hookgate .
-#   docker run --rm -p 8080:8080 -p 9090:9090 \
+#   docker run --rm -p 8080:8080 \
 #     -v "$PWD/config/hookgate.toml:/etc/hookgate/hookgate.toml:ro" \
 #     -e CHAMELIO_SECRET=... hookgate
 #
-# The admin endpoints (/healthz, /readyz, /metrics) listen on 9090; point orchestrator probes there.
+# The admin endpoints (/healthz, /readyz, /metrics, /reload) listen on 127.0.0.1:9090 inside the
+# container, where the HEALTHCHECK reaches them; they are not published. To scrape metrics from outside,
+# set admin.token (every admin request must then send it) and run with
+# `--admin-listen 0.0.0.0:9090 -e HOOKGATE_ADMIN_TOKEN=...`, publishing 9090 on a private interface.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -21,8 +24,8 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /hookgate /usr/local/bin/hookgate
 COPY config/hookgate.toml /etc/hookgate/hookgate.toml
 USER nonroot:nonroot
-EXPOSE 8080 9090
+EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD ["/usr/local/bin/hookgate", "probe", "http://127.0.0.1:9090/readyz"]
 ENTRYPOINT ["/usr/local/bin/hookgate"]
-CMD ["serve", "--config", "/etc/hookgate/hookgate.toml", "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9090"]
+CMD ["serve", "--config", "/etc/hookgate/hookgate.toml", "--listen", "0.0.0.0:8080", "--admin-listen", "127.0.0.1:9090"]

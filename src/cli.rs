@@ -47,6 +47,9 @@ enum Command {
         /// The gateway's admin address (admin.listen).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
         admin: String,
+        /// The admin token (admin.token), sent as a bearer token.
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Validate a configuration and print the routes it would serve.
     Check {
@@ -69,6 +72,9 @@ enum Command {
     /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
     Probe {
         url: String,
+        /// Sent as a bearer token (an admin listener off loopback asks for it on every endpoint).
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
@@ -111,7 +117,7 @@ pub fn run() -> ExitCode {
             },
         ),
         Command::Check { config } => check(&config),
-        Command::Reload { admin } => reload(&admin),
+        Command::Reload { admin, token } => reload(&admin, token.as_deref()),
         Command::Sign {
             route,
             config,
@@ -120,7 +126,11 @@ pub fn run() -> ExitCode {
             content_type,
         } => sign(&config, &route, &body_file, curl.as_deref(), &content_type),
         Command::Providers { action, markdown } => providers(action, markdown),
-        Command::Probe { url, timeout } => probe(&url, timeout),
+        Command::Probe {
+            url,
+            token,
+            timeout,
+        } => probe(&url, token.as_deref(), timeout),
     }
 }
 
@@ -179,7 +189,13 @@ impl Overrides {
             config.server.listen = l;
         }
         if let Some(l) = self.admin_listen {
-            config.admin = Some(config::AdminConfig { listen: l });
+            let mut admin = config.admin.take().unwrap_or(config::AdminConfig {
+                listen: l,
+                token: None,
+                hosts: Vec::new(),
+            });
+            admin.listen = l;
+            config.admin = Some(admin);
         }
         config
     }
@@ -191,6 +207,13 @@ fn serve(path: &Path, log_format: LogFormat, overrides: Overrides) -> ExitCode {
         Ok(c) => overrides.apply(c),
         Err(code) => return code,
     };
+    if let Some(why) = config.admin.as_ref().and_then(|a| a.exposure()) {
+        eprintln!("--admin-listen: {why}");
+        return ExitCode::from(EX_USAGE);
+    }
+    for w in &config.warnings.0 {
+        tracing::warn!("{w}");
+    }
     // One worker: the single-threaded scheduler, which skips the work-stealing machinery (measured in
     // BENCHMARKS.md). More: the multi-threaded one.
     let mut runtime = match config.server.workers {
@@ -304,9 +327,14 @@ fn reload_from(
 }
 
 /// `hookgate reload`: POST /reload on the admin listener.
-fn reload(admin: &str) -> ExitCode {
+fn reload(admin: &str, token: Option<&str>) -> ExitCode {
     let url = format!("http://{admin}/reload");
-    match http_call(Method::POST, &url, std::time::Duration::from_secs(30)) {
+    match http_call(
+        Method::POST,
+        &url,
+        token,
+        std::time::Duration::from_secs(30),
+    ) {
         Ok((status, body)) => {
             let text = String::from_utf8_lossy(&body);
             if status.is_success() {
@@ -526,8 +554,8 @@ fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn probe(url: &str, timeout: std::time::Duration) -> ExitCode {
-    match http_call(Method::GET, url, timeout) {
+fn probe(url: &str, token: Option<&str>, timeout: std::time::Duration) -> ExitCode {
+    match http_call(Method::GET, url, token, timeout) {
         Ok((status, _)) if status.is_success() => ExitCode::SUCCESS,
         Ok((status, _)) => {
             eprintln!("hookgate: {url} answered {status}");
@@ -544,6 +572,7 @@ fn probe(url: &str, timeout: std::time::Duration) -> ExitCode {
 fn http_call(
     method: Method,
     url: &str,
+    token: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<(http::StatusCode, bytes::Bytes), String> {
     use http_body_util::{BodyExt, Empty};
@@ -558,11 +587,11 @@ fn http_call(
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        let request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+        let mut request = http::Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Empty::new()).map_err(|e| e.to_string())?;
         let exchange = async {
             let resp = client.request(request).await.map_err(|e| e.to_string())?;
             let status = resp.status();

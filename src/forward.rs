@@ -36,13 +36,15 @@ impl Upstream {
         if text == "stdout" {
             return Ok(Upstream::Stdout);
         }
+        // Messages show the URL without its credentials, if it has any.
+        let shown = crate::config::without_credentials(text);
         let uri: Uri = text
             .parse()
-            .map_err(|_| format!("\"{text}\" is not a URL; write \"http://host:port/path\", \"https://...\" or \"stdout\""))?;
+            .map_err(|_| format!("\"{shown}\" is not a URL; write \"http://host:port/path\", \"https://...\" or \"stdout\""))?;
         match uri.scheme_str() {
             Some("http" | "https") if uri.host().is_some() => Ok(Upstream::Http(uri)),
             _ => Err(format!(
-                "\"{text}\" must be an http:// or https:// URL with a host, or \"stdout\""
+                "\"{shown}\" must be an http:// or https:// URL with a host, or \"stdout\""
             )),
         }
     }

@@ -4,6 +4,8 @@
 //! replay windows, drops duplicate deliveries, and forwards one CloudEvents envelope per event to the
 //! internal service a route names. See ARCHITECTURE.md for the map of these modules.
 
+pub mod admin;
+pub mod admission;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

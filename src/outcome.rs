@@ -62,6 +62,19 @@ pub enum Reject {
     Upstream(#[from] ForwardError),
     #[error("the gateway is at its concurrency limit")]
     Overloaded,
+    #[error(
+        "this client address holds its whole share of the gateway's places (max_in_flight_per_client)"
+    )]
+    ClientShare,
+}
+
+impl From<crate::admission::Full> for Reject {
+    fn from(full: crate::admission::Full) -> Reject {
+        match full {
+            crate::admission::Full::Gateway => Reject::Overloaded,
+            crate::admission::Full::Client => Reject::ClientShare,
+        }
+    }
 }
 
 /// Per-route replacements for the default statuses of a class of rejections, as some vendors document
@@ -214,6 +227,13 @@ impl Reject {
                 "The gateway is busy; retry later.",
                 Gateway,
             ),
+            // 503 rather than 429: some vendors dead-letter an event at its first 4xx.
+            Reject::ClientShare => row(
+                503,
+                "client_overloaded",
+                "This sender has too many requests in progress; retry later.",
+                Sender,
+            ),
         }
     }
 
@@ -317,7 +337,7 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
                 Reject::InFlight(_) => {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 }
-                Reject::Overloaded => {
+                Reject::Overloaded | Reject::ClientShare => {
                     // The body was not read; closing also sheds the connection while saturated.
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -400,6 +420,7 @@ mod tests {
             Reject::Upstream(ForwardError::Broken(String::new())),
             Reject::Upstream(ForwardError::Timeout),
             Reject::Overloaded,
+            Reject::ClientShare,
         ];
         let mut kinds: Vec<_> = all.iter().map(|r| r.row().kind).collect();
         kinds.sort();

@@ -10,6 +10,7 @@
 //! upstream and recorded even if the vendor hangs up meanwhile, so its retry is then recognised as a
 //! duplicate instead of being delivered a second time. This module knows no crypto, TOML or sockets.
 
+use crate::admission::{Admission, Bounds, Place};
 use crate::client_ip;
 use crate::config::route::builtin::FALLBACK_TYPE;
 use crate::config::{Config, ServerConfig};
@@ -31,9 +32,9 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -70,39 +71,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Deliveries being forwarded; shutdown waits for them.
     deliveries: TaskTracker,
-    /// Requests being handled, their deliveries included (`max_in_flight`).
-    in_flight: Arc<Limit>,
-}
-
-/// Counts requests being handled, up to a bound. It is only ever tried, never waited on (a saturated
-/// gateway answers at once), so an atomic counter does the job; tokio's semaphore would take a lock on
-/// every release (2% of a forwarded request's CPU time, measured with perf).
-struct Limit {
-    used: AtomicUsize,
-    max: usize,
-}
-
-/// One request's place under the `Limit`, given back when dropped.
-struct Permit(Arc<Limit>);
-
-impl Limit {
-    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
-        if self.used.fetch_add(1, Ordering::Relaxed) >= self.max {
-            self.used.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(Permit(self.clone()))
-    }
-
-    fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed).min(self.max)
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.used.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// Places for requests being received and delivered, and each client's share of them.
+    admission: Admission,
 }
 
 /// Runs a delivery in the request's own task and, if the request is dropped before the delivery
@@ -188,16 +158,21 @@ impl Gateway {
             live: ArcSwap::from_pointee(Live::new(config.routes, &config.server)),
             metrics,
             deliveries: TaskTracker::new(),
-            in_flight: Arc::new(Limit {
-                used: AtomicUsize::new(0),
-                max: config.server.max_in_flight,
+            admission: Admission::new(Bounds {
+                receiving: config.server.max_receiving,
+                in_flight: config.server.max_in_flight,
+                per_client: config.server.max_in_flight_per_client,
             }),
         })
     }
 
-    /// Requests being handled now (their deliveries included).
+    /// Requests being handled now: receiving their body, or being delivered.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.used()
+        self.admission.receiving() + self.admission.in_flight()
+    }
+
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Serves `live` from now on. Requests already under way finish on the routes they started with;
@@ -225,27 +200,35 @@ impl Gateway {
         &self.deliveries
     }
 
-    /// Handles one request; never fails, every outcome becomes a response.
-    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    /// Handles one request; never fails, every outcome becomes a response. `gone` is cancelled when
+    /// the request's connection closes, so that a request still waiting for its body gives its place
+    /// back at once.
+    pub async fn handle<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        peer: SocketAddr,
+        gone: &CancellationToken,
+    ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
         let live = self.live.load_full();
+        let client = client_ip::client_addr(peer.ip(), req.headers(), &live.trusted_proxies);
         let mut trace = Trace {
             request_id: request_id(req.headers()),
             route: None,
-            client: None,
+            client: Some(client),
             event_id: None,
         };
-        // Saturated: answer at once rather than queue; the vendor retries.
-        let outcome = match self.in_flight.try_acquire() {
-            Some(permit) => self
-                .run(&live, req, peer, &mut trace, permit)
+        // Saturated, or this client holds its share: answer at once rather than queue; vendors retry.
+        let outcome = match self.admission.receive(client) {
+            Ok(place) => self
+                .run(&live, req, &mut trace, place, gone)
                 .await
                 .unwrap_or_else(Outcome::Rejected),
-            None => Outcome::Rejected(Reject::Overloaded),
+            Err(full) => Outcome::Rejected(full.into()),
         };
         let overrides = trace.route.as_ref().map(|r| r.status).unwrap_or_default();
         self.finish(&live, &trace, &outcome, &overrides, started);
@@ -261,9 +244,9 @@ impl Gateway {
         self: &Arc<Self>,
         live: &Live,
         req: Request<B>,
-        peer: SocketAddr,
         trace: &mut Trace,
-        permit: Permit,
+        place: Place,
+        gone: &CancellationToken,
     ) -> Result<Outcome, Reject>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -288,9 +271,8 @@ impl Gateway {
             return Err(not_allowed());
         }
 
-        // 2. Client address and allowlist.
-        let client = client_ip::client_addr(peer.ip(), req.headers(), &live.trusted_proxies);
-        trace.client = Some(client);
+        // 2. Client address (taken on arrival) and allowlist.
+        let client = trace.client.expect("set on arrival");
         if !client_ip::allowed(client, route.allow_ips.as_deref()) {
             return Err(Reject::Forbidden(client));
         }
@@ -300,8 +282,17 @@ impl Gateway {
             return handshake(&route, &parts, b"", false).ok_or_else(not_allowed);
         }
 
-        // 3. Body, up to max_body; then the handshakes vendors send unsigned.
-        let body = read_body(body, &parts.headers, route.max_body, live.body_timeout).await?;
+        // 3. Body, up to max_body; the request then moves from the receiving places to the delivering
+        // ones. Then the handshakes vendors send unsigned.
+        let body = read_body(
+            body,
+            &parts.headers,
+            route.max_body,
+            live.body_timeout,
+            gone,
+        )
+        .await?;
+        let place = place.deliver()?;
         if let Some(answer) = handshake(&route, &parts, &body, false) {
             return Ok(answer);
         }
@@ -330,7 +321,7 @@ impl Gateway {
         let request_id = trace.request_id.clone();
         Detached::new(
             async move {
-                let _permit = permit;
+                let _place = place;
                 gateway.deliver(route, event, request_id).await
             },
             self.deliveries.token(),
@@ -510,6 +501,7 @@ async fn read_body<B>(
     headers: &http::HeaderMap,
     max: u64,
     timeout: Duration,
+    gone: &CancellationToken,
 ) -> Result<Bytes, Reject>
 where
     B: http_body::Body<Data = Bytes>,
@@ -523,7 +515,13 @@ where
         return Err(Reject::BodyTooLarge);
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+    let read = tokio::select! {
+        read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()) => read,
+        () = gone.cancelled() => {
+            return Err(Reject::BodyIncomplete("the connection closed".to_string()));
+        }
+    };
+    match read {
         Err(_) => Err(Reject::BodyTimeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Reject::BodyTooLarge),
@@ -588,23 +586,6 @@ mod tests {
             headers.insert(REQUEST_ID, HeaderValue::from_str(bad).unwrap());
             assert_eq!(request_id(&headers).len(), 32, "{bad:?} is replaced");
         }
-    }
-
-    #[test]
-    fn the_in_flight_limit_admits_up_to_its_bound_and_frees_on_drop() {
-        let limit = Arc::new(Limit {
-            used: AtomicUsize::new(0),
-            max: 2,
-        });
-        let a = limit.try_acquire().expect("first");
-        let b = limit.try_acquire().expect("second");
-        assert!(limit.try_acquire().is_none(), "a third is over the bound");
-        assert_eq!(limit.used(), 2, "a refused attempt leaves no trace");
-        drop(a);
-        assert_eq!(limit.used(), 1);
-        let _c = limit.try_acquire().expect("a freed place is reused");
-        drop(b);
-        assert_eq!(limit.used(), 1);
     }
 
     fn gateway() -> Arc<Gateway> {
@@ -698,7 +679,7 @@ upstream = "http://127.0.0.1:1/"
                 return Ok(()); // not a request hyper would hand over
             };
             let peer: SocketAddr = "203.0.113.9:4000".parse().unwrap();
-            let status = runtime.block_on(gw.handle(req, peer)).status().as_u16();
+            let status = runtime.block_on(gw.handle(req, peer, &CancellationToken::new())).status().as_u16();
             prop_assert!(
                 [200, 400, 401, 403, 404, 405, 408, 413, 502, 503, 504].contains(&status),
                 "status {}", status

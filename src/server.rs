@@ -12,8 +12,7 @@ use crate::metrics::{Metrics, ResultLabels};
 use crate::pipeline::{Gateway, Live};
 use crate::tls::CertStore;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -71,6 +70,7 @@ pub fn start_on(
 ) -> std::io::Result<Handle> {
     let addr = listener.local_addr()?;
     let server = config.server.clone();
+    let config_admin = config.admin.clone();
     let certs = match &server.tls {
         Some(tls) => Some(CertStore::load(tls).map_err(std::io::Error::other)?),
         None => None,
@@ -84,14 +84,20 @@ pub fn start_on(
     let mut admin_addr = None;
     if let Some(admin) = admin {
         admin_addr = Some(admin.local_addr()?);
-        let state = AdminState {
+        let state = crate::admin::State {
             gateway: gateway.clone(),
             ready: ready.clone(),
             reload: reload_tx,
+            auth: crate::admin::Auth::new(
+                config_admin
+                    .as_ref()
+                    .expect("an admin listener has its settings"),
+            ),
         };
-        tasks.push(tokio::spawn(serve_admin(
+        tasks.push(tokio::spawn(crate::admin::serve(
             admin,
             Arc::new(state),
+            server.clone(),
             stop.clone(),
         )));
     }
@@ -180,6 +186,18 @@ impl Handle {
                 "max_in_flight",
             ),
             (
+                config.server.max_receiving != previous.max_receiving,
+                "max_receiving",
+            ),
+            (
+                config.server.max_in_flight_per_client != previous.max_in_flight_per_client,
+                "max_in_flight_per_client",
+            ),
+            (
+                config.server.max_concurrent_streams != previous.max_concurrent_streams,
+                "max_concurrent_streams",
+            ),
+            (
                 config.server.dedupe_capacity != previous.dedupe_capacity,
                 "dedupe_capacity",
             ),
@@ -231,7 +249,7 @@ impl Handle {
     }
 }
 
-fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
+pub(crate) fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -243,7 +261,7 @@ fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(server.max_header_size).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(server.max_concurrent_streams)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     builder
@@ -251,9 +269,9 @@ fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
 
 /// The per-connection settings.
 #[derive(Clone, Copy)]
-struct Timeouts {
-    header: Duration,
-    idle: Duration,
+pub(crate) struct Timeouts {
+    pub header: Duration,
+    pub idle: Duration,
 }
 
 async fn serve_public(
@@ -345,12 +363,16 @@ async fn connection(
     let metrics = gateway.metrics().clone();
     metrics.connections.inc();
     metrics.connections_open.inc();
+    let handler = move |req: Request<Incoming>, gone: CancellationToken| {
+        let gateway = gateway.clone();
+        async move { gateway.handle(req, peer, &gone).await }
+    };
     match tls {
-        None => serve(stream, peer, &builder, gateway, timeouts, stop).await,
+        None => serve(stream, peer, &builder, timeouts, stop, handler).await,
         Some(acceptor) => {
             // The handshake gets the header timeout: a slow one is the TLS form of slowloris.
             match tokio::time::timeout(timeouts.header, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve(stream, peer, &builder, gateway, timeouts, stop).await,
+                Ok(Ok(stream)) => serve(stream, peer, &builder, timeouts, stop, handler).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -395,16 +417,22 @@ impl Drop for Busy {
 }
 
 /// Serves HTTP on one connection until it ends: closed by the client, idle for `idle_timeout` with no
-/// request under way, or asked to finish by shutdown.
-async fn serve<S>(
+/// request under way, or asked to finish by shutdown. `handler` answers each request; the token it is
+/// given is cancelled when the connection goes away, so that requests of a closed connection (HTTP/2
+/// streams run in tasks of their own) stop waiting for their bodies and give their places back.
+pub(crate) async fn serve<S, H, Fut, B>(
     stream: S,
     peer: SocketAddr,
     builder: &auto::Builder<TokioExecutor>,
-    gateway: Arc<Gateway>,
     timeouts: Timeouts,
     stop: CancellationToken,
+    handler: H,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, CancellationToken) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let activity = Arc::new(Activity {
         started: Instant::now(),
@@ -412,11 +440,13 @@ async fn serve<S>(
         last_ms: AtomicU64::new(0),
     });
     let tracked = activity.clone();
+    let gone = CancellationToken::new();
+    let _gone_on_return = gone.clone().drop_guard();
     let service = service_fn(move |req: Request<Incoming>| {
         let busy = Busy::new(&tracked);
-        let gw = gateway.clone();
+        let answer = handler(req, gone.clone());
         async move {
-            let response = gw.handle(req, peer).await;
+            let response = answer.await;
             drop(busy);
             Ok::<_, Infallible>(response)
         }
@@ -497,96 +527,5 @@ async fn watch_certificates(certs: Arc<CertStore>, gateway: Arc<Gateway>, stop: 
                 tracing::error!(error = %e, "certificate files changed but cannot be used; the old certificate stays in service");
             }
         }
-    }
-}
-
-struct AdminState {
-    gateway: Arc<Gateway>,
-    ready: Arc<AtomicBool>,
-    reload: mpsc::Sender<ReloadRequest>,
-}
-
-/// The admin listener: `GET /metrics`, `/healthz`, `/readyz`; `POST /reload`.
-async fn serve_admin(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stop.cancelled() => return,
-        };
-        let state = state.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(admin_response(&req, &state).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
-}
-
-async fn admin_response(req: &Request<Incoming>, state: &AdminState) -> Response<Full<Bytes>> {
-    let text = |status: StatusCode, content_type: &'static str, body: String| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static(content_type),
-        );
-        r
-    };
-    let plain = "text/plain; charset=utf-8";
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => {
-            let gateway = &state.gateway;
-            let metrics = gateway.metrics();
-            metrics.record_dedupe(&gateway.dedupe().per_route());
-            metrics.in_flight.set(gateway.in_flight() as i64);
-            text(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                metrics.encode(),
-            )
-        }
-        (&Method::GET, "/healthz") => text(StatusCode::OK, plain, "ok\n".into()),
-        (&Method::GET, "/readyz") if state.ready.load(Ordering::Acquire) => {
-            text(StatusCode::OK, plain, "ready\n".into())
-        }
-        (&Method::GET, "/readyz") => {
-            text(StatusCode::SERVICE_UNAVAILABLE, plain, "not ready\n".into())
-        }
-        (&Method::POST, "/reload") => {
-            let (tx, rx) = oneshot::channel();
-            if state.reload.send(tx).await.is_err() {
-                return text(
-                    StatusCode::NOT_IMPLEMENTED,
-                    plain,
-                    "this gateway was not started from a file; nothing to reload\n".into(),
-                );
-            }
-            match rx.await {
-                Ok(Ok(done)) => text(StatusCode::OK, plain, format!("{done}\n")),
-                Ok(Err(why)) => text(StatusCode::UNPROCESSABLE_ENTITY, plain, format!("{why}\n")),
-                Err(_) => text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    plain,
-                    "the gateway is shutting down\n".into(),
-                ),
-            }
-        }
-        (_, "/metrics" | "/healthz" | "/readyz") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, plain, "GET only\n".into())
-        }
-        (_, "/reload") => text(StatusCode::METHOD_NOT_ALLOWED, plain, "POST only\n".into()),
-        _ => text(StatusCode::NOT_FOUND, plain, "not found\n".into()),
     }
 }

@@ -92,9 +92,10 @@ impl Checker<'_> {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
+            // The text itself is not echoed: it may be a secret.
             let end = after
                 .find('}')
-                .ok_or_else(|| format!("unclosed \"${{\" in \"{text}\""))?;
+                .ok_or_else(|| "an unclosed \"${\"; write \"${VAR}\"".to_string())?;
             let inner = &after[..end];
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -118,6 +119,12 @@ impl Checker<'_> {
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// Checks one secret-bearing value, recording an error (and returning `None`) when it cannot be
+    /// read.
+    pub fn check_secret(&mut self, raw: &Option<S<String>>, key: String) -> Option<At<Secret>> {
+        self.check_env(raw, key, |c, t| c.secret(t))
     }
 
     /// A secret: `${VAR}` expanded, then `file:/path` read (one trailing newline removed).
@@ -364,16 +371,17 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
     });
     let public_url = c.check_env(&raw.public_url, k("public_url"), |c, t| {
         let text = c.expand(t)?;
+        let shown = super::without_credentials(&text);
         let uri: Uri = text
             .parse()
-            .map_err(|_| format!("\"{text}\" is not a URL"))?;
+            .map_err(|_| format!("\"{shown}\" is not a URL"))?;
         match (uri.scheme_str(), uri.host(), uri.query()) {
             (Some("http" | "https"), Some(_), None) => Ok(uri),
             (_, _, Some(_)) => Err(format!(
-                "\"{text}\" must not have a query string: the query a request arrives with is appended as received"
+                "\"{shown}\" must not have a query string: the query a request arrives with is appended as received"
             )),
             _ => Err(format!(
-                "\"{text}\" must be the https:// (or http://) URL the vendor calls, as in \"https://hooks.example.com/webhooks/twilio\""
+                "\"{shown}\" must be the https:// (or http://) URL the vendor calls, as in \"https://hooks.example.com/webhooks/twilio\""
             )),
         }
     });

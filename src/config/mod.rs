@@ -16,6 +16,7 @@ pub use layer::EnvLookup;
 use crate::forward::PoolSettings;
 use crate::presets;
 use crate::routes::Route;
+use crate::secret::Secret;
 use error::{Loc, Origin};
 use ipnet::IpNet;
 use layer::{Checker, Layer, duration, layer, size};
@@ -56,6 +57,9 @@ pub struct ServerConfig {
     pub max_header_size: usize,
     pub max_connections: usize,
     pub max_in_flight: usize,
+    pub max_receiving: usize,
+    pub max_in_flight_per_client: usize,
+    pub max_concurrent_streams: u32,
     pub drain_timeout: Duration,
     pub workers: Option<usize>,
     pub access_log: bool,
@@ -75,12 +79,40 @@ pub mod server_defaults {
     pub const MAX_HEADER_SIZE: u64 = 64 * 1024;
     pub const MAX_CONNECTIONS: u64 = 10_000;
     pub const MAX_IN_FLIGHT: u64 = 4_096;
+    pub const MAX_RECEIVING: u64 = 1_024;
+    pub const MAX_IN_FLIGHT_PER_CLIENT: u64 = 512;
+    /// HTTP/2 streams per connection: vendors send a few at a time; hyper's default of 200 would let
+    /// a handful of connections take every place.
+    pub const MAX_CONCURRENT_STREAMS: u64 = 64;
     pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Required (as `Authorization: Bearer`) for every endpoint that changes state, and for every
+    /// endpoint when the listener is not on loopback.
+    pub token: Option<Secret>,
+    /// Host names the admin listener answers to besides IP addresses and `localhost` (a request with
+    /// any other `Host` or `Origin` is refused, which defeats DNS rebinding).
+    pub hosts: Vec<String>,
+}
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+impl AdminConfig {
+    /// Why this admin listener cannot be started as configured, if it cannot: one reachable from
+    /// other hosts needs a token.
+    pub fn exposure(&self) -> Option<String> {
+        if self.listen.ip().is_loopback() || self.token.is_some() {
+            return None;
+        }
+        Some(format!(
+            "admin.listen {} can be reached from other hosts, and without a token the admin endpoints (reload, metrics) would be open to them; set admin.token = \"${{HOOKGATE_ADMIN_TOKEN}}\" (at least {MIN_ADMIN_TOKEN} random characters, such as the output of `openssl rand -hex 16`) or listen on 127.0.0.1",
+            self.listen
+        ))
+    }
 }
 
 /// Reads and validates the file at `path`, taking `${VAR}`s from the process environment.
@@ -92,8 +124,86 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Validates configuration `text`; `name` is the file it came from (for messages and for resolving
-/// relative paths).
+/// relative paths). No message names the value of a secret-bearing key (`redact`).
 pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
+    let secrets = secret_texts(text);
+    match parse_unredacted(name, text, env) {
+        Ok(mut config) => {
+            redact(&mut config.warnings, &secrets);
+            Ok(config)
+        }
+        Err(mut errors) => {
+            redact(&mut errors, &secrets);
+            Err(errors)
+        }
+    }
+}
+
+/// Keys whose values are secrets (or, for URLs, whose credentials are), wherever they appear.
+const SECRET_KEYS: &[&str] = &[
+    "secrets",
+    "upstream_secret",
+    "verify_token",
+    "token",
+    "password",
+];
+/// Keys holding URLs, whose `user:password@` part is a secret.
+const URL_KEYS: &[&str] = &["upstream", "public_url", "url"];
+
+/// The texts that must never appear in a message: every string under a secret-bearing key, and the
+/// credentials of every URL, as written in the file. Messages are written not to echo them; this is
+/// the net under that rule.
+fn secret_texts(text: &str) -> Vec<String> {
+    fn walk(key: &str, value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(s) if SECRET_KEYS.contains(&key) => out.push(s.clone()),
+            toml::Value::String(s) if URL_KEYS.contains(&key) => {
+                if let Some(userinfo) = url_credentials(s) {
+                    out.push(userinfo.to_string());
+                }
+            }
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(key, v, out)),
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(k, v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(table) = text.parse::<toml::Table>() {
+        table.iter().for_each(|(k, v)| walk(k, v, &mut out));
+    }
+    // Longest first, so that a secret containing another is replaced whole.
+    out.retain(|s| s.len() >= 3);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// The `user:password` of `scheme://user:password@host/…`, if the text has one.
+pub fn url_credentials(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
+
+/// `url` with its credentials replaced by `<redacted>`, for messages.
+pub fn without_credentials(url: &str) -> String {
+    match url_credentials(url) {
+        Some(userinfo) => url.replacen(userinfo, "<redacted>", 1),
+        None => url.to_string(),
+    }
+}
+
+fn redact(errors: &mut ConfigErrors, secrets: &[String]) {
+    for e in &mut errors.0 {
+        for s in secrets {
+            if e.message.contains(s.as_str()) {
+                e.message = e.message.replace(s.as_str(), "<redacted>");
+            }
+        }
+    }
+}
+
+fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
     let origin = Origin::new(name, text);
     let raw = deserialize::<RawFile>(&origin)?;
     let base = Path::new(name).parent().unwrap_or(Path::new(""));
@@ -105,10 +215,7 @@ pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Confi
         errors: &mut errors,
     };
     let server = server(&mut c, raw.server.unwrap_or_default(), base);
-    let admin = raw.admin.and_then(|a| {
-        c.check(&a.listen, "admin.listen".to_string(), socket_addr)
-            .map(|l| AdminConfig { listen: l.value })
-    });
+    let admin = raw.admin.and_then(|a| admin(&mut c, a));
     let defaults = raw
         .defaults
         .as_ref()
@@ -220,6 +327,44 @@ fn share_dedupe_capacity(
     }
 }
 
+fn admin(c: &mut Checker<'_>, raw: raw::RawAdmin) -> Option<AdminConfig> {
+    let listen = c.check(&raw.listen, "admin.listen".to_string(), socket_addr)?;
+    let token = c
+        .check_secret(&raw.token, "admin.token".to_string())
+        .and_then(|t| {
+            if t.value.expose().len() < MIN_ADMIN_TOKEN {
+                c.errors.push(t.err(format!(
+                    "the token is shorter than {MIN_ADMIN_TOKEN} characters; use a long random one, such as the output of `openssl rand -hex 16`"
+                )));
+                return None;
+            }
+            Some(t.value)
+        });
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.iter().flatten().enumerate() {
+        let ok = c.check(&Some(h.clone()), format!("admin.hosts[{i}]"), |h| {
+            let h = h.trim().to_ascii_lowercase();
+            if h.is_empty() || h.contains(['/', ':', ' ']) {
+                Err(format!("\"{h}\" is not a host name; write it like \"hookgate.internal\" (no scheme or port)"))
+            } else {
+                Ok(h)
+            }
+        });
+        hosts.extend(ok.map(|h| h.value));
+    }
+    let config = AdminConfig {
+        listen: listen.value,
+        token,
+        hosts,
+    };
+    if raw.token.is_none()
+        && let Some(why) = config.exposure()
+    {
+        c.errors.push(listen.err(why));
+    }
+    Some(config)
+}
+
 fn socket_addr(text: &String) -> Result<SocketAddr, String> {
     text.trim().parse().map_err(|_| {
         format!("\"{text}\" is not an address to listen on; write it like \"0.0.0.0:8080\" or \"[::]:8080\"")
@@ -298,6 +443,29 @@ fn server(c: &mut Checker<'_>, raw: RawServer, base: &Path) -> ServerConfig {
         max_in_flight: c
             .check(&raw.max_in_flight, k("max_in_flight"), positive)
             .map_or(d::MAX_IN_FLIGHT, |a| a.value) as usize,
+        max_receiving: c
+            .check(&raw.max_receiving, k("max_receiving"), positive)
+            .map_or(d::MAX_RECEIVING, |a| a.value) as usize,
+        max_in_flight_per_client: c
+            .check(
+                &raw.max_in_flight_per_client,
+                k("max_in_flight_per_client"),
+                positive,
+            )
+            .map_or(d::MAX_IN_FLIGHT_PER_CLIENT, |a| a.value)
+            as usize,
+        max_concurrent_streams: c
+            .check(
+                &raw.max_concurrent_streams,
+                k("max_concurrent_streams"),
+                |n| {
+                    u32::try_from(*n)
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| "must be between 1 and 4294967295".to_string())
+                },
+            )
+            .map_or(d::MAX_CONCURRENT_STREAMS as u32, |a| a.value),
         drain_timeout: get_duration(c, &raw.drain_timeout, "drain_timeout", d::DRAIN_TIMEOUT),
         workers: c
             .check(&raw.workers, k("workers"), positive)
@@ -409,7 +577,56 @@ fn explain(key: String, message: &str) -> (String, String) {
             "expected a header name or a list of header names".to_string(),
         );
     }
-    (key, message.replace("invalid type: ", "wrong type: "))
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        return (key, wrong_type(rest));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        // "integer `-1`, expected u64": say what is expected without echoing the value.
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        return (
+            key,
+            format!("invalid value; expected {}", expected_words(expected)),
+        );
+    }
+    (key, message.to_string())
+}
+
+/// "string \"x\", expected a sequence" in the words of this file, without echoing the value (it may
+/// be a secret written where a list was expected).
+fn wrong_type(rest: &str) -> String {
+    let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+    let found = match found.split_whitespace().next().unwrap_or("") {
+        "string" => "text in quotes",
+        "integer" => "a whole number",
+        "float" => "a decimal number",
+        "boolean" => "true or false",
+        "sequence" => "a list",
+        "map" => "a table",
+        "datetime" => "a date",
+        other => other,
+    };
+    let expected = expected_words(expected);
+    let fix = if expected.starts_with("a list") && found == "text in quotes" {
+        "; put the value in brackets: [\"...\"]"
+    } else if expected.starts_with("text") && found != "text in quotes" {
+        "; put the value in quotes"
+    } else {
+        ""
+    };
+    format!("expected {expected}, found {found}{fix}")
+}
+
+/// Serde's name for what it expected, in the words of this file.
+fn expected_words(expected: &str) -> String {
+    match expected.trim() {
+        "a sequence" => "a list, such as [\"...\"]".to_string(),
+        "a string" => "text in quotes".to_string(),
+        "a boolean" => "true or false".to_string(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number of 0 or more".to_string(),
+        "i64" | "i32" => "a whole number".to_string(),
+        e if e.starts_with("struct ") || e == "a map" => "a table".to_string(),
+        e => e.to_string(),
+    }
 }
 
 /// Every preset's settings, checked once, by canonical name.

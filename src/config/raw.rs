@@ -31,6 +31,9 @@ pub struct RawServer {
     pub max_header_size: Option<S<RawSize>>,
     pub max_connections: Option<S<u64>>,
     pub max_in_flight: Option<S<u64>>,
+    pub max_receiving: Option<S<u64>>,
+    pub max_in_flight_per_client: Option<S<u64>>,
+    pub max_concurrent_streams: Option<S<u64>>,
     pub drain_timeout: Option<S<String>>,
     pub workers: Option<S<u64>>,
     pub access_log: Option<S<bool>>,
@@ -50,6 +53,8 @@ pub struct RawTls {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<S<String>>,
+    pub token: Option<S<String>>,
+    pub hosts: Option<Vec<S<String>>>,
 }
 
 /// A route's keys; `[defaults]` uses the same vocabulary.

@@ -239,3 +239,30 @@ async fn an_oversized_request_head_gets_431() {
     assert_eq!(upstream.count(), 0);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_listener_holds_a_bounded_number_of_connections() {
+    let upstream = Upstream::start().await;
+    let routes = format!("{}\n[admin]\nlisten = \"127.0.0.1:0\"\n", route(&upstream));
+    let gw = Gateway::start(&routes, "header_timeout = \"30s\"", &[]).await;
+    let admin = gw.handle().admin_addr().unwrap();
+    // 64 connections that send nothing hold every admin slot...
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        held.push(TcpStream::connect(admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so the next one is closed without an answer.
+    let mut extra = TcpStream::connect(admin).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    let (answer, _) = until_closed(&mut extra, Duration::from_secs(5)).await;
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    // Once they go, the listener answers again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = send("GET", &format!("http://{admin}/healthz"), &[], "").await;
+    assert_eq!(r.status, 200);
+    gw.stop().await;
+}

@@ -4,6 +4,7 @@
 mod adversarial;
 mod cli;
 mod faults;
+mod flood;
 mod handshakes;
 mod harness;
 mod limits;

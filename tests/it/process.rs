@@ -143,9 +143,12 @@ fn route(name: &str, upstream: &Upstream) -> String {
     )
 }
 
+/// The admin token the processes of these tests are started with.
+const ADMIN_TOKEN: &str = "process-admin-token-0123456789";
+
 fn config(routes: &str, server: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n{routes}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n{routes}"
     )
 }
 
@@ -240,6 +243,7 @@ async fn sighup_and_reload_apply_a_valid_file_and_refuse_an_invalid_one() {
     let run = |admin: String| {
         Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["reload", "--admin", &admin])
+            .env("HOOKGATE_ADMIN_TOKEN", ADMIN_TOKEN)
             .output()
             .unwrap()
     };
@@ -410,4 +414,198 @@ fn human_logs_to_a_pipe_have_no_colour_codes() {
     let line = line.expect("the listening line is logged");
     assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
     assert!(line.contains("INFO"), "{line}");
+}
+
+/// Sends a request to the admin listener with the given extra headers.
+async fn admin(proc: &Proc, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let url = format!("http://{}{path}", proc.admin.unwrap());
+    send(method, &url, &hdrs(headers), "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_refuses_strangers_foreign_hosts_and_cross_site_posts() {
+    let upstream = Upstream::start().await;
+    let proc = Proc::start(
+        "admin",
+        &config(&route("a", &upstream), "header_timeout = \"1s\""),
+    );
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    // Reads on loopback need no token; a foreign Host (DNS rebinding) is refused.
+    assert_eq!(admin(&proc, "GET", "/metrics", &[]).await.status, 200);
+    let rebound = admin(&proc, "GET", "/metrics", &[("host", "evil.example:9090")]).await;
+    assert_eq!(rebound.status, 403);
+    // Changing state needs the token; a page elsewhere cannot post a reload, token or not.
+    let r = admin(&proc, "POST", "/reload", &[("content-type", "text/plain")]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Bearer realm=\"hookgate admin\""
+    );
+    let wrong = admin(
+        &proc,
+        "POST",
+        "/reload",
+        &[("authorization", "Bearer not-the-token-at-all")],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    let cross = admin(
+        &proc,
+        "POST",
+        "/reload",
+        &[
+            ("content-type", "text/plain"),
+            ("origin", "http://evil.example"),
+            ("authorization", &bearer),
+        ],
+    )
+    .await;
+    assert_eq!(cross.status, 403);
+    assert_eq!(
+        proc.log_count("configuration reloaded"),
+        0,
+        "no refused request reloaded"
+    );
+    let ok = admin(&proc, "POST", "/reload", &[("authorization", &bearer)]).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    proc.wait_for_log("configuration reloaded", Duration::from_secs(5));
+
+    // A half-sent request head is cut off at the header timeout, as on the public listener.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proc.admin.unwrap())
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the admin listener kept a half-sent head open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_admin_listener_reachable_from_other_hosts_needs_a_token() {
+    let dir = std::env::temp_dir().join(format!("hookgate-proc-exposed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    let base = "[server]\nlisten = \"127.0.0.1:0\"\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
+    std::fs::write(&path, format!("{base}[admin]\nlisten = \"0.0.0.0:0\"\n")).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        err.contains("admin.listen: admin.listen 0.0.0.0:0 can be reached from other hosts"),
+        "{err}"
+    );
+    assert!(err.contains("set admin.token"), "{err}");
+    // The same through --admin-listen on a file that keeps admin on loopback.
+    std::fs::write(&path, base).unwrap();
+    let serve = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--admin-listen", "0.0.0.0:0", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("set admin.token"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_written_wrongly_appears_in_no_answer_and_no_log_line() {
+    const LITERAL: &str = "literal-secret-c0ffee-4242";
+    let upstream = Upstream::start().await;
+    let proc = Proc::start("leak", &config(&route("a", &upstream), ""));
+    // The list brackets forgotten.
+    let broken = format!(
+        "[routes.a]\nprovider = \"chamelio\"\nsecrets = \"{LITERAL}\"\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    std::fs::write(&proc.config, config(&broken, "")).unwrap();
+    // POST /reload answers the errors...
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let r = admin(&proc, "POST", "/reload", &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 422);
+    let answer = String::from_utf8_lossy(&r.body).to_string();
+    assert!(answer.contains("routes.a.secrets"), "{answer}");
+    assert!(
+        !answer.contains(LITERAL),
+        "the answer echoes the secret: {answer}"
+    );
+    // ...and so do the log lines of a reload by SIGHUP.
+    proc.signal("HUP");
+    let started = Instant::now();
+    while proc.log_count("reload refused") < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no second refusal logged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = serde_json::to_string(&*proc.logs.lock().unwrap()).unwrap();
+    assert!(logs.contains("routes.a.secrets"), "{logs}");
+    assert!(
+        !logs.contains(LITERAL),
+        "a log line echoes the secret: {logs}"
+    );
+    // `hookgate check` prints the same errors, without the secret.
+    let check = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&proc.config)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(64));
+    let printed = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        printed.contains("routes.a.secrets: expected a list"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(LITERAL),
+        "check echoes the secret: {printed}"
+    );
+    // A URL's credentials, a malformed reference in a secret, a token of the wrong type.
+    let more = format!(
+        "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"{LITERAL}${{\"]\nupstream = \"ftp://svc:{LITERAL}@internal/\"\nverify_token = \"${{{LITERAL} x}}\"\n"
+    );
+    std::fs::write(&proc.config, config(&more, "")).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["check", "--config"])
+        .arg(&proc.config)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        printed.contains("routes.a.upstream: \"ftp://<redacted>@internal/\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("routes.a.secrets[0]: an unclosed"),
+        "{printed}"
+    );
+    assert!(printed.contains("routes.a.verify_token:"), "{printed}");
+    assert!(
+        !printed.contains(LITERAL),
+        "check echoes the secret: {printed}"
+    );
 }
