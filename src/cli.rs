@@ -367,8 +367,10 @@ fn check(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// What `check` prints: the listener and one paragraph per route.
+/// What `check` prints: the listener, one paragraph per route, the routes that have no replay
+/// window, and the configuration's warnings.
 pub fn describe(path: &Path, config: &Config) -> String {
+    use crate::config::human;
     use std::fmt::Write;
     let mut out = String::new();
     let s = &config.server;
@@ -381,6 +383,7 @@ pub fn describe(path: &Path, config: &Config) -> String {
         s.listen,
         if s.tls.is_some() { " (TLS)" } else { "" }
     );
+    let mut unwindowed = Vec::new();
     for r in &config.routes {
         let v = &r.verifier;
         let carriers = crate::verify::source::alternatives(&v.signature().sources);
@@ -396,24 +399,35 @@ pub fn describe(path: &Path, config: &Config) -> String {
             if v.key_count() == 1 { "" } else { "s" }
         );
         let window = match v.timestamp() {
-            [] => "no signed timestamp: replays are caught by dedupe alone".to_string(),
+            [] => {
+                unwindowed.push(&*r.name);
+                format!(
+                    "no replay window: the vendor signs no timestamp, so a captured delivery is refused only while it is remembered ({}), and would be forwarded again after that",
+                    human(r.dedupe_ttl)
+                )
+            }
             ts => format!(
                 "timestamp {}, tolerance {}, max_clock_skew {}",
                 crate::verify::source::alternatives(ts),
-                humantime::format_duration(r.tolerance),
-                humantime::format_duration(r.max_clock_skew)
+                human(r.tolerance),
+                human(r.max_clock_skew)
             ),
         };
         let _ = writeln!(out, "  {window}");
         let id = match v.event().id.as_slice() {
             [] => "SHA-256 of the body".to_string(),
-            ids => crate::verify::source::alternatives(ids),
+            ids if v.ids_signed() => crate::verify::source::alternatives(ids),
+            ids => format!(
+                "{} (not signed, so events are also known by their body's SHA-256)",
+                crate::verify::source::alternatives(ids)
+            ),
         };
         let _ = writeln!(
             out,
-            "  event id {id}; dedupe_ttl {}; forward_timeout {}; envelope {}{}",
-            humantime::format_duration(r.dedupe_ttl),
-            humantime::format_duration(r.forward_timeout),
+            "  event id {id}; dedupe_ttl {}, up to {} events; forward_timeout {}; envelope {}{}",
+            human(r.dedupe_ttl),
+            r.dedupe_capacity,
+            human(r.forward_timeout),
             r.envelope.name(),
             if r.upstream_signer.is_some() {
                 ", signed"
@@ -421,6 +435,9 @@ pub fn describe(path: &Path, config: &Config) -> String {
                 ""
             }
         );
+        if let Some(why) = &r.dedupe_ttl_reason {
+            let _ = writeln!(out, "  {why}");
+        }
         let allow = match &r.allow_ips {
             None => "any address".to_string(),
             Some(nets) => nets
@@ -430,6 +447,24 @@ pub fn describe(path: &Path, config: &Config) -> String {
                 .join(", "),
         };
         let _ = writeln!(out, "  allow_ips {allow}");
+    }
+    if !unwindowed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nno replay window: {} (replays are refused only while remembered; see above)",
+            unwindowed.join(", ")
+        );
+    }
+    if !config.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} warning{}:",
+            config.warnings.len(),
+            if config.warnings.len() == 1 { "" } else { "s" }
+        );
+        for w in &config.warnings.0 {
+            let _ = writeln!(out, "warning: {w}");
+        }
     }
     out
 }

@@ -290,6 +290,25 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
     }
 }
 
+/// A duration as messages and `check` write it: days at most (`36500d`, `1d 23h 18m`, `12h`, `500ms`).
+pub fn human(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
+    let mut out = Vec::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push(format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if d.subsec_millis() > 0 {
+        out.push(format!("{}ms", d.subsec_millis()));
+    }
+    out.join(" ")
+}
+
 /// A route that remembers fewer events than this is warned about: a burst of more deliveries within
 /// its `dedupe_ttl` would make it forget the oldest early.
 const SMALL_DEDUPE_SHARE: usize = 1000;
@@ -320,7 +339,7 @@ fn share_dedupe_capacity(
                     "routes.{}: remembers only {} delivered events ({source}): more deliveries than that within its dedupe_ttl of {} make it forget the oldest early, and their replays would be forwarded; raise it to the deliveries the vendor sends in one dedupe_ttl",
                     r.name,
                     r.dedupe_capacity,
-                    humantime::format_duration(r.dedupe_ttl)
+                    human(r.dedupe_ttl)
                 ),
             ));
         }

@@ -239,7 +239,7 @@ pub fn route(
         .dedupe_ttl
         .as_ref()
         .map_or(builtin::DEDUPE_TTL, |t| t.value);
-    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    let fmt = super::human;
     // Where a value that is wrong together with others was written: the key itself, else the table.
     let place = |value: Option<&At<Duration>>, key: &str, message: String| match value {
         Some(at) => ConfigError::at(&at.loc, at.key.clone(), message),
@@ -259,9 +259,14 @@ pub fn route(
             "tolerance 0s refuses every delivery (any signed time before now is stale) while still accepting ones stamped up to max_clock_skew ahead; set the vendor's documented tolerance, such as \"5m\"".to_string(),
         ));
     } else if !timestamp.is_empty() && dedupe_ttl < tolerance {
+        let raised = if dedupe_ttl_raised {
+            format!(" ({} with the vendor's retry horizon)", fmt(dedupe_ttl))
+        } else {
+            String::new()
+        };
         let message = format!(
-            "dedupe_ttl {} is shorter than tolerance {}: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least {} or lower tolerance",
-            fmt(dedupe_ttl),
+            "dedupe_ttl {}{raised} is shorter than tolerance {}: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least {} or lower tolerance",
+            fmt(configured_ttl),
             fmt(tolerance),
             fmt(tolerance)
         );

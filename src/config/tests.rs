@@ -131,7 +131,7 @@ header = "X-Sig"
         Duration::from_secs(120),
         "defaults over built-in"
     );
-    assert_eq!(a.dedupe_ttl, Duration::from_secs(86400), "built-in");
+    assert_eq!(cc.dedupe_ttl, Duration::from_secs(86400), "built-in");
     assert_eq!(b.tolerance, Duration::from_secs(30), "route over preset");
     assert_eq!(
         b.verifier.signature().headers().next().unwrap(),
@@ -218,7 +218,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndedupe_ttl = \"1h\"\n",
-            "hookgate.toml:5:14: routes.a.dedupe_ttl: dedupe_ttl 1h is shorter than tolerance 12h: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least 12h or lower tolerance",
+            "hookgate.toml:5:14: routes.a.dedupe_ttl: dedupe_ttl 1h (2h 52m with the vendor's retry horizon) is shorter than tolerance 12h: a replay inside the window would be neither rejected as stale nor recognised as a duplicate; raise dedupe_ttl to at least 12h or lower tolerance",
         ),
         (
             "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\ntimestamp = \"header:X-Ts\"\n",
@@ -366,4 +366,124 @@ fn every_shipped_configuration_file_is_valid() {
         checked, 2,
         "expected config/hookgate.toml and examples/compose/hookgate.toml"
     );
+}
+
+/// A route with a signed timestamp (Chamelio's), its vendor's retry horizon cleared, plus `extra`.
+fn timed(extra: &str) -> String {
+    format!(
+        "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nretry_horizon = \"0s\"\n{extra}"
+    )
+}
+
+/// A route whose vendor signs no timestamp (GitHub's), plus `extra`.
+fn untimed(extra: &str) -> String {
+    format!("[routes.a]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n{extra}")
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_with_their_fix() {
+    let cases = [
+        (
+            timed("tolerance = \"0s\"\n"),
+            "hookgate.toml:6:13: routes.a.tolerance: tolerance 0s refuses every delivery (any signed time before now is stale) while still accepting ones stamped up to max_clock_skew ahead; set the vendor's documented tolerance, such as \"5m\"",
+        ),
+        (
+            untimed("dedupe_ttl = \"0s\"\nretry_horizon = \"0s\"\n"),
+            "hookgate.toml:5:14: routes.a.dedupe_ttl: dedupe_ttl 0s on a route whose vendor signs no timestamp leaves it no replay protection at all: every captured delivery would be forwarded again; remove dedupe_ttl (the default is 24h) or set the vendor's retry horizon",
+        ),
+        (
+            timed("tolerance = \"5M\"\n"),
+            "hookgate.toml:6:13: routes.a.tolerance: \"5M\" uses the unit \"M\", which is not accepted here; \"M\" means months: write \"m\" for minutes, or days (\"30d\") for a month",
+        ),
+        (
+            timed("dedupe_ttl = \"1 year\"\n"),
+            "hookgate.toml:6:14: routes.a.dedupe_ttl: \"1 year\" uses the unit \"year\", which is not accepted here; write days instead, such as \"30d\" or \"365d\"",
+        ),
+        (
+            "[server]\ndedupe_capacity = 0\n".to_string(),
+            "hookgate.toml:2:19: server.dedupe_capacity: must be at least 1",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&errors(&text), want, "for:\n{text}");
+    }
+}
+
+/// The warnings of a valid configuration, one per line.
+fn warnings(text: &str) -> String {
+    match parse_with(text, &[]) {
+        Ok(c) => c.warnings.to_string(),
+        Err(e) => panic!("expected a valid configuration, got:\n{e}\nfor:\n{text}"),
+    }
+}
+
+#[test]
+fn settings_that_weaken_a_route_are_warned_about_with_their_fix() {
+    let cases = [
+        (
+            timed("max_clock_skew = \"36500d\"\n"),
+            "hookgate.toml:6:18: routes.a.max_clock_skew: max_clock_skew 36500d accepts deliveries stamped that far in the future, and each stays replayable (and remembered) until 12h after its stamp; vendors' clocks are off by seconds, so keep it at a few minutes (the default is 5m)",
+        ),
+        (
+            "[routes.a]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"10s\"\n".to_string(),
+            "hookgate.toml:5:19: routes.a.forward_timeout: forward_timeout 10s is not below the vendor's own timeout of 7s: the vendor gives up before hookgate can answer and retries a delivery that may have succeeded; lower forward_timeout below 7s",
+        ),
+        (
+            "[server]\ndedupe_capacity = 1\n".to_string() + &timed(""),
+            "hookgate.toml: routes.a: remembers only 1 delivered events (its share of server.dedupe_capacity (1 over 1 routes)): more deliveries than that within its dedupe_ttl of 1d make it forget the oldest early, and their replays would be forwarded; raise it to the deliveries the vendor sends in one dedupe_ttl",
+        ),
+        (timed("tolerance = \"5m\"\n"), ""),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&warnings(&text), want, "for:\n{text}");
+    }
+}
+
+#[test]
+fn ids_are_remembered_for_at_least_the_vendors_retry_horizon() {
+    // Chameleon retries for 43 h: a route keeping the 24 h default remembers ids for 43 h and a tenth.
+    let c = parse_with(
+        "[routes.a]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+        &[],
+    )
+    .unwrap();
+    let r = route(&c, "a");
+    assert_eq!(r.dedupe_ttl, Duration::from_secs(47 * 3600 + 18 * 60));
+    assert_eq!(
+        r.dedupe_ttl_reason.as_deref(),
+        Some(
+            "dedupe_ttl 1d raised to 1d 23h 18m to outlast the vendor's retries (9 attempts over 43 hours, each with a fresh sent_at (vendor-docs/chameleon.txt); retry_horizon 1d 19h)"
+        )
+    );
+    // A longer configured ttl is kept as it is.
+    let c = parse_with(
+        "[routes.a]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndedupe_ttl = \"3d\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(route(&c, "a").dedupe_ttl, Duration::from_secs(3 * 86400));
+    assert_eq!(route(&c, "a").dedupe_ttl_reason, None);
+}
+
+#[test]
+fn every_preset_records_its_vendors_retry_horizon() {
+    let table = crate::presets::table().unwrap();
+    let layers = preset_layers().as_ref().unwrap();
+    for p in &table.presets {
+        assert!(p.retries.is_some(), "{}: no `retries`", p.name);
+        assert!(
+            layers[&p.name].retry_horizon.is_some(),
+            "{}: no retry_horizon",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn dedupe_capacity_is_shared_among_routes_that_do_not_set_their_own() {
+    let text = "[server]\ndedupe_capacity = 900\n[routes.a]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.b]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndedupe_capacity = 5000\n[routes.c]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
+    let c = parse_with(text, &[]).unwrap();
+    assert_eq!(route(&c, "a").dedupe_capacity, 450);
+    assert_eq!(route(&c, "b").dedupe_capacity, 5000);
+    assert_eq!(route(&c, "c").dedupe_capacity, 450);
 }

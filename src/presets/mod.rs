@@ -176,6 +176,11 @@ pub fn as_route_toml(p: &Preset) -> String {
     if let Some(notes) = &p.notes {
         out.push_str(&format!("# {notes}\n"));
     }
+    if let Some(retries) = &p.retries {
+        out.push_str(&format!(
+            "# Retries: {retries}. Ids are remembered for at least retry_horizon and a tenth (dedupe_ttl is raised to that), so every retry still finds its event.\n"
+        ));
+    }
     out.push_str(&format!("[routes.{}]\nprovider = \"{}\"\n", p.name, p.name));
     if needs.public_key {
         out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
@@ -201,7 +206,7 @@ pub fn as_route_toml(p: &Preset) -> String {
             b = base.get_ref()
         ));
     }
-    let meta = ["title", "docs", "aliases", "notes", "base"];
+    let meta = ["title", "docs", "aliases", "notes", "base", "retries"];
     for line in p.text.lines().skip(1) {
         let key = line.split('=').next().unwrap_or("").trim();
         if meta.contains(&key) {

@@ -117,6 +117,10 @@ fn build_route(
     let env = |name: &str| name.ends_with("_VERIFY_TOKEN").then(|| "token".to_string());
     let mut config =
         crate::config::parse("vector.toml", &text, &env).map_err(|e| format!("{e}\n{text}"))?;
+    // A preset's own settings must not be ones `check` warns about.
+    if !config.warnings.is_empty() {
+        return Err(format!("warnings: {}", config.warnings));
+    }
     config.routes.pop().ok_or_else(|| "no route".to_string())
 }
 

@@ -532,6 +532,11 @@ impl Verifier {
     pub fn event(&self) -> &EventFields {
         &self.event
     }
+    /// Whether every source of the event id is covered by the signature.
+    pub fn ids_signed(&self) -> bool {
+        self.id_signed.iter().all(|&s| s)
+    }
+
     pub fn key_count(&self) -> usize {
         match &self.keys {
             Keys::Hmac(k) => k.len(),

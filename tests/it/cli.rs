@@ -107,3 +107,36 @@ fn providers_show_prints_a_route_and_unknown_names_get_a_suggestion() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("did you mean \"stripe\""), "{err}");
 }
+
+#[test]
+fn check_names_the_routes_without_a_replay_window_and_the_warnings() {
+    let dir = std::env::temp_dir().join(format!("hookgate-cli-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    std::fs::write(
+        &path,
+        "[routes.gh]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n\
+         [routes.ch]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"9s\"\n",
+    )
+    .unwrap();
+    let out = hookgate(&["check", "--config", path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("no replay window: gh (replays are refused only while remembered"),
+        "{text}"
+    );
+    assert!(
+        text.contains("event id header:x-github-delivery (not signed, so events are also known by their body's SHA-256)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dedupe_ttl 1d raised to 1d 23h 18m to outlast the vendor's retries"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: ") && text.contains("routes.ch.forward_timeout: forward_timeout 9s is not below the vendor's own timeout of 7s"),
+        "{text}"
+    );
+}

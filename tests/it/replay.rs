@@ -222,3 +222,22 @@ async fn numeric_event_ids_keep_every_digit() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_within_the_vendors_horizon_is_a_duplicate_even_past_dedupe_ttl() {
+    let upstream = Upstream::start().await;
+    // dedupe_ttl says one second, but the vendor retries for two: ids are kept past the horizon.
+    let routes = untimed("a", &upstream, "1s").replace(
+        "dedupe_ttl = \"1s\"\n",
+        "dedupe_ttl = \"1s\"\nretry_horizon = \"2s\"\n",
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let url = gw.url("/webhooks/a");
+    let (h, b) = chamelio_delivery(SECRET, "evt_late_retry");
+    assert_eq!(post(&url, &h, b.clone()).await.status, 200);
+    // Past the configured dedupe_ttl (and the second it is rounded up to), within the horizon.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(post(&url, &h, b).await.json()["status"], "duplicate");
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
