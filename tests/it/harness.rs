@@ -38,6 +38,8 @@ pub enum Behavior {
     Answer(u16),
     /// Wait, then answer.
     Slow(Duration, u16),
+    /// Hold every request until `Upstream::release`, then answer 200.
+    Hold,
 }
 
 /// A real HTTP server that records every request.
@@ -45,6 +47,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     behavior: Arc<Mutex<Behavior>>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -57,16 +60,17 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let behavior = Arc::new(Mutex::new(Behavior::Answer(200)));
-        let (r, b) = (received.clone(), behavior.clone());
+        let gate = Arc::new(tokio::sync::watch::Sender::new(false));
+        let (r, b, g) = (received.clone(), behavior.clone(), gate.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (r, b) = (r.clone(), b.clone());
+                let (r, b, g) = (r.clone(), b.clone(), g.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let (r, b) = (r.clone(), b.clone());
+                        let (r, b, g) = (r.clone(), b.clone(), g.clone());
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body
@@ -86,6 +90,11 @@ impl Upstream {
                                     tokio::time::sleep(d).await;
                                     s
                                 }
+                                Behavior::Hold => {
+                                    let mut open = g.subscribe();
+                                    let _ = open.wait_for(|o| *o).await;
+                                    200
+                                }
                             };
                             let mut resp =
                                 Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
@@ -103,6 +112,7 @@ impl Upstream {
             addr,
             received,
             behavior,
+            gate,
             task,
         }
     }
@@ -113,6 +123,17 @@ impl Upstream {
 
     pub fn set(&self, behavior: Behavior) {
         *self.behavior.lock().unwrap() = behavior;
+    }
+
+    /// Lets the requests held by `Behavior::Hold` (and any later ones) be answered.
+    pub fn release(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Requests received so far are held again from now on (after a `release`).
+    pub fn hold(&self) {
+        self.gate.send_replace(false);
+        self.set(Behavior::Hold);
     }
 
     pub fn received(&self) -> Vec<Received> {

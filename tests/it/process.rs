@@ -274,35 +274,50 @@ async fn sighup_and_reload_apply_a_valid_file_and_refuse_an_invalid_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_while_saturated() {
     let upstream = Upstream::start().await;
-    upstream.set(Behavior::Slow(Duration::from_millis(800), 200));
-    let server = "max_in_flight = 16\nmax_connections = 256\nmax_body = \"256KiB\"";
+    let server =
+        "max_in_flight = 16\nmax_receiving = 16\nmax_connections = 256\nmax_body = \"256KiB\"";
     let proc = Proc::start("mem", &config(&route("a", &upstream), server));
     let url = proc.url("/webhooks/a");
 
     // Warm up: one of everything, so allocator arenas and pools exist before the baseline.
     let (h, b) = signed("evt_warm", 100_000);
-    upstream.set(Behavior::Answer(200));
     assert_eq!(post(&url, &h, b).await.status, 200);
-    upstream.set(Behavior::Slow(Duration::from_millis(800), 200));
     let baseline = proc.rss_kib();
 
-    // Waves of 200 concurrent 200 KB deliveries against 16 slots.
+    // Waves of 200 concurrent 200 KB deliveries against 16 places. The upstream holds what reaches it
+    // until every other request of the wave has been answered, so exactly 16 per wave get through and
+    // the rest are shed, however fast or slow the machine is.
     let mut statuses = std::collections::BTreeMap::new();
     for wave in 0..3 {
-        let tasks: Vec<_> = (0..200)
-            .map(|i| {
-                let (h, b) = signed(&format!("evt_mem_{wave}_{i}"), 200_000);
-                let url = url.clone();
-                tokio::spawn(async move { post(&url, &h, b).await.status })
-            })
-            .collect();
-        for t in tasks {
-            *statuses.entry(t.await.unwrap()).or_insert(0) += 1;
+        upstream.hold();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..200 {
+            let (h, b) = signed(&format!("evt_mem_{wave}_{i}"), 200_000);
+            let (url, tx) = (url.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _ = tx.send(post(&url, &h, b).await.status);
+            });
+        }
+        drop(tx);
+        let mut shed = 0;
+        while shed < 184 {
+            let status = rx.recv().await.expect("every request is answered");
+            assert_eq!(
+                status, 503,
+                "only the 16 held requests may get anything but 503"
+            );
+            shed += 1;
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+        upstream.release();
+        while let Some(status) = rx.recv().await {
+            *statuses.entry(status).or_insert(0) += 1;
         }
     }
     let after = proc.rss_kib();
-    let overloaded = statuses.get(&503).copied().unwrap_or(0);
-    assert!(overloaded >= 500, "expected most to be shed: {statuses:?}");
+    assert_eq!(statuses.get(&503), Some(&(3 * 184)), "{statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&(3 * 16)), "{statuses:?}");
+    assert_eq!(upstream.count(), 1 + 3 * 16);
     // 600 bodies of 200 KB were sent (120 MB); the gateway's memory grew by far less.
     let growth = after.saturating_sub(baseline);
     eprintln!("saturation: RSS {baseline} KiB -> {after} KiB; statuses {statuses:?}");
