@@ -67,6 +67,8 @@ pub struct Reply {
     /// Empty when the upstream sent nothing or more than `MAX_REPLY_BODY`.
     pub body: Bytes,
     pub latency: Duration,
+    /// The upstream's `Retry-After`, when it sent one.
+    pub retry_after: Option<HeaderValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +158,7 @@ impl Forwarder {
                 content_type: head.headers.get(header::CONTENT_TYPE).cloned(),
                 body,
                 latency: started.elapsed(),
+                retry_after: head.headers.get(header::RETRY_AFTER).cloned(),
             })
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -195,6 +198,7 @@ fn print(envelope: Envelope, started: Instant) -> Reply {
         content_type: None,
         body: Bytes::new(),
         latency: started.elapsed(),
+        retry_after: None,
     }
 }
 

@@ -39,6 +39,23 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub route: Arc<str>,
+    /// delivered, retry or dead.
+    pub result: &'static str,
+}
+
+fn delivery_histogram() -> Histogram {
+    // 10 ms to ~2.3 days.
+    Histogram::new(exponential_buckets(0.01, 4.0, 14))
+}
+
+fn batch_histogram() -> Histogram {
+    // 1 to 1024 writes per commit.
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~16 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -60,6 +77,20 @@ pub struct Metrics {
     pub dedupe_evictions: Family<RouteLabels, Counter<u64, AtomicU64>>,
     pub reloads: Family<ResultLabels, Counter>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
+    pub attempts: Family<AttemptLabels, Counter>,
+    pub attempt_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub accept_to_delivered: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub queued: Family<RouteLabels, Gauge>,
+    pub delivering: Family<RouteLabels, Gauge>,
+    pub dead: Family<RouteLabels, Gauge>,
+    pub oldest_queued: Family<RouteLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub store_commit_duration: Histogram,
+    pub store_writes_per_commit: Histogram,
+    pub store_bytes: Gauge,
+    pub store_file_bytes: Gauge,
+    pub store_full: Gauge,
+    pub store_failing: Gauge,
+    pub store_errors: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +116,20 @@ impl Metrics {
             dedupe_evictions: Family::default(),
             reloads: Family::default(),
             certificate_reloads: Family::default(),
+            attempts: Family::default(),
+            attempt_duration: Family::new_with_constructor(latency_histogram),
+            accept_to_delivered: Family::new_with_constructor(delivery_histogram),
+            queued: Family::default(),
+            delivering: Family::default(),
+            dead: Family::default(),
+            oldest_queued: Family::default(),
+            store_commit_duration: latency_histogram(),
+            store_writes_per_commit: batch_histogram(),
+            store_bytes: Gauge::default(),
+            store_file_bytes: Gauge::default(),
+            store_full: Gauge::default(),
+            store_failing: Gauge::default(),
+            store_errors: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -152,7 +197,107 @@ impl Metrics {
             "Certificate reloads after the files changed on disk, by result",
             m.certificate_reloads.clone(),
         );
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts of queued events by route and result (delivered, retry, dead)",
+            m.attempts.clone(),
+        );
+        registry.register(
+            "delivery_attempt_duration_seconds",
+            "Upstream exchange time of delivery attempts, by route",
+            m.attempt_duration.clone(),
+        );
+        registry.register(
+            "accept_to_delivered_seconds",
+            "Time from accepting an event to its delivery, by route",
+            m.accept_to_delivered.clone(),
+        );
+        registry.register("queued_events", "Events waiting for an attempt, by route", m.queued.clone());
+        registry.register(
+            "delivering_events",
+            "Attempts under way, by route",
+            m.delivering.clone(),
+        );
+        registry.register("dead_events", "Dead-lettered events kept, by route", m.dead.clone());
+        registry.register(
+            "oldest_queued_age_seconds",
+            "Age of the oldest queued event, by route",
+            m.oldest_queued.clone(),
+        );
+        registry.register(
+            "store_commit_duration_seconds",
+            "Time of one store commit (fsync included)",
+            m.store_commit_duration.clone(),
+        );
+        registry.register(
+            "store_writes_per_commit",
+            "Writes (accepts, attempts, dedupe records) grouped in one commit",
+            m.store_writes_per_commit.clone(),
+        );
+        registry.register(
+            "store_used_bytes",
+            "Bytes of the store in use",
+            m.store_bytes.clone(),
+        );
+        registry.register(
+            "store_file_bytes",
+            "Size of the store file on disk",
+            m.store_file_bytes.clone(),
+        );
+        registry.register(
+            "store_full",
+            "1 while the store is over max_size and refuses accepts",
+            m.store_full.clone(),
+        );
+        registry.register(
+            "store_failing",
+            "1 while the store cannot write",
+            m.store_failing.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Accepts refused by the store, by reason (full, unavailable)",
+            m.store_errors.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Records one delivery attempt of a queued event that was accepted `since_accept_ms` ago.
+    pub fn record_attempt(
+        &self,
+        route: &Arc<str>,
+        next: &crate::delivery::Next,
+        latency: Duration,
+        since_accept_ms: u64,
+    ) {
+        let result = match next {
+            crate::delivery::Next::Delivered => "delivered",
+            crate::delivery::Next::Retry(_) => "retry",
+            crate::delivery::Next::Dead(_) => "dead",
+        };
+        self.attempts
+            .get_or_create(&AttemptLabels {
+                route: route.clone(),
+                result,
+            })
+            .inc();
+        let labels = RouteLabels {
+            route: route.clone(),
+        };
+        self.attempt_duration
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
+        if result == "delivered" {
+            self.accept_to_delivered
+                .get_or_create(&labels)
+                .observe(since_accept_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Records one store commit.
+    pub fn record_commit(&self, took: Duration, writes: usize) {
+        self.store_commit_duration.observe(took.as_secs_f64());
+        self.store_writes_per_commit.observe(writes as f64);
     }
 
     /// Records one finished request.

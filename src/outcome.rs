@@ -21,6 +21,8 @@ pub enum Outcome {
     Forwarded(Reply),
     /// The event was delivered before; acknowledged and not forwarded.
     Duplicate,
+    /// Stored durably (queued mode); the workers deliver it. Carries the event id.
+    Accepted(String),
     /// A vendor's endpoint-verification handshake, answered by the gateway itself.
     Handshake(Response<Body>),
     Health,
@@ -66,6 +68,10 @@ pub enum Reject {
         "this client address holds its whole share of the gateway's places (max_in_flight_per_client)"
     )]
     ClientShare,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the upstream answered {0}; answered 503 so that the vendor retries (upstream_4xx = \"retry\")")]
+    UpstreamRefused(StatusCode),
 }
 
 impl From<crate::admission::Full> for Reject {
@@ -227,6 +233,24 @@ impl Reject {
                 "The gateway is busy; retry later.",
                 Gateway,
             ),
+            Reject::Store(crate::store::StoreError::Full) => row(
+                503,
+                "store_full",
+                "The gateway cannot store more events now; retry later.",
+                Gateway,
+            ),
+            Reject::Store(_) => row(
+                503,
+                "store_unavailable",
+                "The gateway cannot store events now; retry later.",
+                Gateway,
+            ),
+            Reject::UpstreamRefused(_) => row(
+                503,
+                "upstream_rejected",
+                "The receiving service refused the event; retry later.",
+                Upstream,
+            ),
             // 503 rather than 429: some vendors dead-letter an event at its first 4xx.
             Reject::ClientShare => row(
                 503,
@@ -260,6 +284,7 @@ impl Outcome {
             Outcome::Forwarded(reply) if reply.status.is_success() => "forwarded",
             Outcome::Forwarded(_) => "upstream_refused",
             Outcome::Duplicate => "duplicate",
+            Outcome::Accepted(_) => "accepted",
             Outcome::Handshake(_) => "handshake",
             Outcome::Health => "health",
             Outcome::Rejected(r) => r.row().kind,
@@ -320,6 +345,14 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
             StatusCode::OK,
             Bytes::from_static(b"{\"status\":\"duplicate\"}"),
         ),
+        Outcome::Accepted(id) => {
+            let mut body = Vec::with_capacity(32 + id.len());
+            body.extend_from_slice(b"{\"status\":\"accepted\",\"id\":");
+            // Writing a &str into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut body, &id);
+            body.push(b'}');
+            json(StatusCode::OK, Bytes::from(body))
+        }
         Outcome::Health => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         Outcome::Handshake(resp) => resp,
         Outcome::Rejected(reject) => {
@@ -334,7 +367,7 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
                     // The rest of the body is not read, so the connection cannot be reused.
                     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                Reject::InFlight(_) => {
+                Reject::InFlight(_) | Reject::Store(_) | Reject::UpstreamRefused(_) => {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 }
                 Reject::Overloaded | Reject::ClientShare => {
@@ -421,6 +454,9 @@ mod tests {
             Reject::Upstream(ForwardError::Timeout),
             Reject::Overloaded,
             Reject::ClientShare,
+            Reject::Store(crate::store::StoreError::Full),
+            Reject::Store(crate::store::StoreError::Closed),
+            Reject::UpstreamRefused(StatusCode::NOT_FOUND),
         ];
         let mut kinds: Vec<_> = all.iter().map(|r| r.row().kind).collect();
         kinds.sort();

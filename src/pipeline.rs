@@ -13,7 +13,9 @@
 use crate::admission::{Admission, Bounds, Place};
 use crate::client_ip;
 use crate::config::route::builtin::FALLBACK_TYPE;
-use crate::config::{Config, ServerConfig};
+use crate::config::{Config, ServerConfig, StoreKind};
+use crate::delivery::{Deliveries, Mode as DeliveryMode, Upstream4xx};
+use crate::store::{Embedded, EnvelopeRecord, EventRecord, NewEvent, Store, StoreError};
 use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
@@ -67,10 +69,13 @@ impl Live {
 pub struct Gateway {
     live: ArcSwap<Live>,
     dedupe: Dedupe,
+    store: Store,
+    /// The delivery workers of queued routes (none with a store that keeps no events).
+    workers: Option<Deliveries>,
     forwarder: Forwarder,
     metrics: Arc<Metrics>,
-    /// Deliveries being forwarded; shutdown waits for them.
-    deliveries: TaskTracker,
+    /// Deliveries carried through after their vendor hung up; shutdown waits for them.
+    detached: TaskTracker,
     /// Places for requests being received and delivered, and each client's share of them.
     admission: Admission,
 }
@@ -138,6 +143,56 @@ where
     }
 }
 
+/// What the pipeline knows of a delivery besides the verified event.
+struct Received {
+    request_id: HeaderValue,
+    client: IpAddr,
+    /// The request's headers, for queued routes.
+    headers: Option<http::HeaderMap>,
+}
+
+/// An accepted event as the store keeps it: what the vendor sent, and the envelope to forward.
+fn stored(
+    route: &Route,
+    event: &Verified,
+    envelope: &envelope::Envelope,
+    received: Received,
+    received_ms: u64,
+) -> EventRecord {
+    EventRecord {
+        route: route.name.to_string(),
+        id: event.id().to_string(),
+        kind: event.kind().map(str::to_string),
+        received_ms,
+        request_id: received.request_id.to_str().unwrap_or("-").to_string(),
+        client: received.client.to_string(),
+        headers: received
+            .headers
+            .iter()
+            .flatten()
+            .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: event.body().to_vec(),
+        envelope: EnvelopeRecord {
+            content_type: envelope.content_type.to_str().unwrap_or("application/octet-stream").to_string(),
+            headers: envelope
+                .headers
+                .iter()
+                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
+            body: envelope.body.to_vec(),
+        },
+    }
+}
+
+fn unix_ms(t: Timestamp) -> u64 {
+    u64::try_from(t.as_millisecond()).unwrap_or(0)
+}
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)
+}
+
 /// What the log line and metrics say about one request.
 struct Trace {
     /// Printable ASCII by construction (`request_id`), so it goes into headers and logs unchecked.
@@ -149,15 +204,48 @@ struct Trace {
 }
 
 impl Gateway {
+    /// Opens the configured store and starts the delivery workers of queued routes (which deliver
+    /// what the store still holds).
     pub fn new(config: Config, metrics: Arc<Metrics>) -> std::io::Result<Gateway> {
         let dedupe = Dedupe::new();
         dedupe.configure(&capacities(config.routes.iter()));
+        let store = match &config.store.kind {
+            StoreKind::Memory => Store::Memory,
+            StoreKind::Embedded { path } => {
+                let observer = metrics.clone();
+                Store::Embedded(
+                    Embedded::open(
+                        path,
+                        config.store.limits.clone(),
+                        Arc::new(move |took, writes| observer.record_commit(took, writes)),
+                    )
+                    .map_err(std::io::Error::other)?,
+                )
+            }
+        };
+        let forwarder = Forwarder::new(&config.server.pool)?;
+        let live = Live::new(config.routes, &config.server);
+        let workers = if store.durable() {
+            Some(
+                Deliveries::start(
+                    store.clone(),
+                    forwarder.clone(),
+                    metrics.clone(),
+                    live.routes.iter().cloned().collect(),
+                )
+                .map_err(std::io::Error::other)?,
+            )
+        } else {
+            None
+        };
         Ok(Gateway {
             dedupe,
-            forwarder: Forwarder::new(&config.server.pool)?,
-            live: ArcSwap::from_pointee(Live::new(config.routes, &config.server)),
+            store,
+            workers,
+            forwarder,
+            live: ArcSwap::from_pointee(live),
             metrics,
-            deliveries: TaskTracker::new(),
+            detached: TaskTracker::new(),
             admission: Admission::new(Bounds {
                 receiving: config.server.max_receiving,
                 in_flight: config.server.max_in_flight,
@@ -180,6 +268,9 @@ impl Gateway {
     pub fn swap(&self, live: Live) {
         self.dedupe
             .configure(&capacities(live.routes.iter().map(|r| &**r)));
+        if let Some(w) = &self.workers {
+            w.set_routes(live.routes.iter().cloned().collect());
+        }
         self.live.store(Arc::new(live));
     }
 
@@ -195,9 +286,18 @@ impl Gateway {
         &self.metrics
     }
 
-    /// Deliveries still being forwarded (for graceful shutdown).
-    pub fn deliveries(&self) -> &TaskTracker {
-        &self.deliveries
+    /// Deliveries carried through after their vendor hung up (for graceful shutdown).
+    pub fn detached(&self) -> &TaskTracker {
+        &self.detached
+    }
+
+    /// The delivery workers of queued routes.
+    pub fn workers(&self) -> Option<&Deliveries> {
+        self.workers.as_ref()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Handles one request; never fails, every outcome becomes a response. `gone` is cancelled when
@@ -318,13 +418,18 @@ impl Gateway {
 
         // 6-8. Claim, forward, commit or release: carried through even if the vendor hangs up.
         let gateway = self.clone();
-        let request_id = trace.request_id.clone();
+        let received = Received {
+            request_id: trace.request_id.clone(),
+            client,
+            // Kept only for queued routes, which store what the vendor sent.
+            headers: (route.delivery == DeliveryMode::Queued).then(|| parts.headers.clone()),
+        };
         Detached::new(
             async move {
                 let _place = place;
-                gateway.deliver(route, event, request_id).await
+                gateway.deliver(route, event, received).await
             },
-            self.deliveries.token(),
+            self.detached.token(),
         )
         .await
     }
@@ -333,45 +438,81 @@ impl Gateway {
         &self,
         route: Arc<Route>,
         event: Verified,
-        request_id: HeaderValue,
+        received: Received,
     ) -> Result<Outcome, Reject> {
-        // 6. Dedupe: a delivered id is acknowledged, a concurrent one waits for the first.
+        // 6. Dedupe: a concurrent delivery of the event waits for the first; an event remembered
+        // in memory or in the store is acknowledged as a duplicate.
+        let keys = dedupe_keys(&route, &event);
         let claim = match self
             .dedupe
-            .claim(
-                &route.name,
-                dedupe_keys(&route, &event),
-                route.forward_timeout + CLAIM_SLACK,
-            )
+            .claim(&route.name, keys, route.forward_timeout + CLAIM_SLACK)
             .await?
         {
             Claim::Duplicate => return Ok(Outcome::Duplicate),
             Claim::Fresh(claim) => claim,
         };
+        let now = Timestamp::now();
+        let ttl = replay::remember_for(route.dedupe_ttl, event.signed_at(), route.tolerance, now);
+        let until_ms = unix_ms(now) + millis_u64(ttl);
+        let keys: Vec<EventKey> = keys.iter().collect();
+        if self.store.seen(&keys)? {
+            claim.commit(ttl);
+            return Ok(Outcome::Duplicate);
+        }
 
-        // 7. Envelope and forward.
+        // 7. Envelope; then stored and acknowledged (queued), or forwarded (direct).
         let attributes = Attributes {
             source: &route.source,
             fallback_type: FALLBACK_TYPE,
         };
         let envelope = envelope::build(route.envelope, &event, &attributes);
-        let headers = upstream_headers(&route, &event, &envelope.body, request_id);
-        let reply = self
-            .forwarder
-            .send(&route.upstream, envelope, headers, route.forward_timeout)
-            .await?;
-
-        // 8. Remember only what the upstream accepted; dropping the claim releases it for a retry.
-        if reply.status.is_success() {
-            let ttl = replay::remember_for(
-                route.dedupe_ttl,
-                event.signed_at(),
-                route.tolerance,
-                Timestamp::now(),
-            );
-            claim.commit(ttl);
+        match route.delivery {
+            DeliveryMode::Queued => {
+                let record = stored(&route, &event, &envelope, received, unix_ms(now));
+                let seq = match self
+                    .store
+                    .accept(NewEvent {
+                        record,
+                        keys,
+                        remember_until_ms: until_ms,
+                    })
+                    .await
+                {
+                    Ok(seq) => seq,
+                    Err(StoreError::Duplicate) => {
+                        claim.commit(ttl);
+                        return Ok(Outcome::Duplicate);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // 8. Durable: remembered, and handed to the delivery workers.
+                claim.commit(ttl);
+                if let Some(workers) = &self.workers {
+                    workers.enqueue(&route.name, seq, unix_ms(now));
+                }
+                Ok(Outcome::Accepted(event.id().to_string()))
+            }
+            DeliveryMode::Direct => {
+                let headers = route.upstream_headers(event.id(), &envelope.body, received.request_id);
+                let reply = self
+                    .forwarder
+                    .send(&route.upstream, envelope, headers, route.forward_timeout)
+                    .await?;
+                // 8. Remember only what the upstream accepted, durably before the vendor hears of
+                // it; dropping the claim releases it for the vendor's retry.
+                if reply.status.is_success() {
+                    if let Err(e) = self.store.remember(keys, until_ms).await {
+                        // The upstream has the event: answering 2xx is right, but a retry after a
+                        // restart would not be recognised.
+                        tracing::error!(route = %route.name, error = %e, "a delivered event could not be remembered in the store");
+                    }
+                    claim.commit(ttl);
+                } else if reply.status.is_client_error() && route.upstream_4xx == Upstream4xx::Retry {
+                    return Err(Reject::UpstreamRefused(reply.status));
+                }
+                Ok(Outcome::Forwarded(reply))
+            }
         }
-        Ok(Outcome::Forwarded(reply))
     }
 
     /// The log line and the metrics of a finished request.
@@ -405,7 +546,7 @@ impl Gateway {
             Outcome::Forwarded(r) => r.status.as_u16(),
             Outcome::Rejected(r) => r.status(overrides).as_u16(),
             Outcome::Handshake(r) => r.status().as_u16(),
-            Outcome::Duplicate | Outcome::Health => 200,
+            Outcome::Duplicate | Outcome::Accepted(_) | Outcome::Health => 200,
         };
         let reason = match outcome {
             Outcome::Rejected(r) => Some(r.to_string()),
@@ -529,34 +670,6 @@ where
     }
 }
 
-/// Headers added to the upstream request: the request id, and the Standard Webhooks signature when the
-/// route signs what it forwards.
-fn upstream_headers(
-    route: &Route,
-    event: &Verified,
-    body: &Bytes,
-    request_id: HeaderValue,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let mut headers = Vec::with_capacity(4);
-    headers.push((REQUEST_ID, request_id));
-    if let Some(signer) = &route.upstream_signer {
-        let id = envelope::header_safe(event.id());
-        match signer.sign(body, &id, Timestamp::now()) {
-            Ok(signed) => {
-                for (name, value) in signed {
-                    if let Ok(v) = HeaderValue::from_str(&value) {
-                        headers.push((name, v));
-                    }
-                }
-            }
-            // The standard-webhooks scheme needs nothing a forwarded request lacks; this cannot happen
-            // unless the preset table is broken, which its tests rule out.
-            Err(e) => tracing::error!(error = %e, "could not sign the forwarded request"),
-        }
-    }
-    headers
-}
-
 #[cfg(test)]
 mod tests {
     //! The request id and the in-flight bound; and the pipeline as a whole never panics: arbitrary
@@ -592,6 +705,10 @@ mod tests {
         // Port 1 refuses connections, so forwarding fails fast instead of printing or waiting.
         let text = format!(
             r#"
+[store]
+kind = "memory"
+[defaults]
+delivery = "direct"
 [routes.chamelio]
 provider = "chamelio"
 secrets = ["{SECRET}"]

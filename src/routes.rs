@@ -26,6 +26,12 @@ pub struct Route {
     pub upstream_signer: Option<Verifier>,
     /// `None`: any source address.
     pub allow_ips: Option<Vec<IpNet>>,
+    /// Queued (stored, acknowledged, delivered by workers) or direct (forwarded while the vendor waits).
+    pub delivery: crate::delivery::Mode,
+    /// Retries of queued events.
+    pub policy: Arc<crate::delivery::Policy>,
+    /// Direct mode: relay an upstream 4xx, or answer 503 so that the vendor retries.
+    pub upstream_4xx: crate::delivery::Upstream4xx,
     /// How long a delivered event is remembered (at least `retry_horizon` with a margin).
     pub dedupe_ttl: Duration,
     /// Why `dedupe_ttl` is longer than configured, when it is.
@@ -48,6 +54,44 @@ pub struct Route {
     pub handshakes: Vec<Handshake>,
     /// The `Allow` header: POST, plus the methods of GET or HEAD handshakes.
     pub allow: http::HeaderValue,
+}
+
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+
+impl Route {
+    /// Headers added to every request forwarded for an event: the request id, `Idempotency-Key` (the
+    /// event id, the same on every attempt, so the internal service can drop a retry it already
+    /// has), and the Standard Webhooks signature when the route signs what it forwards (signed anew
+    /// at each attempt, with the event id as `webhook-id`).
+    pub fn upstream_headers(
+        &self,
+        event_id: &str,
+        body: &bytes::Bytes,
+        request_id: http::HeaderValue,
+    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let mut headers = Vec::with_capacity(5);
+        headers.push((REQUEST_ID, request_id));
+        let id = crate::envelope::header_safe(event_id);
+        if let Ok(v) = http::HeaderValue::from_str(&id) {
+            headers.push((IDEMPOTENCY_KEY, v));
+        }
+        if let Some(signer) = &self.upstream_signer {
+            match signer.sign(body, &id, jiff::Timestamp::now()) {
+                Ok(signed) => {
+                    for (name, value) in signed {
+                        if let Ok(v) = http::HeaderValue::from_str(&value) {
+                            headers.push((name, v));
+                        }
+                    }
+                }
+                // The standard-webhooks scheme needs nothing a forwarded request lacks; this cannot
+                // happen unless the preset table is broken, which its tests rule out.
+                Err(e) => tracing::error!(error = %e, "could not sign the forwarded request"),
+            }
+        }
+        headers
+    }
 }
 
 /// The routes being served, by path.

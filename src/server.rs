@@ -479,21 +479,31 @@ pub(crate) async fn serve<S, H, Fut, B>(
     }
 }
 
-/// Waits for open connections, then for deliveries still being forwarded, up to `limit` in all.
+/// Waits for open connections, then for deliveries still being forwarded and queued-delivery
+/// attempts under way, up to `limit` in all. The delivery workers start no new attempt from the
+/// moment draining begins; queued events that were not attempted stay in the store for the next start.
 async fn drain(connections: TaskTracker, gateway: &Gateway, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
-    let deliveries = gateway.deliveries();
+    let detached = gateway.detached();
     connections.close();
-    deliveries.close();
+    detached.close();
+    if let Some(workers) = gateway.workers() {
+        workers.stop();
+    }
+    let attempts = gateway.workers().map(|w| w.attempts());
     let all = async {
         connections.wait().await;
-        deliveries.wait().await;
+        detached.wait().await;
+        if let Some(a) = attempts {
+            a.wait().await;
+        }
     };
     if tokio::time::timeout_at(deadline, all).await.is_err() {
         tracing::warn!(
             connections = connections.len(),
-            deliveries = deliveries.len(),
-            "drain_timeout passed with requests still in flight; they are cut off unacknowledged"
+            deliveries = detached.len(),
+            attempts = attempts.map_or(0, |a| a.len()),
+            "drain_timeout passed with requests still in flight; they are cut off unacknowledged (queued events stay queued)"
         );
     }
 }

@@ -13,6 +13,10 @@ const ROUTES: &str = r#"
 [server]
 trusted_proxies = ["10.0.0.0/8"]
 max_body = "4KiB"
+[store]
+kind = "memory"
+[defaults]
+delivery = "direct"
 [routes.chamelio]
 provider = "chamelio"
 secrets = ["s"]

@@ -5,6 +5,7 @@
 use super::error::{ConfigError, ConfigErrors, Loc, Origin, suggestion};
 use super::raw::{OneOrMany, RawEvent, RawHandshake, RawRoute, RawSize, RawStatus, RawVerify, S};
 use crate::client_ip::parse_net;
+use crate::delivery::{Mode as DeliveryMode, Upstream4xx};
 use crate::envelope::Mode;
 use crate::forward::Upstream;
 use crate::handshake;
@@ -282,6 +283,12 @@ pub struct Layer {
     pub upstream: Option<At<Upstream>>,
     pub upstream_secret: Option<At<Secret>>,
     pub allow_ips: Option<At<Vec<IpNet>>>,
+    pub delivery: Option<At<DeliveryMode>>,
+    pub retry_schedule: Option<At<Vec<Duration>>>,
+    pub max_delivery_age: Option<At<Duration>>,
+    pub dead_letter_on: Option<At<Vec<StatusCode>>>,
+    pub delivery_concurrency: Option<At<u64>>,
+    pub upstream_4xx: Option<At<Upstream4xx>>,
     pub dedupe_ttl: Option<At<Duration>>,
     pub dedupe_capacity: Option<At<u64>>,
     pub forward_timeout: Option<At<Duration>>,
@@ -434,6 +441,51 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         upstream,
         upstream_secret,
         allow_ips,
+        delivery: c.check(&raw.delivery, k("delivery"), |t| {
+            choice(t, DeliveryMode::NAMES, DeliveryMode::parse)
+        }),
+        retry_schedule: raw.retry_schedule.as_ref().map(|list| {
+            let mut delays = Vec::new();
+            for (i, d) in list.get_ref().iter().enumerate() {
+                if let Some(at) = c.check(&Some(d.clone()), format!("{at}.retry_schedule[{i}]"), positive_duration) {
+                    delays.push(at.value);
+                }
+            }
+            At {
+                value: delays,
+                loc: c.loc(list),
+                key: k("retry_schedule"),
+            }
+        }),
+        max_delivery_age: c.check(&raw.max_delivery_age, k("max_delivery_age"), positive_duration),
+        dead_letter_on: raw.dead_letter_on.as_ref().map(|list| {
+            let mut statuses = Vec::new();
+            for (i, code) in list.get_ref().iter().enumerate() {
+                if let Some(at) = c.check(&Some(code.clone()), format!("{at}.dead_letter_on[{i}]"), |n| {
+                    match StatusCode::from_u16(*n) {
+                        Ok(s) if !s.is_success() => Ok(s),
+                        _ => Err(format!("{n} is not a status an upstream refuses with; list 4xx or 5xx codes, such as 410")),
+                    }
+                }) {
+                    statuses.push(at.value);
+                }
+            }
+            At {
+                value: statuses,
+                loc: c.loc(list),
+                key: k("dead_letter_on"),
+            }
+        }),
+        delivery_concurrency: c.check(&raw.delivery_concurrency, k("delivery_concurrency"), |n| {
+            if (1..=4096).contains(n) {
+                Ok(*n)
+            } else {
+                Err("must be between 1 and 4096".to_string())
+            }
+        }),
+        upstream_4xx: c.check(&raw.upstream_4xx, k("upstream_4xx"), |t| {
+            choice(t, Upstream4xx::NAMES, Upstream4xx::parse)
+        }),
         dedupe_ttl: c.check(&raw.dedupe_ttl, k("dedupe_ttl"), duration),
         dedupe_capacity: c.check(&raw.dedupe_capacity, k("dedupe_capacity"), |n| {
             if *n == 0 {
@@ -639,8 +691,9 @@ macro_rules! over {
 impl Layer {
     pub fn over(self, lower: Layer) -> Layer {
         over!(self, lower, Layer {
-            provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl,
-            dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
+            provider, path, secrets, upstream, upstream_secret, allow_ips, delivery,
+            retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
+            dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
             vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token,
             handshake,
         } nested { verify, event, status })

@@ -33,6 +33,7 @@ use std::time::Duration;
 pub struct Config {
     pub server: ServerConfig,
     pub admin: Option<AdminConfig>,
+    pub store: StoreConfig,
     pub routes: Vec<Route>,
     /// Settings that work but weaken a route, each with its fix: `check` prints them and `serve`
     /// logs them.
@@ -96,6 +97,33 @@ pub struct AdminConfig {
     /// Host names the admin listener answers to besides IP addresses and `localhost` (a request with
     /// any other `Host` or `Origin` is refused, which defeats DNS rebinding).
     pub hosts: Vec<String>,
+}
+
+/// Which store keeps events, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A redb file in `path` (the default).
+    Embedded { path: PathBuf },
+    /// Nothing kept beyond the process's memory: direct delivery only.
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    pub limits: crate::store::Limits,
+}
+
+/// The defaults of `[store]`, documented in the README's reference.
+pub mod store_defaults {
+    use std::time::Duration;
+    /// Where the embedded store lives when `[store] path` is not set.
+    pub const PATH: &str = "/var/lib/hookgate";
+    /// Delivered events are kept this long (for inspection and replay), then removed.
+    pub const RETENTION: Duration = Duration::from_secs(72 * 3600);
+    /// Dead-lettered events are kept this long.
+    pub const DEAD_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+    pub const MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
 }
 
 /// The shortest admin token accepted.
@@ -216,6 +244,7 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
     };
     let server = server(&mut c, raw.server.unwrap_or_default(), base);
     let admin = raw.admin.and_then(|a| admin(&mut c, a));
+    let store = store(&mut c, raw.store.unwrap_or_default(), base);
     let defaults = raw
         .defaults
         .as_ref()
@@ -248,6 +277,7 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
             max_body: server.max_body,
             defaults: &defaults,
             presets: &lookup,
+            durable_store: store.kind != StoreKind::Memory,
         };
         let Some(route) = route::route(name, &table, own, &ctx, c.errors, &mut warnings) else {
             continue;
@@ -282,6 +312,7 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
         Ok(Config {
             server,
             admin,
+            store,
             routes,
             warnings,
         })
@@ -343,6 +374,55 @@ fn share_dedupe_capacity(
                 ),
             ));
         }
+    }
+}
+
+fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
+    use store_defaults as d;
+    let kind = c
+        .check(&raw.kind, "store.kind".to_string(), |k| {
+            layer::choice(k, &["embedded", "memory"], |k| {
+                matches!(k, "embedded" | "memory").then(|| k.to_string())
+            })
+        })
+        .map_or_else(|| "embedded".to_string(), |k| k.value);
+    let path = c
+        .check(&raw.path, "store.path".to_string(), |p| {
+            if p.trim().is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(base.join(p))
+            }
+        })
+        .map_or_else(|| PathBuf::from(d::PATH), |p| p.value);
+    if kind == "memory"
+        && let Some(p) = &raw.path
+    {
+        let loc = c.loc(p);
+        c.errors.push(ConfigError::at(
+            &loc,
+            "store.path",
+            "a memory store keeps nothing on disk; remove path, or remove kind = \"memory\" to use the embedded store there",
+        ));
+    }
+    let get = |c: &mut Checker<'_>, raw: &Option<raw::S<String>>, key: &str, default| {
+        c.check(raw, format!("store.{key}"), duration)
+            .map_or(default, |a| a.value)
+    };
+    let limits = crate::store::Limits {
+        retention: get(c, &raw.retention, "retention", d::RETENTION),
+        dead_retention: get(c, &raw.dead_retention, "dead_retention", d::DEAD_RETENTION),
+        max_size: c
+            .check(&raw.max_size, "store.max_size".to_string(), size)
+            .map_or(d::MAX_SIZE, |a| a.value),
+    };
+    StoreConfig {
+        kind: if kind == "memory" {
+            StoreKind::Memory
+        } else {
+            StoreKind::Embedded { path }
+        },
+        limits,
     }
 }
 

@@ -13,6 +13,7 @@ pub type S<T> = Spanned<T>;
 pub struct RawFile {
     pub server: Option<RawServer>,
     pub admin: Option<RawAdmin>,
+    pub store: Option<RawStore>,
     pub defaults: Option<RawRoute>,
     #[serde(default)]
     pub routes: BTreeMap<String, S<RawRoute>>,
@@ -51,6 +52,16 @@ pub struct RawTls {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub kind: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub retention: Option<S<String>>,
+    pub dead_retention: Option<S<String>>,
+    pub max_size: Option<S<RawSize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<S<String>>,
     pub token: Option<S<String>>,
@@ -67,6 +78,12 @@ pub struct RawRoute {
     pub upstream: Option<S<String>>,
     pub upstream_secret: Option<S<String>>,
     pub allow_ips: Option<S<Vec<S<String>>>>,
+    pub delivery: Option<S<String>>,
+    pub retry_schedule: Option<S<Vec<S<String>>>>,
+    pub max_delivery_age: Option<S<String>>,
+    pub dead_letter_on: Option<S<Vec<S<u16>>>>,
+    pub delivery_concurrency: Option<S<u64>>,
+    pub upstream_4xx: Option<S<String>>,
     pub dedupe_ttl: Option<S<String>>,
     pub dedupe_capacity: Option<S<u64>>,
     pub forward_timeout: Option<S<String>>,

@@ -4,6 +4,7 @@
 
 use super::error::{ConfigError, ConfigErrors, Loc, suggestion};
 use super::layer::{At, Layer};
+use crate::delivery::{Mode as DeliveryMode, Policy, defaults as delivery_defaults};
 use crate::envelope::Mode;
 use crate::handshake::Handshake;
 use crate::outcome::StatusOverrides;
@@ -34,6 +35,8 @@ pub struct RouteContext<'a> {
     pub max_body: u64,
     pub defaults: &'a Layer,
     pub presets: &'a dyn Fn(&str) -> Option<Layer>,
+    /// The configured store keeps events, so routes may queue them.
+    pub durable_store: bool,
 }
 
 /// Builds one route from its own layer, its preset and the defaults.
@@ -299,7 +302,17 @@ pub fn route(
         .forward_timeout
         .as_ref()
         .map_or(builtin::FORWARD_TIMEOUT, |t| t.value);
+    let delivery = merged.delivery.as_ref().map_or(DeliveryMode::Queued, |d| d.value);
+    if delivery == DeliveryMode::Queued && !ctx.durable_store {
+        let message = "queued delivery needs a store that keeps events, and [store] kind = \"memory\" keeps none; set delivery = \"direct\", or use the embedded store (remove kind)";
+        errors.push(match &merged.delivery {
+            Some(d) => d.err(message),
+            None => here(".delivery", message.to_string()),
+        });
+    }
+    // Only in direct mode does the vendor wait for the upstream.
     if let Some(vendor) = &merged.vendor_timeout
+        && delivery == DeliveryMode::Direct
         && forward_timeout >= vendor.value
     {
         warnings.push(place(
@@ -313,6 +326,24 @@ pub fn route(
             ),
         ));
     }
+    let policy = Policy {
+        schedule: merged
+            .retry_schedule
+            .as_ref()
+            .map_or_else(|| Policy::default().schedule, |s| s.value.clone()),
+        max_age: merged
+            .max_delivery_age
+            .as_ref()
+            .map_or(delivery_defaults::MAX_AGE, |a| a.value),
+        dead_letter_on: merged
+            .dead_letter_on
+            .as_ref()
+            .map_or_else(|| Policy::default().dead_letter_on, |d| d.value.clone()),
+        concurrency: merged
+            .delivery_concurrency
+            .as_ref()
+            .map_or(delivery_defaults::CONCURRENCY, |c| c.value) as usize,
+    };
     let dedupe_ttl_reason = dedupe_ttl_raised.then(|| {
         let retries = provider
             .as_ref()
@@ -439,6 +470,9 @@ pub fn route(
         upstream: upstream?,
         upstream_signer,
         allow_ips: merged.allow_ips.map(|a| a.value),
+        delivery,
+        policy: Arc::new(policy),
+        upstream_4xx: merged.upstream_4xx.as_ref().map_or_else(Default::default, |u| u.value),
         dedupe_ttl,
         dedupe_ttl_reason,
         dedupe_capacity: merged

@@ -198,7 +198,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",
@@ -274,7 +274,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[surver]\n",
-            "hookgate.toml:1:2: surver: unknown key \"surver\"; did you mean \"server\"? (valid keys are server, admin, defaults, routes)",
+            "hookgate.toml:1:2: surver: unknown key \"surver\"; did you mean \"server\"? (valid keys are server, admin, store, defaults, routes)",
         ),
     ];
     for (text, want) in cases {
@@ -425,7 +425,7 @@ fn settings_that_weaken_a_route_are_warned_about_with_their_fix() {
             "hookgate.toml:6:18: routes.a.max_clock_skew: max_clock_skew 36500d accepts deliveries stamped that far in the future, and each stays replayable (and remembered) until 12h after its stamp; vendors' clocks are off by seconds, so keep it at a few minutes (the default is 5m)",
         ),
         (
-            "[routes.a]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"10s\"\n".to_string(),
+            "[routes.a]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"10s\"\ndelivery = \"direct\"\n".to_string(),
             "hookgate.toml:5:19: routes.a.forward_timeout: forward_timeout 10s is not below the vendor's own timeout of 7s: the vendor gives up before hookgate can answer and retries a delivery that may have succeeded; lower forward_timeout below 7s",
         ),
         (
@@ -476,6 +476,24 @@ fn every_preset_records_its_vendors_retry_horizon() {
             "{}: no retry_horizon",
             p.name
         );
+    }
+}
+
+#[test]
+fn every_preset_forwards_within_its_vendors_timeout() {
+    let layers = preset_layers().as_ref().unwrap();
+    for (name, layer) in layers {
+        if let Some(vendor) = &layer.vendor_timeout {
+            let forward = layer
+                .forward_timeout
+                .as_ref()
+                .map_or(route::builtin::FORWARD_TIMEOUT, |f| f.value);
+            assert!(
+                forward < vendor.value,
+                "{name}: forward_timeout {forward:?} is not below vendor_timeout {:?}",
+                vendor.value
+            );
+        }
     }
 }
 

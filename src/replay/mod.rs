@@ -75,6 +75,23 @@ pub fn remember_for(
 pub struct EventKey([u64; 2]);
 
 impl EventKey {
+    /// The key as 16 bytes, as stores keep it.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        out[8..].copy_from_slice(&self.0[1].to_le_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> EventKey {
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        EventKey([word(0), word(1)])
+    }
+
     pub fn new(route: &str, id: &str) -> EventKey {
         Self::tagged(route, b"id", id.as_bytes())
     }

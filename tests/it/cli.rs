@@ -116,7 +116,7 @@ fn check_names_the_routes_without_a_replay_window_and_the_warnings() {
     std::fs::write(
         &path,
         "[routes.gh]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n\
-         [routes.ch]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"9s\"\n",
+         [routes.ch]\nprovider = \"chameleon\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nforward_timeout = \"9s\"\ndelivery = \"direct\"\n",
     )
     .unwrap();
     let out = hookgate(&["check", "--config", path.to_str().unwrap()]);

@@ -151,6 +151,16 @@ impl Drop for Upstream {
     }
 }
 
+/// The whole configuration for `Gateway::start`.
+fn config_text(routes: &str, server: &str) -> String {
+    let direct = if routes.contains("[store]") {
+        ""
+    } else {
+        "\n[store]\nkind = \"memory\"\n[defaults]\ndelivery = \"direct\"\n"
+    };
+    format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{routes}{direct}")
+}
+
 /// The gateway, started in-process from configuration text on an ephemeral port.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -167,9 +177,11 @@ fn parse_config(
 }
 
 impl Gateway {
-    /// Starts the gateway on `routes` (TOML). `server` lines are added to `[server]`.
+    /// Starts the gateway on `routes` (TOML). `server` lines are added to `[server]`. Unless `routes`
+    /// has a `[store]` of its own, the gateway keeps nothing on disk and delivers directly (the
+    /// upstream's answer is the vendor's), which most tests are about.
     pub async fn start(routes: &str, server: &str, env: &[(&str, &str)]) -> Gateway {
-        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{routes}");
+        let text = config_text(routes, server);
         let vars: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -196,7 +208,7 @@ impl Gateway {
 
     /// Reloads from new configuration text (the same shape as `start` takes).
     pub fn reload(&mut self, routes: &str, server: &str) -> Result<String, String> {
-        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{routes}");
+        let text = config_text(routes, server);
         let config = parse_config(&text, &self.env)?;
         let next = config.server.clone();
         let result = self.handle().reload(config, &self.server);

@@ -146,9 +146,10 @@ fn route(name: &str, upstream: &Upstream) -> String {
 /// The admin token the processes of these tests are started with.
 const ADMIN_TOKEN: &str = "process-admin-token-0123456789";
 
+/// A direct-delivery configuration that keeps nothing on disk.
 fn config(routes: &str, server: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n{routes}"
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\n[store]\nkind = \"memory\"\n[defaults]\ndelivery = \"direct\"\n\n{routes}"
     )
 }
 
@@ -407,7 +408,7 @@ fn human_logs_to_a_pipe_have_no_colour_codes() {
     let path = dir.join("hookgate.toml");
     std::fs::write(
         &path,
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"memory\"\n[defaults]\ndelivery = \"direct\"\n\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
@@ -520,7 +521,7 @@ fn an_admin_listener_reachable_from_other_hosts_needs_a_token() {
     let dir = std::env::temp_dir().join(format!("hookgate-proc-exposed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hookgate.toml");
-    let base = "[server]\nlisten = \"127.0.0.1:0\"\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
+    let base = "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"memory\"\n[defaults]\ndelivery = \"direct\"\n[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
     std::fs::write(&path, format!("{base}[admin]\nlisten = \"0.0.0.0:0\"\n")).unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(["check", "--config"])

@@ -1,0 +1,392 @@
+//! The delivery workers of queued mode.
+//!
+//! Each route has a queue of its stored events by due time, kept in memory (filled from the store at
+//! start, then by every accept and replay) and one dispatcher task that starts attempts as they fall
+//! due, up to the route's `delivery_concurrency` at once. An attempt reads the event from the store,
+//! forwards its envelope to the route's upstream as configured now, and records the outcome in the
+//! store before the event is scheduled again or left: delivered, retried later by the route's
+//! policy, or dead-lettered. A circuit breaker per upstream holds attempts back while the upstream
+//! keeps failing.
+//!
+//! An attempt that was under way when the process died was not recorded, so its event is still
+//! queued in the store and is attempted again at the next start: delivery to the upstream is
+//! at-least-once, and every attempt carries the event id (`Idempotency-Key`, `ce-id`) so that the
+//! upstream can drop a repeat.
+
+use super::breaker::{Breaker, Gate};
+use super::policy::{self, Next};
+use crate::envelope::Envelope;
+use crate::forward::Forwarder;
+use crate::metrics::Metrics;
+use crate::routes::Route;
+use crate::store::{Attempt, Outcome, Seq, Store};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long an attempt waits before it is tried again when the store could not be read or written.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+/// One route's queue.
+#[derive(Default)]
+struct Queue {
+    due: BinaryHeap<Reverse<(u64, Seq)>>,
+    /// Events queued or being attempted, so that a replay does not queue one twice.
+    known: HashSet<Seq>,
+    running: usize,
+}
+
+struct Inner {
+    store: Store,
+    forwarder: Forwarder,
+    metrics: Arc<Metrics>,
+    routes: arc_swap::ArcSwap<HashMap<Arc<str>, Arc<Route>>>,
+    queues: Mutex<HashMap<Arc<str>, Queue>>,
+    /// Wakes the dispatchers: an event was queued, an attempt ended, or the routes changed.
+    wake: Notify,
+    breakers: Mutex<HashMap<String, Breaker>>,
+    /// Attempts under way, per upstream, for the breakers.
+    busy: Mutex<HashMap<String, usize>>,
+    stop: CancellationToken,
+    attempts: TaskTracker,
+}
+
+/// The workers, shared by the pipeline (which queues accepted events) and the admin API.
+#[derive(Clone)]
+pub struct Deliveries {
+    inner: Arc<Inner>,
+}
+
+impl Deliveries {
+    /// Starts the dispatcher on `routes`, with every event the store holds as queued.
+    pub fn start(
+        store: Store,
+        forwarder: Forwarder,
+        metrics: Arc<Metrics>,
+        routes: Vec<Arc<Route>>,
+    ) -> Result<Deliveries, crate::store::StoreError> {
+        let queued = store.queued()?;
+        let inner = Arc::new(Inner {
+            store,
+            forwarder,
+            metrics,
+            routes: arc_swap::ArcSwap::from_pointee(by_name(routes)),
+            queues: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            breakers: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashMap::new()),
+            stop: CancellationToken::new(),
+            attempts: TaskTracker::new(),
+        });
+        let deliveries = Deliveries { inner };
+        let count = queued.len();
+        for (seq, route, at) in queued {
+            deliveries.enqueue(&route, seq, at);
+        }
+        if count > 0 {
+            tracing::info!(events = count, "delivering the events queued in the store");
+        }
+        let inner = deliveries.inner.clone();
+        tokio::spawn(dispatch(inner));
+        Ok(deliveries)
+    }
+
+    /// Serves `routes` from now on: attempts use each route's current upstream and policy.
+    pub fn set_routes(&self, routes: Vec<Arc<Route>>) {
+        self.inner.routes.store(Arc::new(by_name(routes)));
+        self.inner.wake.notify_one();
+    }
+
+    /// Queues a stored event of `route`, due at `at_ms`.
+    pub fn enqueue(&self, route: &str, seq: Seq, at_ms: u64) {
+        {
+            let mut queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let q = match queues.get_mut(route) {
+                Some(q) => q,
+                None => queues.entry(Arc::from(route)).or_default(),
+            };
+            if !q.known.insert(seq) {
+                return;
+            }
+            q.due.push(Reverse((at_ms, seq)));
+        }
+        self.inner.wake.notify_one();
+    }
+
+    /// Events of each route being attempted now.
+    pub fn running(&self) -> Vec<(Arc<str>, usize)> {
+        let queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.iter().map(|(r, q)| (r.clone(), q.running)).collect()
+    }
+
+    /// Stops starting attempts; the attempts under way go on (see `attempts`).
+    pub fn stop(&self) {
+        self.inner.stop.cancel();
+        self.inner.attempts.close();
+    }
+
+    /// The attempts under way, for graceful shutdown to wait on.
+    pub fn attempts(&self) -> &TaskTracker {
+        &self.inner.attempts
+    }
+}
+
+fn by_name(routes: Vec<Arc<Route>>) -> HashMap<Arc<str>, Arc<Route>> {
+    routes.into_iter().map(|r| (r.name.clone(), r)).collect()
+}
+
+/// The upstream a breaker watches: the route's target (scheme, host and port).
+fn upstream_key(route: &Route) -> String {
+    match &route.upstream {
+        crate::forward::Upstream::Http(uri) => format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map(|a| a.as_str()).unwrap_or("")
+        ),
+        crate::forward::Upstream::Stdout => "stdout".to_string(),
+    }
+}
+
+/// Starts every attempt that is due and allowed, then sleeps until the next one is due or something
+/// changes.
+async fn dispatch(inner: Arc<Inner>) {
+    loop {
+        let next = start_due(&inner);
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = inner.wake.notified() => {}
+            () = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+/// Starts the attempts that may go now; returns when the next one could.
+fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
+    let routes = inner.routes.load();
+    let now = Instant::now();
+    let now_ms = now_ms();
+    let mut next: Option<Instant> = None;
+    let mut soonest = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+    let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+    for (name, q) in queues.iter_mut() {
+        // A route that is no longer configured keeps its events until it is again.
+        let Some(route) = routes.get(name) else { continue };
+        let key = upstream_key(route);
+        while q.running < route.policy.concurrency {
+            let Some(&Reverse((at, seq))) = q.due.peek() else { break };
+            if at > now_ms {
+                soonest(now + Duration::from_millis(at - now_ms));
+                break;
+            }
+            let busy = inner
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .copied()
+                .unwrap_or(0);
+            let gate = inner
+                .breakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default()
+                .gate(now, busy);
+            if let Gate::Wait(until) = gate {
+                soonest(until);
+                break;
+            }
+            q.due.pop();
+            q.running += 1;
+            *inner
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default() += 1;
+            let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
+            inner.attempts.spawn(async move {
+                attempt(&inner2, &route, seq).await;
+                finish(&inner2, &route.name, &key);
+            });
+        }
+    }
+    next
+}
+
+fn finish(inner: &Inner, route: &str, key: &str) {
+    if let Some(q) = inner
+        .queues
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(route)
+    {
+        q.running -= 1;
+    }
+    if let Some(n) = inner
+        .busy
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(key)
+    {
+        *n -= 1;
+    }
+    inner.wake.notify_one();
+}
+
+/// Puts an event back in its route's queue, due after `delay`.
+fn requeue(inner: &Inner, route: &str, seq: Seq, delay: Duration) {
+    let at = now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX / 2);
+    let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(q) = queues.get_mut(route) {
+        q.due.push(Reverse((at, seq)));
+    }
+}
+
+/// Forgets an event that needs no more attempts.
+fn settle(inner: &Inner, route: &str, seq: Seq) {
+    let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(q) = queues.get_mut(route) {
+        q.known.remove(&seq);
+    }
+}
+
+/// The stored envelope as the forwarder sends it.
+fn envelope(record: crate::store::EnvelopeRecord) -> Envelope {
+    Envelope {
+        content_type: HeaderValue::from_str(&record.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        headers: record
+            .headers
+            .into_iter()
+            .filter_map(|(n, v)| {
+                Some((
+                    HeaderName::from_bytes(n.as_bytes()).ok()?,
+                    HeaderValue::from_str(&v).ok()?,
+                ))
+            })
+            .collect(),
+        body: Bytes::from(record.body),
+    }
+}
+
+/// One attempt of event `seq`.
+async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
+    let (record, summary) = match (inner.store.event(seq), inner.store.summary(seq)) {
+        (Ok(Some(r)), Ok(Some(s))) => (r, s),
+        (Ok(None), _) | (_, Ok(None)) => {
+            // Removed meanwhile (retention of a replayed event that settled): nothing to do.
+            settle(inner, &route.name, seq);
+            return;
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(route = %route.name, seq, error = %e, "cannot read a queued event; trying again shortly");
+            requeue(inner, &route.name, seq, STORE_RETRY);
+            return;
+        }
+    };
+    let request_id = HeaderValue::from_str(&record.request_id).unwrap_or(HeaderValue::from_static("-"));
+    let env = envelope(record.envelope);
+    let headers = route.upstream_headers(&record.id, &env.body, request_id);
+    let at_ms = now_ms();
+    let started = Instant::now();
+    let sent = inner
+        .forwarder
+        .send(&route.upstream, env, headers, route.forward_timeout)
+        .await;
+    let latency = started.elapsed();
+    let (result, status, error, retry_after) = match &sent {
+        Ok(reply) => (
+            policy::Result::Status(reply.status),
+            Some(reply.status.as_u16()),
+            None,
+            policy::retry_after(reply.retry_after.as_ref()),
+        ),
+        Err(crate::forward::ForwardError::Timeout) => (
+            policy::Result::Timeout,
+            None,
+            Some("no answer within forward_timeout".to_string()),
+            None,
+        ),
+        Err(e) => (policy::Result::Failed, None, Some(e.to_string()), None),
+    };
+    // A 4xx means the upstream is there and answering: only 5xx, 429 and failures count against it.
+    let healthy = matches!(result, policy::Result::Status(s) if !s.is_server_error() && s.as_u16() != 429);
+    let key = upstream_key(route);
+    {
+        let mut breakers = inner.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let b = breakers.entry(key.clone()).or_default();
+        if healthy {
+            b.success();
+        } else if b.failure(Instant::now()) {
+            tracing::warn!(route = %route.name, upstream = %key, "the upstream keeps failing: its deliveries pause, then one probe tests it");
+        }
+    }
+    let age = Duration::from_millis(at_ms.saturating_sub(summary.received_ms));
+    let jitter = fastrand::f64() * 2.0 - 1.0;
+    let next = route
+        .policy
+        .next(summary.attempts + 1, age, result, retry_after, jitter);
+    let outcome = match &next {
+        Next::Delivered => Outcome::Delivered,
+        Next::Retry(d) => Outcome::Retry {
+            at_ms: at_ms + u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2),
+        },
+        Next::Dead(reason) => Outcome::Dead {
+            reason: reason.clone(),
+        },
+    };
+    let record_attempt = Attempt {
+        at_ms,
+        status,
+        error: error.clone(),
+        latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        outcome: outcome.clone(),
+    };
+    if let Err(e) = inner.store.attempt(seq, record_attempt).await {
+        // The event stays queued in the store; it is attempted again (at-least-once).
+        tracing::error!(route = %route.name, seq, error = %e, "cannot record a delivery attempt; the event will be attempted again");
+        requeue(inner, &route.name, seq, STORE_RETRY);
+        return;
+    }
+    inner
+        .metrics
+        .record_attempt(&route.name, &next, latency, at_ms.saturating_sub(summary.received_ms));
+    let shown_status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
+    match next {
+        Next::Delivered => {
+            settle(inner, &route.name, seq);
+            tracing::info!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, "delivered");
+        }
+        Next::Retry(d) => {
+            requeue(inner, &route.name, seq, d);
+            tracing::warn!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, error = error.as_deref(), retry_in = %crate::config::human(d), "delivery failed; retrying");
+        }
+        Next::Dead(reason) => {
+            settle(inner, &route.name, seq);
+            tracing::error!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
+        }
+    }
+}
