@@ -212,13 +212,21 @@ impl Metrics {
             "Time from accepting an event to its delivery, by route",
             m.accept_to_delivered.clone(),
         );
-        registry.register("queued_events", "Events waiting for an attempt, by route", m.queued.clone());
+        registry.register(
+            "queued_events",
+            "Events waiting for an attempt, by route",
+            m.queued.clone(),
+        );
         registry.register(
             "delivering_events",
             "Attempts under way, by route",
             m.delivering.clone(),
         );
-        registry.register("dead_events", "Dead-lettered events kept, by route", m.dead.clone());
+        registry.register(
+            "dead_events",
+            "Dead-lettered events kept, by route",
+            m.dead.clone(),
+        );
         registry.register(
             "oldest_queued_age_seconds",
             "Age of the oldest queued event, by route",

@@ -70,7 +70,9 @@ pub enum Reject {
     ClientShare,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("the upstream answered {0}; answered 503 so that the vendor retries (upstream_4xx = \"retry\")")]
+    #[error(
+        "the upstream answered {0}; answered 503 so that the vendor retries (upstream_4xx = \"retry\")"
+    )]
     UpstreamRefused(StatusCode),
 }
 

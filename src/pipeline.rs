@@ -15,13 +15,13 @@ use crate::client_ip;
 use crate::config::route::builtin::FALLBACK_TYPE;
 use crate::config::{Config, ServerConfig, StoreKind};
 use crate::delivery::{Deliveries, Mode as DeliveryMode, Upstream4xx};
-use crate::store::{Embedded, EnvelopeRecord, EventRecord, NewEvent, Store, StoreError};
 use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::outcome::{Blame, Body, Outcome, Reject, StatusOverrides, respond};
 use crate::replay::{self, Claim, Dedupe, EventKey, Keys};
 use crate::routes::{Route, RouteTable};
+use crate::store::{Embedded, EnvelopeRecord, EventRecord, NewEvent, Store, StoreError};
 use crate::verify::Verified;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -174,7 +174,11 @@ fn stored(
             .collect(),
         body: event.body().to_vec(),
         envelope: EnvelopeRecord {
-            content_type: envelope.content_type.to_str().unwrap_or("application/octet-stream").to_string(),
+            content_type: envelope
+                .content_type
+                .to_str()
+                .unwrap_or("application/octet-stream")
+                .to_string(),
             headers: envelope
                 .headers
                 .iter()
@@ -493,7 +497,8 @@ impl Gateway {
                 Ok(Outcome::Accepted(event.id().to_string()))
             }
             DeliveryMode::Direct => {
-                let headers = route.upstream_headers(event.id(), &envelope.body, received.request_id);
+                let headers =
+                    route.upstream_headers(event.id(), &envelope.body, received.request_id);
                 let reply = self
                     .forwarder
                     .send(&route.upstream, envelope, headers, route.forward_timeout)
@@ -507,7 +512,8 @@ impl Gateway {
                         tracing::error!(route = %route.name, error = %e, "a delivered event could not be remembered in the store");
                     }
                     claim.commit(ttl);
-                } else if reply.status.is_client_error() && route.upstream_4xx == Upstream4xx::Retry {
+                } else if reply.status.is_client_error() && route.upstream_4xx == Upstream4xx::Retry
+                {
                     return Err(Reject::UpstreamRefused(reply.status));
                 }
                 Ok(Outcome::Forwarded(reply))

@@ -302,7 +302,10 @@ pub fn route(
         .forward_timeout
         .as_ref()
         .map_or(builtin::FORWARD_TIMEOUT, |t| t.value);
-    let delivery = merged.delivery.as_ref().map_or(DeliveryMode::Queued, |d| d.value);
+    let delivery = merged
+        .delivery
+        .as_ref()
+        .map_or(DeliveryMode::Queued, |d| d.value);
     if delivery == DeliveryMode::Queued && !ctx.durable_store {
         let message = "queued delivery needs a store that keeps events, and [store] kind = \"memory\" keeps none; set delivery = \"direct\", or use the embedded store (remove kind)";
         errors.push(match &merged.delivery {
@@ -472,7 +475,10 @@ pub fn route(
         allow_ips: merged.allow_ips.map(|a| a.value),
         delivery,
         policy: Arc::new(policy),
-        upstream_4xx: merged.upstream_4xx.as_ref().map_or_else(Default::default, |u| u.value),
+        upstream_4xx: merged
+            .upstream_4xx
+            .as_ref()
+            .map_or_else(Default::default, |u| u.value),
         dedupe_ttl,
         dedupe_ttl_reason,
         dedupe_capacity: merged

@@ -14,9 +14,14 @@ pub const MAX_OPEN: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Closed,
-    Open { until: Instant, open_for: Duration },
+    Open {
+        until: Instant,
+        open_for: Duration,
+    },
     /// One probe is under way.
-    Probing { open_for: Duration },
+    Probing {
+        open_for: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -105,11 +110,19 @@ mod tests {
         assert!(b.failure(t0), "the fifth failure opens it");
         assert_eq!(b.gate(t0, 0), Gate::Wait(t0 + FIRST_OPEN));
         let later = t0 + FIRST_OPEN;
-        assert_eq!(b.gate(later, 1), Gate::Wait(later + Duration::from_millis(10)), "not while others run");
+        assert_eq!(
+            b.gate(later, 1),
+            Gate::Wait(later + Duration::from_millis(10)),
+            "not while others run"
+        );
         assert_eq!(b.gate(later, 0), Gate::Go, "one probe");
         assert!(matches!(b.gate(later, 1), Gate::Wait(_)), "and only one");
         assert!(b.failure(later), "a failed probe opens it again");
-        assert_eq!(b.gate(later, 0), Gate::Wait(later + FIRST_OPEN * 2), "for twice as long");
+        assert_eq!(
+            b.gate(later, 0),
+            Gate::Wait(later + FIRST_OPEN * 2),
+            "for twice as long"
+        );
         let again = later + FIRST_OPEN * 2;
         assert_eq!(b.gate(again, 0), Gate::Go);
         b.success();

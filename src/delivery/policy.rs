@@ -80,7 +80,8 @@ pub mod defaults {
         Duration::from_secs(n)
     }
     /// Svix's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
-    pub const SCHEDULE: &[Duration] = &[s(5), s(300), s(1800), s(7200), s(18000), s(36000), s(36000)];
+    pub const SCHEDULE: &[Duration] =
+        &[s(5), s(300), s(1800), s(7200), s(18000), s(36000), s(36000)];
     pub const MAX_AGE: Duration = s(3 * 86_400);
     pub const DEAD_LETTER_ON: &[u16] = &[410];
     pub const CONCURRENCY: u64 = 16;
@@ -136,14 +137,21 @@ impl Policy {
         let status = match result {
             Result::Status(s) if s.is_success() => return Next::Delivered,
             Result::Status(s) if self.dead_letter_on.contains(&s) => {
-                return Next::Dead(format!("the upstream answered {}, which dead-letters at once (dead_letter_on)", s.as_u16()));
+                return Next::Dead(format!(
+                    "the upstream answered {}, which dead-letters at once (dead_letter_on)",
+                    s.as_u16()
+                ));
             }
             Result::Status(s) => Some(s),
             _ => None,
         };
-        let step = usize::try_from(attempt).unwrap_or(usize::MAX).saturating_sub(1);
+        let step = usize::try_from(attempt)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
         let Some(&base) = self.schedule.get(step) else {
-            return Next::Dead(format!("no answer of 2xx in {attempt} attempts (retry_schedule is used up)"));
+            return Next::Dead(format!(
+                "no answer of 2xx in {attempt} attempts (retry_schedule is used up)"
+            ));
         };
         if age >= self.max_age {
             return Next::Dead(format!(
@@ -153,8 +161,8 @@ impl Policy {
         }
         let spread = 1.0 + defaults::JITTER * jitter.clamp(-1.0, 1.0);
         let mut delay = base.mul_f64(spread);
-        let overloaded = matches!(result, Result::Timeout)
-            || status == Some(StatusCode::TOO_MANY_REQUESTS);
+        let overloaded =
+            matches!(result, Result::Timeout) || status == Some(StatusCode::TOO_MANY_REQUESTS);
         if overloaded {
             delay = delay.saturating_mul(2);
         }
@@ -195,11 +203,25 @@ mod tests {
             (2, status(500), Next::Retry(S(300))),
             (3, Result::Failed, Next::Retry(S(1800))),
             (7, status(404), Next::Retry(S(36000))),
-            (1, status(410), Next::Dead("the upstream answered 410, which dead-letters at once (dead_letter_on)".into())),
-            (8, status(503), Next::Dead("no answer of 2xx in 8 attempts (retry_schedule is used up)".into())),
+            (
+                1,
+                status(410),
+                Next::Dead(
+                    "the upstream answered 410, which dead-letters at once (dead_letter_on)".into(),
+                ),
+            ),
+            (
+                8,
+                status(503),
+                Next::Dead("no answer of 2xx in 8 attempts (retry_schedule is used up)".into()),
+            ),
         ];
         for (attempt, result, want) in cases {
-            assert_eq!(p.next(attempt, S(1), result, None, 0.0), want, "attempt {attempt} {result:?}");
+            assert_eq!(
+                p.next(attempt, S(1), result, None, 0.0),
+                want,
+                "attempt {attempt} {result:?}"
+            );
         }
     }
 
@@ -209,17 +231,34 @@ mod tests {
         assert_eq!(p.next(1, S(0), status(503), None, 1.0), Next::Retry(S(6)));
         assert_eq!(p.next(1, S(0), status(503), None, -1.0), Next::Retry(S(4)));
         assert_eq!(p.next(1, S(0), status(429), None, 0.0), Next::Retry(S(10)));
-        assert_eq!(p.next(1, S(0), Result::Timeout, None, 0.0), Next::Retry(S(10)));
-        assert_eq!(p.next(1, S(0), status(503), Some(S(120)), 0.0), Next::Retry(S(120)));
-        assert_eq!(p.next(1, S(0), status(503), Some(S(1)), 0.0), Next::Retry(S(5)), "never sooner");
-        assert_eq!(p.next(1, S(0), status(503), Some(S(999_999)), 0.0), Next::Retry(S(3600)), "bounded");
+        assert_eq!(
+            p.next(1, S(0), Result::Timeout, None, 0.0),
+            Next::Retry(S(10))
+        );
+        assert_eq!(
+            p.next(1, S(0), status(503), Some(S(120)), 0.0),
+            Next::Retry(S(120))
+        );
+        assert_eq!(
+            p.next(1, S(0), status(503), Some(S(1)), 0.0),
+            Next::Retry(S(5)),
+            "never sooner"
+        );
+        assert_eq!(
+            p.next(1, S(0), status(503), Some(S(999_999)), 0.0),
+            Next::Retry(S(3600)),
+            "bounded"
+        );
     }
 
     #[test]
     fn an_event_past_its_max_age_is_given_up_on() {
         let p = Policy::default();
         let old = S(3 * 86_400);
-        assert!(matches!(p.next(2, old, status(503), None, 0.0), Next::Dead(_)));
+        assert!(matches!(
+            p.next(2, old, status(503), None, 0.0),
+            Next::Dead(_)
+        ));
         assert_eq!(p.next(2, old, status(200), None, 0.0), Next::Delivered);
     }
 

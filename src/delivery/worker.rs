@@ -192,10 +192,14 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
     let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
     for (name, q) in queues.iter_mut() {
         // A route that is no longer configured keeps its events until it is again.
-        let Some(route) = routes.get(name) else { continue };
+        let Some(route) = routes.get(name) else {
+            continue;
+        };
         let key = upstream_key(route);
         while q.running < route.policy.concurrency {
-            let Some(&Reverse((at, seq))) = q.due.peek() else { break };
+            let Some(&Reverse((at, seq))) = q.due.peek() else {
+                break;
+            };
             if at > now_ms {
                 soonest(now + Duration::from_millis(at - now_ms));
                 break;
@@ -307,7 +311,8 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
             return;
         }
     };
-    let request_id = HeaderValue::from_str(&record.request_id).unwrap_or(HeaderValue::from_static("-"));
+    let request_id =
+        HeaderValue::from_str(&record.request_id).unwrap_or(HeaderValue::from_static("-"));
     let env = envelope(record.envelope);
     let headers = route.upstream_headers(&record.id, &env.body, request_id);
     let at_ms = now_ms();
@@ -333,7 +338,8 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
         Err(e) => (policy::Result::Failed, None, Some(e.to_string()), None),
     };
     // A 4xx means the upstream is there and answering: only 5xx, 429 and failures count against it.
-    let healthy = matches!(result, policy::Result::Status(s) if !s.is_server_error() && s.as_u16() != 429);
+    let healthy =
+        matches!(result, policy::Result::Status(s) if !s.is_server_error() && s.as_u16() != 429);
     let key = upstream_key(route);
     {
         let mut breakers = inner.breakers.lock().unwrap_or_else(|p| p.into_inner());
@@ -371,9 +377,12 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
         requeue(inner, &route.name, seq, STORE_RETRY);
         return;
     }
-    inner
-        .metrics
-        .record_attempt(&route.name, &next, latency, at_ms.saturating_sub(summary.received_ms));
+    inner.metrics.record_attempt(
+        &route.name,
+        &next,
+        latency,
+        at_ms.saturating_sub(summary.received_ms),
+    );
     let shown_status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
     match next {
         Next::Delivered => {

@@ -24,7 +24,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<'a, T: Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) -> Result<T, DecodeError> {
+pub fn decode<'a, T: Deserialize<'a>>(
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, DecodeError> {
     match bytes.split_first() {
         Some((&VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| DecodeError {
             what,
@@ -159,9 +162,17 @@ mod tests {
         let bytes = encode(&s);
         assert_eq!(decode::<Summary>("summary", &bytes).unwrap(), s);
         assert!(decode::<Summary>("summary", &[]).is_err());
-        assert!(decode::<Summary>("summary", &[9, 1, 2]).unwrap_err().why.contains("version 9"));
+        assert!(
+            decode::<Summary>("summary", &[9, 1, 2])
+                .unwrap_err()
+                .why
+                .contains("version 9")
+        );
         for cut in 1..bytes.len() {
-            assert!(decode::<Summary>("summary", &bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode::<Summary>("summary", &bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

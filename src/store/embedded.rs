@@ -18,9 +18,10 @@ use redb::{
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// seq → the event as received and as forwarded (written once).
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -91,13 +92,36 @@ struct Health {
     last_error: Mutex<Option<String>>,
 }
 
-/// The embedded engine. Cloning shares it.
+/// The embedded engine. Cloning shares it; when the last clone is dropped the writer thread commits
+/// what it holds and ends, and the file is closed before the drop returns (so that the same data
+/// directory can be opened again at once, by this process or the next).
 #[derive(Clone)]
 pub struct Embedded {
-    db: Arc<Database>,
-    writes: mpsc::Sender<Op>,
+    // Field order matters for the last drop: the readers' handle and the writer's queue go first,
+    // then `_closer` waits for the writer thread, which holds the last handle to the file.
+    db: Shared,
+    writes: mpsc::SyncSender<Op>,
     health: Arc<Health>,
     path: Arc<PathBuf>,
+    _closer: Arc<Closer>,
+}
+
+/// The open database, shared by readers and the writer. Empty while the writer reopens the file
+/// after an I/O error (redb refuses every write after one until the file is opened again).
+type Shared = Arc<arc_swap::ArcSwapOption<Database>>;
+
+/// How often a store that failed is reopened at most.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
+
+/// Joins the writer thread when dropped.
+struct Closer(Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Why the store could not be opened, with what to do about it.
@@ -139,7 +163,11 @@ fn storage(e: impl std::fmt::Display) -> StoreError {
 
 impl Embedded {
     /// Opens (or creates) the store in `dir`, and starts its writer thread.
-    pub fn open(dir: &Path, limits: Limits, observer: CommitObserver) -> Result<Embedded, StoreError> {
+    pub fn open(
+        dir: &Path,
+        limits: Limits,
+        observer: CommitObserver,
+    ) -> Result<Embedded, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Open(format!(
                 "cannot create the data directory {}: {e}; set [store] path to a writable directory",
@@ -147,8 +175,7 @@ impl Embedded {
             ))
         })?;
         let path = dir.join(FILE);
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
-        let db = Arc::new(db);
+        let db = Arc::new(Database::create(&path).map_err(|e| open_error(&path, e))?);
         let next_seq = {
             let txn = db.begin_write().map_err(storage)?;
             let next = create_tables(&txn).map_err(storage)?;
@@ -157,41 +184,49 @@ impl Embedded {
         };
         // Every record must be readable: a damaged file is an error at start, not a surprise later.
         check_readable(&db)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let health = Arc::new(Health::default());
+        let db: Shared = Arc::new(arc_swap::ArcSwapOption::new(Some(db)));
         let writer = Writer {
+            path: path.clone(),
             db: db.clone(),
+            broken_since: None,
             rx,
             next_seq,
             limits,
             health: health.clone(),
-            last_size: None,
             observer,
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hookgate-store".into())
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Open(format!("cannot start the store's writer: {e}")))?;
-        let store = Embedded {
+        Ok(Embedded {
             db,
             writes: tx,
             health,
             path: Arc::new(path),
-        };
-        store.measure();
-        Ok(store)
+            _closer: Arc::new(Closer(Mutex::new(Some(thread)))),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    async fn send<T>(&self, op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op) -> Result<T, StoreError> {
+    /// Hands a write to the writer thread and waits for its commit. A full queue means the disk is
+    /// not keeping up: the write is refused at once rather than waited for.
+    async fn send<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(op(tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.writes.try_send(op(tx)).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                StoreError::Unavailable("the store's write queue is full".to_string())
+            }
+            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+        })?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -219,13 +254,15 @@ impl Embedded {
         self.send(|tx| Op::Replay(seqs, now_ms(), tx)).await
     }
 
-    /// Asks the writer to drop what has expired (retention, dedupe keys) and re-measure the file.
+    /// Asks the writer to drop what has expired (retention, dedupe keys) and measure the store now,
+    /// rather than at its next regular sweep.
     pub async fn sweep(&self) {
-        let _ = self.writes.send(Op::Sweep(now_ms())).await;
+        let _ = self.writes.try_send(Op::Sweep(now_ms()));
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
-        self.db.begin_read().map_err(storage)
+        let db = self.db.load_full().ok_or_else(reopening)?;
+        db.begin_read().map_err(storage)
     }
 
     /// Whether any of `keys` is remembered as delivered.
@@ -321,7 +358,11 @@ impl Embedded {
         match (&filter.route, filter.state) {
             (Some(route), Some(State::Dead)) => {
                 let t = txn.open_table(DEAD).map_err(storage)?;
-                for row in t.range((route.as_str(), 0)..(route.as_str(), before)).map_err(storage)?.rev() {
+                for row in t
+                    .range((route.as_str(), 0)..(route.as_str(), before))
+                    .map_err(storage)?
+                    .rev()
+                {
                     let (k, _) = row.map_err(storage)?;
                     if !consider(k.value().1, &mut out)? {
                         break;
@@ -330,7 +371,11 @@ impl Embedded {
             }
             (Some(route), _) => {
                 let t = txn.open_table(BY_ROUTE).map_err(storage)?;
-                for row in t.range((route.as_str(), 0)..(route.as_str(), before)).map_err(storage)?.rev() {
+                for row in t
+                    .range((route.as_str(), 0)..(route.as_str(), before))
+                    .map_err(storage)?
+                    .rev()
+                {
                     let (k, _) = row.map_err(storage)?;
                     if !consider(k.value().1, &mut out)? {
                         break;
@@ -364,7 +409,9 @@ impl Embedded {
         let dead = txn.open_table(DEAD).map_err(storage)?;
         for row in dead.iter().map_err(storage)? {
             let (k, _) = row.map_err(storage)?;
-            *counts.entry((k.value().0.to_string(), State::Dead)).or_default() += 1;
+            *counts
+                .entry((k.value().0.to_string(), State::Dead))
+                .or_default() += 1;
         }
         Ok(counts.into_iter().map(|((r, s), n)| (r, s, n)).collect())
     }
@@ -393,12 +440,10 @@ impl Embedded {
             failing: h.failing.load(Ordering::Relaxed),
         }
     }
+}
 
-    fn measure(&self) {
-        if let Ok(m) = std::fs::metadata(self.path.as_ref()) {
-            self.health.file_bytes.store(m.len(), Ordering::Relaxed);
-        }
-    }
+fn reopening() -> StoreError {
+    StoreError::Unavailable("the store is being reopened after an I/O error".to_string())
 }
 
 fn create_tables(txn: &WriteTransaction) -> Result<u64, redb::Error> {
@@ -442,20 +487,31 @@ fn read_summary(txn: &ReadTransaction, seq: Seq) -> Result<Option<Summary>, Stor
 
 /// The writer thread's state.
 struct Writer {
-    db: Arc<Database>,
+    path: PathBuf,
+    db: Shared,
+    /// Since when commits fail; the file is reopened (at most every `REOPEN_EVERY`) until one works.
+    broken_since: Option<Instant>,
     rx: mpsc::Receiver<Op>,
     next_seq: u64,
     limits: Limits,
     health: Arc<Health>,
-    last_size: Option<Instant>,
     observer: CommitObserver,
 }
 
 /// What an op answers once its transaction committed.
 enum Reply {
-    Seq(oneshot::Sender<Result<Seq, StoreError>>, Result<Seq, StoreError>),
-    Unit(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
-    Seqs(oneshot::Sender<Result<Vec<Seq>, StoreError>>, Result<Vec<Seq>, StoreError>),
+    Seq(
+        oneshot::Sender<Result<Seq, StoreError>>,
+        Result<Seq, StoreError>,
+    ),
+    Unit(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+    Seqs(
+        oneshot::Sender<Result<Vec<Seq>, StoreError>>,
+        Result<Vec<Seq>, StoreError>,
+    ),
 }
 
 impl Reply {
@@ -472,27 +528,51 @@ impl Reply {
 }
 
 impl Writer {
+    /// Commits batches until every handle to the store is gone, sweeping at least every
+    /// `SWEEP_EVERY`, busy or idle.
     fn run(mut self) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = self.rx.blocking_recv() {
-            batch.push(first);
+        let mut last_sweep = Instant::now();
+        loop {
+            match self.rx.recv_timeout(SWEEP_EVERY) {
+                Ok(first) => batch.push(first),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
             while batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {
                     Ok(op) => batch.push(op),
                     Err(_) => break,
                 }
             }
-            self.commit(&mut batch);
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = Instant::now();
+                batch.push(Op::Sweep(now_ms()));
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
         }
     }
 
     /// Applies every op of `batch` in one transaction, commits it, then answers each op.
     fn commit(&mut self, batch: &mut Vec<Op>) {
         let started = Instant::now();
-        let writes = batch.iter().filter(|op| !matches!(op, Op::Sweep(_))).count() as u64;
+        let writes = batch
+            .iter()
+            .filter(|op| !matches!(op, Op::Sweep(_)))
+            .count() as u64;
         let mut replies = Vec::with_capacity(batch.len());
+        if self.broken_since.is_some() {
+            self.reopen();
+        }
+        let db = self.db.load_full();
         let result = (|| -> Result<(), StoreError> {
-            let txn = self.db.begin_write().map_err(storage)?;
+            let txn = db
+                .as_ref()
+                .ok_or_else(reopening)?
+                .begin_write()
+                .map_err(storage)?;
             for op in batch.drain(..) {
                 match op {
                     Op::Accept(event, tx) => {
@@ -525,9 +605,11 @@ impl Writer {
             Ok(())
         })();
         batch.clear();
+        drop(db);
         let failed = result.err();
         match &failed {
             None => {
+                self.broken_since = None;
                 let h = &self.health;
                 h.commits.fetch_add(1, Ordering::Relaxed);
                 h.committed_writes.fetch_add(writes, Ordering::Relaxed);
@@ -541,8 +623,13 @@ impl Writer {
             }
             Some(e) => {
                 // Sequence numbers handed out in the failed transaction are simply skipped.
+                self.broken_since.get_or_insert_with(Instant::now);
                 let first = !self.health.failing.swap(true, Ordering::Relaxed);
-                let mut last = self.health.last_error.lock().unwrap_or_else(|p| p.into_inner());
+                let mut last = self
+                    .health
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 if first || last.as_deref() != Some(&e.to_string()) {
                     tracing::error!(error = %e, "the store cannot write: vendors are answered 503 until it can");
                 }
@@ -552,6 +639,41 @@ impl Writer {
         for r in replies {
             r.send(failed.as_ref());
         }
+    }
+
+    /// Closes and reopens the file after failed commits: redb refuses every write after an I/O
+    /// error until it is opened again. Readers are turned away meanwhile; the ones under way hold
+    /// the old handle for a moment, which is waited for (briefly) so that the file lock is free.
+    fn reopen(&mut self) {
+        let Some(since) = self.broken_since else {
+            return;
+        };
+        if since.elapsed() < REOPEN_EVERY {
+            return;
+        }
+        if let Some(old) = self.db.swap(None) {
+            let started = Instant::now();
+            while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        match Database::create(&self.path) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                if let Ok(txn) = db.begin_write()
+                    && let Ok(next) = create_tables(&txn)
+                    && txn.commit().is_ok()
+                {
+                    self.next_seq = self.next_seq.max(next);
+                }
+                self.db.store(Some(db));
+                tracing::info!("the store was reopened");
+            }
+            Err(e) => tracing::warn!(error = %e, "the store cannot be reopened yet"),
+        }
+        // Wait another interval before the next try, whatever happened.
+        self.broken_since = Instant::now().checked_sub(REOPEN_EVERY / 2).or(Some(since));
     }
 
     fn accept(&mut self, txn: &WriteTransaction, event: NewEvent) -> Result<Seq, StoreError> {
@@ -572,8 +694,12 @@ impl Writer {
         let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
         for k in &event.keys {
             let key = k.to_bytes();
-            dedupe.insert(&key, event.remember_until_ms).map_err(storage)?;
-            expiry.insert((event.remember_until_ms, &key), ()).map_err(storage)?;
+            dedupe
+                .insert(&key, event.remember_until_ms)
+                .map_err(storage)?;
+            expiry
+                .insert((event.remember_until_ms, &key), ())
+                .map_err(storage)?;
         }
         let summary = Summary {
             route: event.record.route.clone(),
@@ -613,7 +739,12 @@ impl Writer {
         Ok(seq)
     }
 
-    fn attempt(&self, txn: &WriteTransaction, seq: Seq, attempt: Attempt) -> Result<(), StoreError> {
+    fn attempt(
+        &self,
+        txn: &WriteTransaction,
+        seq: Seq,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
         let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
         let Some(mut s) = summaries
             .get(seq)
@@ -652,7 +783,10 @@ impl Writer {
                     .insert((s.route.as_str(), seq), ())
                     .map_err(storage)?;
                 retention
-                    .insert((attempt.at_ms + millis(self.limits.dead_retention), seq), ())
+                    .insert(
+                        (attempt.at_ms + millis(self.limits.dead_retention), seq),
+                        (),
+                    )
                     .map_err(storage)?;
             }
         }
@@ -666,12 +800,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Measures the store against `max_size` (at most once per `SWEEP_EVERY`).
+    /// Measures the store against `max_size` (at every sweep).
     fn check_size(&mut self, txn: &WriteTransaction) {
-        if self.last_size.is_some_and(|t| t.elapsed() < SWEEP_EVERY) {
-            return;
-        }
-        self.last_size = Some(Instant::now());
         let stats = match txn.stats() {
             Ok(s) => s,
             Err(e) => {
@@ -681,6 +811,9 @@ impl Writer {
         };
         // Pages in use; the file may be larger (free pages are reused before it grows).
         let used = stats.allocated_pages() * stats.page_size() as u64;
+        if let Ok(m) = std::fs::metadata(&self.path) {
+            self.health.file_bytes.store(m.len(), Ordering::Relaxed);
+        }
         self.health.used_bytes.store(used, Ordering::Relaxed);
         let full = used >= self.limits.max_size;
         let was = self.health.full.swap(full, Ordering::Relaxed);
@@ -782,7 +915,8 @@ fn sweep(txn: &WriteTransaction, now: u64) -> Result<(), StoreError> {
             attempts
                 .retain_in((seq, 0)..=(seq, u32::MAX), |_, _| false)
                 .map_err(storage)?;
-            ids.remove((s.route.as_str(), s.id.as_str())).map_err(storage)?;
+            ids.remove((s.route.as_str(), s.id.as_str()))
+                .map_err(storage)?;
             by_route.remove((s.route.as_str(), seq)).map_err(storage)?;
             dead.remove((s.route.as_str(), seq)).map_err(storage)?;
         }
@@ -792,7 +926,13 @@ fn sweep(txn: &WriteTransaction, now: u64) -> Result<(), StoreError> {
         .range(..(now, &[0xffu8; 16]))
         .map_err(storage)?
         .take(SWEEP_LIMIT)
-        .map(|r| r.map(|(k, _)| { let (at, key) = k.value(); (at, *key) }).map_err(storage))
+        .map(|r| {
+            r.map(|(k, _)| {
+                let (at, key) = k.value();
+                (at, *key)
+            })
+            .map_err(storage)
+        })
         .collect::<Result<_, _>>()?;
     if !gone.is_empty() {
         let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
@@ -869,7 +1009,10 @@ mod tests {
             let seq = s.accept(event("r", "evt_1")).await.unwrap();
             assert!(s.seen(&[EventKey::new("r", "evt_1")]).unwrap());
             assert!(!s.seen(&[EventKey::new("r", "evt_2")]).unwrap());
-            assert_eq!(s.accept(event("r", "evt_1")).await, Err(StoreError::Duplicate));
+            assert_eq!(
+                s.accept(event("r", "evt_1")).await,
+                Err(StoreError::Duplicate)
+            );
             seq
         };
         // The writer thread of the first handle ends when its channel closes; the file lock is
@@ -899,11 +1042,23 @@ mod tests {
         let s = Embedded::open(&d, limits(), observer()).unwrap();
         let seq = s.accept(event("r", "evt_s")).await.unwrap();
         let later = now_ms() + 5000;
-        s.attempt(seq, attempt(Outcome::Retry { at_ms: later })).await.unwrap();
+        s.attempt(seq, attempt(Outcome::Retry { at_ms: later }))
+            .await
+            .unwrap();
         let sum = s.summary(seq).unwrap().unwrap();
-        assert_eq!((sum.state, sum.attempts, sum.next_ms), (State::Queued, 1, Some(later)));
+        assert_eq!(
+            (sum.state, sum.attempts, sum.next_ms),
+            (State::Queued, 1, Some(later))
+        );
         assert_eq!(s.queued().unwrap()[0].2, later);
-        s.attempt(seq, attempt(Outcome::Dead { reason: "410".into() })).await.unwrap();
+        s.attempt(
+            seq,
+            attempt(Outcome::Dead {
+                reason: "410".into(),
+            }),
+        )
+        .await
+        .unwrap();
         assert!(s.queued().unwrap().is_empty());
         let dead = s
             .list(&Filter {
@@ -929,20 +1084,47 @@ mod tests {
         let s = Embedded::open(&d, limits(), observer()).unwrap();
         let mut seqs = Vec::new();
         for i in 0..5 {
-            seqs.push(s.accept(event(if i % 2 == 0 { "a" } else { "b" }, &format!("e{i}"))).await.unwrap());
+            seqs.push(
+                s.accept(event(if i % 2 == 0 { "a" } else { "b" }, &format!("e{i}")))
+                    .await
+                    .unwrap(),
+            );
         }
-        let all = s.list(&Filter { limit: 3, ..Filter::default() }).unwrap();
-        assert_eq!(all.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![seqs[4], seqs[3], seqs[2]]);
-        let next = s
-            .list(&Filter { limit: 3, before: Some(seqs[2]), ..Filter::default() })
+        let all = s
+            .list(&Filter {
+                limit: 3,
+                ..Filter::default()
+            })
             .unwrap();
-        assert_eq!(next.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![seqs[1], seqs[0]]);
+        assert_eq!(
+            all.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            vec![seqs[4], seqs[3], seqs[2]]
+        );
+        let next = s
+            .list(&Filter {
+                limit: 3,
+                before: Some(seqs[2]),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(
+            next.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            vec![seqs[1], seqs[0]]
+        );
         let a = s
-            .list(&Filter { route: Some("a".into()), limit: 10, ..Filter::default() })
+            .list(&Filter {
+                route: Some("a".into()),
+                limit: 10,
+                ..Filter::default()
+            })
             .unwrap();
         assert_eq!(a.len(), 3);
         let id = s
-            .list(&Filter { id: Some("e3".into()), limit: 10, ..Filter::default() })
+            .list(&Filter {
+                id: Some("e3".into()),
+                limit: 10,
+                ..Filter::default()
+            })
             .unwrap();
         assert_eq!(id.len(), 1);
         let _ = std::fs::remove_dir_all(&d);
@@ -968,7 +1150,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         s.sweep().await;
         // A write after the sweep: answered once the sweep's transaction is committed.
-        s.remember(vec![EventKey::new("r", "x")], now_ms() + 60_000).await.unwrap();
+        s.remember(vec![EventKey::new("r", "x")], now_ms() + 60_000)
+            .await
+            .unwrap();
         assert_eq!(s.summary(seq).unwrap(), None);
         assert_eq!(s.find("r", "gone").unwrap(), None);
         assert!(!s.seen(&[EventKey::new("r", "gone")]).unwrap());
@@ -979,7 +1163,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_store_refuses_accepts_but_not_deliveries() {
         let d = dir("full");
-        let s = Embedded::open(&d, Limits { max_size: 1, ..limits() }, observer()).unwrap();
+        let s = Embedded::open(
+            &d,
+            Limits {
+                max_size: 1,
+                ..limits()
+            },
+            observer(),
+        )
+        .unwrap();
         let seq = s.accept(event("r", "first")).await.unwrap();
         s.sweep().await;
         s.remember(vec![], 0).await.unwrap();
@@ -993,15 +1185,28 @@ mod tests {
     fn a_second_process_cannot_open_the_same_store_and_a_damaged_file_is_refused() {
         let d = dir("exclusive");
         let _first = Embedded::open(&d, limits(), observer()).unwrap();
-        let err = Embedded::open(&d, limits(), observer()).err().unwrap().to_string();
-        assert!(err.contains("already open in another hookgate process"), "{err}");
+        let err = Embedded::open(&d, limits(), observer())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("already open in another hookgate process"),
+            "{err}"
+        );
         let d2 = dir("damaged");
         std::fs::create_dir_all(&d2).unwrap();
         std::fs::write(d2.join(FILE), vec![0x42u8; 8192]).unwrap();
-        let err = Embedded::open(&d2, limits(), observer()).err().unwrap().to_string();
+        let err = Embedded::open(&d2, limits(), observer())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("cannot be read as a hookgate store"), "{err}");
         assert!(err.contains("move it aside"), "{err}");
-        assert_eq!(std::fs::read(d2.join(FILE)).unwrap(), vec![0x42u8; 8192], "left as it is");
+        assert_eq!(
+            std::fs::read(d2.join(FILE)).unwrap(),
+            vec![0x42u8; 8192],
+            "left as it is"
+        );
         let _ = std::fs::remove_dir_all(&d);
         let _ = std::fs::remove_dir_all(&d2);
     }

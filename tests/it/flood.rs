@@ -64,19 +64,6 @@ async fn attack(gateway: SocketAddr, streams: usize) -> Vec<tokio::task::JoinHan
     tasks
 }
 
-/// Polls `what` until it holds, failing after `limit`.
-async fn until(limit: Duration, mut what: impl FnMut() -> bool, describe: impl Fn() -> String) {
-    let started = Instant::now();
-    while !what() {
-        assert!(
-            started.elapsed() < limit,
-            "not within {limit:?}: {}",
-            describe()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_http2_streams_cannot_lock_vendors_out_during_or_after_the_attack() {
     let upstream = Upstream::start().await;

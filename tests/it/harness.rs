@@ -352,3 +352,54 @@ impl Gateway {
         String::from_utf8(r.body.to_vec()).unwrap()
     }
 }
+
+/// Polls `what` until it holds, failing after `limit` (bounds are generous: they only catch hangs).
+pub async fn until(limit: Duration, mut what: impl FnMut() -> bool, describe: impl Fn() -> String) {
+    let started = std::time::Instant::now();
+    while !what() {
+        assert!(
+            started.elapsed() < limit,
+            "not within {limit:?}: {}",
+            describe()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh directory for one test's data, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "hookgate-it-{name}-{}-{}",
+            std::process::id(),
+            fastrand_suffix()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// A `[store]` table keeping the store in this directory.
+    pub fn store(&self, extra: &str) -> String {
+        format!("\n[store]\npath = \"{}\"\n{extra}\n", self.0.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fastrand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}

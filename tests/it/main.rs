@@ -11,6 +11,7 @@ mod limits;
 mod pipeline;
 mod presets;
 mod process;
+mod queued;
 mod replay;
 mod tls;
 mod vendors;
