@@ -91,6 +91,9 @@ pub struct Metrics {
     pub store_full: Gauge,
     pub store_failing: Gauge,
     pub store_errors: Family<ResultLabels, Counter>,
+    pub replays: Family<RouteLabels, Counter>,
+    /// The per-route store series set at the last scrape.
+    last_store_series: std::sync::Mutex<std::collections::HashSet<(Arc<str>, &'static str)>>,
 }
 
 impl Default for Metrics {
@@ -130,6 +133,8 @@ impl Metrics {
             store_full: Gauge::default(),
             store_failing: Gauge::default(),
             store_errors: Family::default(),
+            replays: Family::default(),
+            last_store_series: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -267,6 +272,11 @@ impl Metrics {
             "Accepts refused by the store, by reason (full, unavailable)",
             m.store_errors.clone(),
         );
+        registry.register(
+            "replays",
+            "Stored events queued again by hand (CLI or API), by route",
+            m.replays.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -300,6 +310,85 @@ impl Metrics {
                 .get_or_create(&labels)
                 .observe(since_accept_ms as f64 / 1000.0);
         }
+    }
+
+    /// Mirrors the store's and the workers' figures (taken when scraped). A route whose count fell
+    /// to nothing since the last scrape is set to zero rather than left at its last value.
+    pub fn record_store(
+        &self,
+        store: &crate::store::Store,
+        workers: Option<&crate::delivery::Deliveries>,
+    ) {
+        let stats = store.stats();
+        self.store_bytes
+            .set(i64::try_from(stats.used_bytes).unwrap_or(i64::MAX));
+        self.store_file_bytes
+            .set(i64::try_from(stats.file_bytes).unwrap_or(i64::MAX));
+        self.store_full.set(i64::from(stats.full));
+        self.store_failing.set(i64::from(stats.failing));
+        let mut now_set: std::collections::HashSet<(Arc<str>, &'static str)> = Default::default();
+        let mut set =
+            |family: &Family<RouteLabels, Gauge>, name: &'static str, route: Arc<str>, n: i64| {
+                family
+                    .get_or_create(&RouteLabels {
+                        route: route.clone(),
+                    })
+                    .set(n);
+                now_set.insert((route, name));
+            };
+        if let Ok(counts) = store.counts() {
+            for (route, state, n) in counts {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                match state {
+                    crate::store::State::Queued => {
+                        set(&self.queued, "queued", Arc::from(route.as_str()), n)
+                    }
+                    crate::store::State::Dead => {
+                        set(&self.dead, "dead", Arc::from(route.as_str()), n)
+                    }
+                    crate::store::State::Delivered => {}
+                }
+            }
+        }
+        if let Some(w) = workers {
+            for (route, n) in w.running() {
+                set(
+                    &self.delivering,
+                    "delivering",
+                    route,
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                );
+            }
+        }
+        if let Ok(oldest) = store.oldest_queued() {
+            let now = jiff::Timestamp::now().as_millisecond();
+            for (route, received_ms) in oldest {
+                let age = (now - i64::try_from(received_ms).unwrap_or(now)).max(0) as f64 / 1000.0;
+                let route: Arc<str> = Arc::from(route.as_str());
+                self.oldest_queued
+                    .get_or_create(&RouteLabels {
+                        route: route.clone(),
+                    })
+                    .set(age);
+                now_set.insert((route, "oldest"));
+            }
+        }
+        let mut last = self
+            .last_store_series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (route, name) in last.difference(&now_set) {
+            let labels = RouteLabels {
+                route: route.clone(),
+            };
+            match *name {
+                "queued" => drop(self.queued.get_or_create(&labels).set(0)),
+                "dead" => drop(self.dead.get_or_create(&labels).set(0)),
+                "delivering" => drop(self.delivering.get_or_create(&labels).set(0)),
+                _ => drop(self.oldest_queued.get_or_create(&labels).set(0.0)),
+            }
+        }
+        *last = now_set;
     }
 
     /// Records one store commit.

@@ -3,6 +3,7 @@
 //! It shares the public listener's connection handling (header and idle timeouts, HTTP/1.1 and
 //! HTTP/2) but nothing of the request pipeline. This module knows nothing about verification.
 
+mod api;
 mod auth;
 
 pub use auth::Auth;
@@ -67,14 +68,14 @@ pub async fn serve(
             let _slot = slot;
             let handler = move |req: Request<Incoming>, _gone: CancellationToken| {
                 let state = state.clone();
-                async move { respond(&req, &state).await }
+                async move { respond(req, &state).await }
             };
             crate::server::serve(stream, peer, &builder, timeouts, stop, handler).await;
         });
     }
 }
 
-async fn respond(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+async fn respond(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, content_type: &'static str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -95,12 +96,25 @@ async fn respond(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>
         }
         return r;
     }
-    match (req.method(), req.uri().path()) {
+    let (parts, body) = req.into_parts();
+    if let Some(answer) = api::handle(
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        body,
+        state,
+    )
+    .await
+    {
+        return answer;
+    }
+    match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/metrics") => {
             let gateway = &state.gateway;
             let metrics = gateway.metrics();
             metrics.record_dedupe(&gateway.dedupe().per_route());
             metrics.in_flight.set(gateway.in_flight() as i64);
+            metrics.record_store(gateway.store(), gateway.workers());
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -49,7 +49,8 @@ struct Queue {
     due: BinaryHeap<Reverse<(u64, Seq)>>,
     /// Events queued or being attempted, so that a replay does not queue one twice.
     known: HashSet<Seq>,
-    running: usize,
+    /// Events being attempted now.
+    running: HashSet<Seq>,
 }
 
 struct Inner {
@@ -132,7 +133,19 @@ impl Deliveries {
     /// Events of each route being attempted now.
     pub fn running(&self) -> Vec<(Arc<str>, usize)> {
         let queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
-        queues.iter().map(|(r, q)| (r.clone(), q.running)).collect()
+        queues
+            .iter()
+            .map(|(r, q)| (r.clone(), q.running.len()))
+            .collect()
+    }
+
+    /// The events being attempted now.
+    pub fn running_events(&self) -> HashSet<Seq> {
+        let queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues
+            .values()
+            .flat_map(|q| q.running.iter().copied())
+            .collect()
     }
 
     /// Stops starting attempts; the attempts under way go on (see `attempts`).
@@ -196,7 +209,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
             continue;
         };
         let key = upstream_key(route);
-        while q.running < route.policy.concurrency {
+        while q.running.len() < route.policy.concurrency {
             let Some(&Reverse((at, seq))) = q.due.peek() else {
                 break;
             };
@@ -223,7 +236,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
                 break;
             }
             q.due.pop();
-            q.running += 1;
+            q.running.insert(seq);
             *inner
                 .busy
                 .lock()
@@ -233,21 +246,21 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
             let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
             inner.attempts.spawn(async move {
                 attempt(&inner2, &route, seq).await;
-                finish(&inner2, &route.name, &key);
+                finish(&inner2, &route.name, &key, seq);
             });
         }
     }
     next
 }
 
-fn finish(inner: &Inner, route: &str, key: &str) {
+fn finish(inner: &Inner, route: &str, key: &str, seq: Seq) {
     if let Some(q) = inner
         .queues
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get_mut(route)
     {
-        q.running -= 1;
+        q.running.remove(&seq);
     }
     if let Some(n) = inner
         .busy

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod cli;
+mod events;
 mod faults;
 mod flood;
 mod handshakes;

@@ -1,0 +1,123 @@
+//! `hookgate check`: validate a configuration and say what it means, route by route.
+
+use super::{EX_USAGE, load};
+use crate::config::Config;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) fn check(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(tls) = &config.server.tls
+        && let Err(e) = crate::tls::CertStore::load(tls)
+    {
+        eprintln!("{}: server.tls: {e}", path.display());
+        return ExitCode::from(EX_USAGE);
+    }
+    print!("{}", describe(path, &config));
+    ExitCode::SUCCESS
+}
+
+/// What `check` prints: the listener, one paragraph per route, the routes that have no replay
+/// window, and the configuration's warnings.
+pub fn describe(path: &Path, config: &Config) -> String {
+    use crate::config::human;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let s = &config.server;
+    let _ = writeln!(
+        out,
+        "{}: ok, {} route{}; listening on {}{}",
+        path.display(),
+        config.routes.len(),
+        if config.routes.len() == 1 { "" } else { "s" },
+        s.listen,
+        if s.tls.is_some() { " (TLS)" } else { "" }
+    );
+    let mut unwindowed = Vec::new();
+    for r in &config.routes {
+        let v = &r.verifier;
+        let carriers = crate::verify::source::alternatives(&v.signature().sources);
+        let _ = writeln!(out, "\n{}  POST {}  ->  {}", r.name, r.path, r.upstream);
+        let _ = writeln!(
+            out,
+            "  provider {}; {} in {} over \"{}\"; {} key{}",
+            r.provider.as_deref().unwrap_or("(none)"),
+            v.algorithm().name(),
+            carriers,
+            v.payload(),
+            v.key_count(),
+            if v.key_count() == 1 { "" } else { "s" }
+        );
+        let window = match v.timestamp() {
+            [] => {
+                unwindowed.push(&*r.name);
+                format!(
+                    "no replay window: the vendor signs no timestamp, so a captured delivery is refused only while it is remembered ({}), and would be forwarded again after that",
+                    human(r.dedupe_ttl)
+                )
+            }
+            ts => format!(
+                "timestamp {}, tolerance {}, max_clock_skew {}",
+                crate::verify::source::alternatives(ts),
+                human(r.tolerance),
+                human(r.max_clock_skew)
+            ),
+        };
+        let _ = writeln!(out, "  {window}");
+        let id = match v.event().id.as_slice() {
+            [] => "SHA-256 of the body".to_string(),
+            ids if v.ids_signed() => crate::verify::source::alternatives(ids),
+            ids => format!(
+                "{} (not signed, so events are also known by their body's SHA-256)",
+                crate::verify::source::alternatives(ids)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  event id {id}; dedupe_ttl {}, up to {} events; forward_timeout {}; envelope {}{}",
+            human(r.dedupe_ttl),
+            r.dedupe_capacity,
+            human(r.forward_timeout),
+            r.envelope.name(),
+            if r.upstream_signer.is_some() {
+                ", signed"
+            } else {
+                ""
+            }
+        );
+        if let Some(why) = &r.dedupe_ttl_reason {
+            let _ = writeln!(out, "  {why}");
+        }
+        let allow = match &r.allow_ips {
+            None => "any address".to_string(),
+            Some(nets) => nets
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let _ = writeln!(out, "  allow_ips {allow}");
+    }
+    if !unwindowed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nno replay window: {} (replays are refused only while remembered; see above)",
+            unwindowed.join(", ")
+        );
+    }
+    if !config.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} warning{}:",
+            config.warnings.len(),
+            if config.warnings.len() == 1 { "" } else { "s" }
+        );
+        for w in &config.warnings.0 {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    out
+}

@@ -1,0 +1,382 @@
+//! The commands that talk to a running gateway through its admin listener: `reload`, `events`, and
+//! the plain HTTP client they (and `probe`) share.
+
+use http::Method;
+use std::process::ExitCode;
+
+/// `hookgate reload`: POST /reload on the admin listener.
+pub(crate) fn reload(admin: &str, token: Option<&str>) -> ExitCode {
+    let url = format!("http://{admin}/reload");
+    match http_call(
+        Method::POST,
+        &url,
+        token,
+        std::time::Duration::from_secs(30),
+    ) {
+        Ok((status, body)) => {
+            let text = String::from_utf8_lossy(&body);
+            if status.is_success() {
+                print!("{text}");
+                ExitCode::SUCCESS
+            } else {
+                eprint!("{text}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("hookgate: cannot reach the admin listener at {admin}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One plain-HTTP request from the command line (`probe`, `reload`): its status and body.
+pub(crate) fn http_call(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    http_send(method, url, token, None, timeout)
+}
+
+/// `http_call` with a JSON body.
+pub(crate) fn http_send(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    json: Option<String>,
+    timeout: std::time::Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let uri = url
+        .parse::<http::Uri>()
+        .map_err(|_| format!("\"{url}\" is not a URL"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+        let mut request = http::Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if json.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let body = Full::new(bytes::Bytes::from(json.unwrap_or_default()));
+        let request = request.body(body).map_err(|e| e.to_string())?;
+        let exchange = async {
+            let resp = client.request(request).await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))?
+    })
+}
+
+/// Where the running gateway's admin listener is, and its token.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Admin {
+    /// The gateway's admin address (admin.listen).
+    #[arg(
+        long = "admin",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9090",
+        global = true
+    )]
+    pub addr: String,
+    /// The admin token (admin.token), sent as a bearer token.
+    #[arg(
+        long,
+        env = "HOOKGATE_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum Events {
+    /// List stored events, newest first.
+    List {
+        #[arg(long)]
+        route: Option<String>,
+        /// queued, delivering, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// An RFC 3339 time, or a duration ago such as 1h.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Part of the vendor's event id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Part of the event type.
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one event: what the vendor sent, what is forwarded, every attempt.
+    Show {
+        route: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver stored events again: one (ROUTE ID), or all matching --route/--state/--since/--until.
+    /// Replaying a delivered event delivers it again, on purpose.
+    Replay {
+        route: Option<String>,
+        id: Option<String>,
+        #[arg(long = "route", value_name = "ROUTE")]
+        of_route: Option<String>,
+        /// queued, delivered or dead (dead letters: --state dead).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Percent-encodes a query value or path segment.
+fn enc(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Calls the admin API and returns its JSON, or prints why not and gives the exit code.
+fn api(
+    admin: &Admin,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<serde_json::Value, ExitCode> {
+    let url = format!("http://{}{path}", admin.addr);
+    match http_send(method, &url, admin.token.as_deref(), body, API_TIMEOUT) {
+        Ok((status, bytes)) => {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                serde_json::json!({ "error": String::from_utf8_lossy(&bytes).trim().to_string() })
+            });
+            if status.is_success() {
+                Ok(value)
+            } else {
+                eprintln!(
+                    "hookgate: the gateway answered {}: {}",
+                    status.as_u16(),
+                    value["error"].as_str().unwrap_or("")
+                );
+                Err(ExitCode::FAILURE)
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "hookgate: cannot reach the admin listener at {}: {e}",
+                admin.addr
+            );
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub(crate) fn events(admin: &Admin, command: Events) -> ExitCode {
+    match run_events(admin, command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
+    use serde_json::Value;
+    match command {
+        Events::List {
+            route,
+            state,
+            since,
+            until,
+            id,
+            kind,
+            limit,
+            json,
+        } => {
+            let mut query = vec![format!("limit={limit}")];
+            for (k, v) in [
+                ("route", route),
+                ("state", state),
+                ("since", since),
+                ("until", until),
+                ("id", id),
+                ("type", kind),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", enc(&v)));
+                }
+            }
+            let v = api(
+                admin,
+                Method::GET,
+                &format!("/api/events?{}", query.join("&")),
+                None,
+            )?;
+            if json {
+                println!("{v}");
+                return Ok(());
+            }
+            let events = v["events"].as_array().cloned().unwrap_or_default();
+            println!(
+                "{:<20}  {:<14}  {:<10}  {:>8}  {:>6}  {:<28}  TYPE",
+                "RECEIVED", "ROUTE", "STATE", "ATTEMPTS", "LAST", "ID"
+            );
+            for e in &events {
+                let text = |k: &str| e[k].as_str().unwrap_or("-").to_string();
+                let received: String = text("received").chars().take(19).collect();
+                println!(
+                    "{:<20}  {:<14}  {:<10}  {:>8}  {:>6}  {:<28}  {}",
+                    received,
+                    text("route"),
+                    text("state"),
+                    e["attempts"].as_u64().unwrap_or(0),
+                    e["last_status"]
+                        .as_u64()
+                        .map_or("-".to_string(), |s| s.to_string()),
+                    text("id"),
+                    text("type"),
+                );
+            }
+            if events.is_empty() {
+                eprintln!("no events match");
+            }
+            if v["next"].is_u64() {
+                eprintln!("(more: narrow the filter, or raise --limit)");
+            }
+        }
+        Events::Show { route, id, json } => {
+            let v = api(
+                admin,
+                Method::GET,
+                &format!("/api/events/{}/{}", enc(&route), enc(&id)),
+                None,
+            )?;
+            if json {
+                println!("{v}");
+                return Ok(());
+            }
+            let e = &v["event"];
+            let text = |v: &Value| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            };
+            println!(
+                "{} {} ({})",
+                text(&e["route"]),
+                text(&e["id"]),
+                text(&e["state"])
+            );
+            println!("  type      {}", text(&e["type"]));
+            println!(
+                "  received  {} from {}",
+                text(&e["received"]),
+                text(&v["request"]["client"])
+            );
+            if let Some(reason) = e["dead_reason"].as_str() {
+                println!("  dead      {reason}");
+            }
+            println!("\nrequest headers");
+            for h in v["request"]["headers"].as_array().into_iter().flatten() {
+                println!("  {}: {}", text(&h[0]), text(&h[1]));
+            }
+            let body = &v["request"]["body"];
+            println!("\nbody");
+            match (body["text"].as_str(), body["base64"].as_str()) {
+                (Some(t), _) => match serde_json::from_str::<Value>(t) {
+                    Ok(json) => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json).unwrap_or_default()
+                    ),
+                    Err(_) => println!("{t}"),
+                },
+                (None, Some(b)) => println!("(base64) {b}"),
+                _ => {}
+            }
+            println!("\nattempts");
+            for a in v["attempts"].as_array().into_iter().flatten() {
+                println!(
+                    "  #{} {}  status {}  {:.1} ms  {}{}{}",
+                    a["attempt"],
+                    text(&a["at"]),
+                    a["status"]
+                        .as_u64()
+                        .map_or("-".to_string(), |s| s.to_string()),
+                    a["latency_ms"].as_f64().unwrap_or(0.0),
+                    text(&a["outcome"]),
+                    a["next_attempt"]
+                        .as_str()
+                        .map(|n| format!(", next {n}"))
+                        .unwrap_or_default(),
+                    a["error"]
+                        .as_str()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        Events::Replay {
+            route,
+            id,
+            of_route,
+            state,
+            since,
+            until,
+        } => {
+            let v = match (route, id) {
+                (Some(route), Some(id)) => api(
+                    admin,
+                    Method::POST,
+                    &format!("/api/events/{}/{}/replay", enc(&route), enc(&id)),
+                    None,
+                )?,
+                (Some(_), None) => {
+                    eprintln!(
+                        "hookgate: name the event id after the route, or use --route to replay many"
+                    );
+                    return Err(ExitCode::from(super::EX_USAGE));
+                }
+                (None, _) => {
+                    let filter = serde_json::json!({
+                        "route": of_route,
+                        "state": state,
+                        "since": since,
+                        "until": until,
+                    });
+                    api(admin, Method::POST, "/api/replay", Some(filter.to_string()))?
+                }
+            };
+            println!(
+                "replayed {} event{}",
+                v["replayed"],
+                if v["replayed"] == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The command line: `serve`, `check`, `reload`, `events`, `sign`, `providers` and `probe`.
+//!
+//! Exit codes: 0 success, 64 (`EX_USAGE`) for a configuration or usage mistake, 1 for a failure at run
+//! time (a port already in use, say). Each command's body lives in a file of its own: `serve` (the
+//! gateway under signals), `check` (what a configuration means), `sign`, and `client` (the commands
+//! that talk to a running gateway's admin listener).
+
+mod check;
+mod client;
+mod serve;
+mod sign;
+
+pub use check::describe;
+
+use crate::config::{self, Config};
+use crate::presets;
+use clap::{Parser, Subcommand, ValueEnum};
+use http::Method;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub(crate) const EX_USAGE: u8 = 64;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hookgate",
+    version,
+    about = "Verify, deduplicate and forward incoming webhooks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Log lines as human-readable text or as JSON objects.
+        #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+        /// Listen here instead of server.listen (containers: 0.0.0.0:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Serve the admin endpoints here instead of admin.listen.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<std::net::SocketAddr>,
+    },
+    /// Ask a running gateway to reload its configuration file (as SIGHUP does), through its admin
+    /// listener, and print the result.
+    Reload {
+        /// The gateway's admin address (admin.listen).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+        admin: String,
+        /// The admin token (admin.token), sent as a bearer token.
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// See, search and replay the events a running gateway stored (queued routes).
+    Events {
+        #[command(subcommand)]
+        command: client::Events,
+        #[command(flatten)]
+        admin: client::Admin,
+    },
+    /// Validate a configuration and print the routes it would serve.
+    Check {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the headers a genuine vendor would send with BODY_FILE on a route.
+    Sign {
+        #[arg(long)]
+        route: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        body_file: PathBuf,
+        /// Print a complete curl command against this base URL instead (e.g. http://127.0.0.1:8080).
+        #[arg(long, value_name = "URL")]
+        curl: Option<String>,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
+    /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
+    Probe {
+        url: String,
+        /// Sent as a bearer token (an admin listener off loopback asks for it on every endpoint).
+        #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// List the provider presets, or show one as TOML to paste into a configuration.
+    Providers {
+        #[command(subcommand)]
+        action: Option<ProvidersAction>,
+        /// Print the providers page (docs/providers.md) instead of the list.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProvidersAction {
+    /// Print a preset as a route table a user can paste and edit.
+    Show { name: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum LogFormat {
+    Human,
+    Json,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            config,
+            log_format,
+            listen,
+            admin_listen,
+        } => serve::serve(
+            &config,
+            log_format,
+            serve::Overrides {
+                listen,
+                admin_listen,
+            },
+        ),
+        Command::Check { config } => check::check(&config),
+        Command::Events { command, admin } => client::events(&admin, command),
+        Command::Reload { admin, token } => client::reload(&admin, token.as_deref()),
+        Command::Sign {
+            route,
+            config,
+            body_file,
+            curl,
+            content_type,
+        } => sign::sign(&config, &route, &body_file, curl.as_deref(), &content_type),
+        Command::Providers { action, markdown } => providers(action, markdown),
+        Command::Probe {
+            url,
+            token,
+            timeout,
+        } => probe(&url, token.as_deref(), timeout),
+    }
+}
+
+pub(crate) fn load(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "hookgate: {} error{} in the configuration; nothing was started",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        ExitCode::from(EX_USAGE)
+    })
+}
+
+fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
+    let table = match presets::table() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        None if markdown => print!("{}", presets::markdown(table)),
+        None => {
+            for p in &table.presets {
+                let aliases = if p.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also: {})", p.aliases.join(", "))
+                };
+                println!("{:<24} {}{aliases}", p.name, p.title);
+            }
+        }
+        Some(ProvidersAction::Show { name }) => match presets::find(&name) {
+            Some(p) => print!("{}", presets::as_route_toml(p)),
+            None => {
+                eprintln!(
+                    "hookgate: unknown provider \"{name}\"{}; run `hookgate providers` for the list",
+                    config::error::suggestion(&name, presets::names())
+                );
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+fn probe(url: &str, token: Option<&str>, timeout: std::time::Duration) -> ExitCode {
+    match client::http_call(Method::GET, url, token, timeout) {
+        Ok((status, _)) if status.is_success() => ExitCode::SUCCESS,
+        Ok((status, _)) => {
+            eprintln!("hookgate: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hookgate: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
