@@ -1,27 +1,24 @@
 //! A circuit breaker per upstream: after a run of failures the upstream is left alone for a while
 //! (its events wait, their attempts are not spent), then one attempt probes it; a success closes the
-//! breaker, a failure opens it again for twice as long. This keeps a dead upstream from occupying
-//! every worker with time-outs while it is down.
+//! breaker, a failure opens it again. This keeps a dead upstream from occupying every worker with
+//! time-outs while it is down, at the cost of one probe every `OPEN_FOR`; it stays open for the same
+//! short time every time, so that an upstream that comes back is noticed within seconds.
 
 use std::time::{Duration, Instant};
 
 /// Consecutive failures that open the breaker.
 pub const THRESHOLD: u32 = 5;
-/// How long it stays open the first time; doubled at each failed probe, up to `MAX_OPEN`.
-pub const FIRST_OPEN: Duration = Duration::from_secs(2);
-pub const MAX_OPEN: Duration = Duration::from_secs(60);
+/// How long it stays open before the next probe.
+pub const OPEN_FOR: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     Closed,
     Open {
         until: Instant,
-        open_for: Duration,
     },
     /// One probe is under way.
-    Probing {
-        open_for: Duration,
-    },
+    Probing,
 }
 
 #[derive(Debug, Clone)]
@@ -52,13 +49,13 @@ impl Breaker {
     pub fn gate(&mut self, now: Instant, busy: usize) -> Gate {
         match self.state {
             State::Closed => Gate::Go,
-            State::Open { until, open_for } if now >= until && busy == 0 => {
-                self.state = State::Probing { open_for };
+            State::Open { until } if now >= until && busy == 0 => {
+                self.state = State::Probing;
                 Gate::Go
             }
-            State::Open { until, .. } => Gate::Wait(until.max(now + Duration::from_millis(10))),
+            State::Open { until } => Gate::Wait(until.max(now + Duration::from_millis(10))),
             // One probe at a time; the others wait for its verdict.
-            State::Probing { .. } => Gate::Wait(now + Duration::from_millis(100)),
+            State::Probing => Gate::Wait(now + Duration::from_millis(100)),
         }
     }
 
@@ -70,24 +67,17 @@ impl Breaker {
     /// Records a failure; returns true when it opened the breaker.
     pub fn failure(&mut self, now: Instant) -> bool {
         self.failures += 1;
-        match self.state {
-            State::Probing { open_for } => {
-                let open_for = (open_for * 2).min(MAX_OPEN);
-                self.state = State::Open {
-                    until: now + open_for,
-                    open_for,
-                };
-                true
-            }
-            State::Closed if self.failures >= THRESHOLD => {
-                self.state = State::Open {
-                    until: now + FIRST_OPEN,
-                    open_for: FIRST_OPEN,
-                };
-                true
-            }
-            _ => false,
+        let open = match self.state {
+            State::Probing => true,
+            State::Closed => self.failures >= THRESHOLD,
+            State::Open { .. } => false,
+        };
+        if open {
+            self.state = State::Open {
+                until: now + OPEN_FOR,
+            };
         }
+        open
     }
 
     pub fn is_open(&self) -> bool {
@@ -108,8 +98,8 @@ mod tests {
             assert_eq!(b.gate(t0, 0), Gate::Go);
         }
         assert!(b.failure(t0), "the fifth failure opens it");
-        assert_eq!(b.gate(t0, 0), Gate::Wait(t0 + FIRST_OPEN));
-        let later = t0 + FIRST_OPEN;
+        assert_eq!(b.gate(t0, 0), Gate::Wait(t0 + OPEN_FOR));
+        let later = t0 + OPEN_FOR;
         assert_eq!(
             b.gate(later, 1),
             Gate::Wait(later + Duration::from_millis(10)),
@@ -120,10 +110,10 @@ mod tests {
         assert!(b.failure(later), "a failed probe opens it again");
         assert_eq!(
             b.gate(later, 0),
-            Gate::Wait(later + FIRST_OPEN * 2),
-            "for twice as long"
+            Gate::Wait(later + OPEN_FOR),
+            "for as long again"
         );
-        let again = later + FIRST_OPEN * 2;
+        let again = later + OPEN_FOR;
         assert_eq!(b.gate(again, 0), Gate::Go);
         b.success();
         assert!(!b.is_open());

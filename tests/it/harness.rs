@@ -13,9 +13,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// What the upstream received.
@@ -402,4 +405,152 @@ fn fastrand_suffix() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0);
     h.finish()
+}
+
+/// A `hookgate serve` process on a configuration file of its own.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub config: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Proc {
+    /// Starts `hookgate serve` on `config`, in a directory of its own (removed when dropped).
+    pub fn start(name: &str, config: &str) -> Proc {
+        let dir = std::env::temp_dir().join(format!("hookgate-proc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hookgate.toml");
+        std::fs::write(&path, config.replace("$DIR", &dir.display().to_string())).unwrap();
+        Proc::launch(path, dir)
+    }
+
+    /// Starts the process again on the same file and directory (after it exited or was killed).
+    pub fn restart(mut self) -> Proc {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (config, dir) = (self.config.clone(), self.dir.clone());
+        // The directory must outlive this handle.
+        self.dir = PathBuf::new();
+        Proc::launch(config, dir)
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
+    fn launch(path: PathBuf, dir: PathBuf) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookgate starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": line }));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut proc = Proc {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            admin: None,
+            logs,
+            config: path,
+            dir,
+        };
+        let line = proc.wait_for_log("hookgate is listening", Duration::from_secs(10));
+        proc.addr = line["addr"].as_str().unwrap().parse().unwrap();
+        proc.admin = line["admin"].as_str().and_then(|a| a.parse().ok());
+        proc
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The first log line (after `skip` lines) whose message contains `text`.
+    pub fn wait_for_log(&self, text: &str, limit: Duration) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            if let Some(l) = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l["message"].as_str().is_some_and(|m| m.contains(text)))
+            {
+                return l.clone();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no log line containing {text:?} in {limit:?}; logs: {:?}",
+                self.logs.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_count(&self, text: &str) -> usize {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["message"].as_str().is_some_and(|m| m.contains(text)))
+            .count()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -s {name} failed");
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "hookgate did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod cli;
+mod durable;
 mod events;
 mod faults;
 mod flood;
