@@ -36,6 +36,19 @@ pub fn describe(path: &Path, config: &Config) -> String {
         s.listen,
         if s.tls.is_some() { " (TLS)" } else { "" }
     );
+    let store = match &config.store.kind {
+        crate::config::StoreKind::Embedded { path } => format!(
+            "store: embedded in {} (delivered events kept {}, dead letters {}, at most {} bytes)",
+            path.display(),
+            human(config.store.limits.retention),
+            human(config.store.limits.dead_retention),
+            config.store.limits.max_size
+        ),
+        crate::config::StoreKind::Memory => {
+            "store: memory (nothing is kept across restarts; direct delivery only)".to_string()
+        }
+    };
+    let _ = writeln!(out, "{store}");
     let mut unwindowed = Vec::new();
     for r in &config.routes {
         let v = &r.verifier;
@@ -88,6 +101,28 @@ pub fn describe(path: &Path, config: &Config) -> String {
                 ""
             }
         );
+        let delivery = match r.delivery {
+            crate::delivery::Mode::Queued => format!(
+                "queued: acknowledged once stored, then delivered with {} retries over {} (then dead-lettered; dead_letter_on {:?}), {} at a time",
+                r.policy.schedule.len(),
+                human(r.policy.horizon()),
+                r.policy
+                    .dead_letter_on
+                    .iter()
+                    .map(|s| s.as_u16())
+                    .collect::<Vec<_>>(),
+                r.policy.concurrency
+            ),
+            crate::delivery::Mode::Direct => format!(
+                "direct: the vendor waits for the upstream's answer{}",
+                if r.upstream_4xx == crate::delivery::Upstream4xx::Retry {
+                    " (a 4xx is answered 503 so that the vendor retries)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        let _ = writeln!(out, "  delivery {delivery}");
         if let Some(why) = &r.dedupe_ttl_reason {
             let _ = writeln!(out, "  {why}");
         }

@@ -47,6 +47,9 @@ enum Command {
         /// Serve the admin endpoints here instead of admin.listen.
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<std::net::SocketAddr>,
+        /// Keep the embedded store in this directory instead of store.path.
+        #[arg(long, value_name = "DIR", env = "HOOKGATE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Ask a running gateway to reload its configuration file (as SIGHUP does), through its admin
     /// listener, and print the result.
@@ -122,12 +125,14 @@ pub fn run() -> ExitCode {
             log_format,
             listen,
             admin_listen,
+            data_dir,
         } => serve::serve(
             &config,
             log_format,
             serve::Overrides {
                 listen,
                 admin_listen,
+                data_dir,
             },
         ),
         Command::Check { config } => check::check(&config),

@@ -38,14 +38,18 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
 }
 
 /// Command-line settings that take precedence over the file (kept across reloads).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Overrides {
     pub listen: Option<std::net::SocketAddr>,
     pub admin_listen: Option<std::net::SocketAddr>,
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Overrides {
-    fn apply(self, mut config: Config) -> Config {
+    fn apply(&self, mut config: Config) -> Config {
+        if let Some(dir) = &self.data_dir {
+            config.store.kind = config::StoreKind::Embedded { path: dir.clone() };
+        }
         if let Some(l) = self.listen {
             config.server.listen = l;
         }
@@ -124,11 +128,11 @@ async fn run_until_signalled(path: &Path, config: Config, overrides: Overrides) 
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let _ = reload_from(path, overrides, &handle, &mut running);
+                let _ = reload_from(path, &overrides, &handle, &mut running);
             }
             asked = next_request(&mut requests) => match asked {
                 Some(reply) => {
-                    let _ = reply.send(reload_from(path, overrides, &handle, &mut running));
+                    let _ = reply.send(reload_from(path, &overrides, &handle, &mut running));
                 }
                 None => requests = None,
             },
@@ -155,7 +159,7 @@ async fn next_request(
 /// Reads, validates and swaps in the configuration file; on any error the running one stays.
 fn reload_from(
     path: &Path,
-    overrides: Overrides,
+    overrides: &Overrides,
     handle: &server::Handle,
     running: &mut config::ServerConfig,
 ) -> Result<String, String> {

@@ -193,6 +193,40 @@ async fn upstream_statuses_are_relayed_and_only_2xx_is_remembered() {
 }
 
 #[tokio::test]
+async fn direct_mode_can_turn_an_upstream_4xx_into_a_503_the_vendor_retries() {
+    // For vendors that dead-letter an event at its first 4xx (DocIntell).
+    let upstream = Upstream::start().await;
+    let gw = Gateway::start(
+        &route("a", &upstream.url(), "upstream_4xx = \"retry\""),
+        "",
+        &[],
+    )
+    .await;
+    let body = event("evt_4xx_retry");
+    upstream.set(Behavior::Answer(404));
+    let r = post(&gw.url("/webhooks/a"), &signed(&body), body.clone()).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.error(), "upstream_rejected");
+    assert_eq!(r.headers["retry-after"], "5");
+    // A 5xx is relayed as it is (it is already retryable), and the retry after a fix goes through.
+    upstream.set(Behavior::Answer(502));
+    assert_eq!(
+        post(&gw.url("/webhooks/a"), &signed(&body), body.clone())
+            .await
+            .status,
+        502
+    );
+    upstream.set(Behavior::Answer(200));
+    assert_eq!(
+        post(&gw.url("/webhooks/a"), &signed(&body), body.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(upstream.count(), 3);
+}
+
+#[tokio::test]
 async fn two_concurrent_deliveries_of_one_event_are_forwarded_once() {
     let upstream = Upstream::start().await;
     upstream.set(Behavior::Slow(Duration::from_millis(300), 200));
