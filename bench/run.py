@@ -167,8 +167,10 @@ def main():
     ap.add_argument("--per-round", type=int, default=700_000,
                     help="distinct deliveries prepared per hookgate run (must exceed what one run sends)")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--targets", default="nginx,bare-hyper,hookgate,hookgate+log",
-                    help="which targets to run (comma-separated)")
+    ap.add_argument("--targets", default="nginx,bare-hyper,hookgate,hookgate-queued,hookgate+log",
+                    help="which targets to run (comma-separated): nginx, bare-hyper, hookgate (direct delivery, "
+                         "embedded store), hookgate-queued (queued delivery, fsynced), hookgate-nostore (direct, "
+                         "memory store), hookgate+log (direct, access log on)")
     ap.add_argument("--baseline", type=Path, metavar="BIN",
                     help="also run this hookgate binary (another build, e.g. of the previous commit) beside each "
                          "hookgate target, as NAME@baseline configured the same, to measure a change in one run")
@@ -226,13 +228,15 @@ http {{
             targets.append(Target("bare-hyper", [str(release / "bare-proxy"), f"127.0.0.1:{port}", upstream],
                                   port, "/webhooks/stripe", work))
 
-        builds = [(n, l, release / "hookgate") for n, l in [("hookgate", "false"), ("hookgate+log", "true")]
-                  if n in wanted]
+        variants = [("hookgate", "false", "direct", "embedded"), ("hookgate-queued", "false", "queued", "embedded"),
+                    ("hookgate-nostore", "false", "direct", "memory"), ("hookgate+log", "true", "direct", "embedded")]
+        builds = [(n, l, d, k, release / "hookgate") for n, l, d, k in variants if n in wanted]
         if args.baseline:
-            builds += [(n + "@baseline", l, args.baseline.resolve()) for n, l, _ in builds]
-        for name, log, binary in builds:
+            builds += [(n + "@baseline", l, d, k, args.baseline.resolve()) for n, l, d, k, _ in builds]
+        for name, log, delivery, kind, binary in builds:
             port, admin = free_port(), free_port()
             conf = work / f"{name}.toml"
+            store = (f'path = "{work / (name + "-data")}"' if kind == "embedded" else 'kind = "memory"')
             conf.write_text(f"""
 [server]
 listen = "127.0.0.1:{port}"
@@ -243,14 +247,19 @@ dedupe_capacity = 4000000
 [admin]
 listen = "127.0.0.1:{admin}"
 
+[store]
+{store}
+
 [routes.stripe]
 provider = "stripe"
 secrets = ["{SECRET}"]
 tolerance = "1h"
 upstream = "{upstream}"
+delivery = "{delivery}"
 """)
-            targets.append(Target(name, [str(binary), "serve", "--config", str(conf)], port,
-                                  "/webhooks/stripe", work, admin=admin))
+            t = Target(name, [str(binary), "serve", "--config", str(conf)], port, "/webhooks/stripe", work, admin=admin)
+            t.queued = delivery == "queued"
+            targets.append(t)
         started += [t.proc for t in targets]
 
         results = {t.name: [] for t in targets}
@@ -263,10 +272,24 @@ upstream = "{upstream}"
                 prefix = f"evt_{t.name.replace('+', '_').replace('@', '_')}_{r}_"
                 cfile = work / "corpus.txt"
                 corpus(cfile, prefix, args.per_round)
+                queued = getattr(t, "queued", False)
+                outcome = "accepted" if queued else "forwarded"
+                counter = f'hookgate_requests_total{{route="stripe",outcome="{outcome}"}}'
                 before_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
-                before_fwd = metric(t.admin, 'hookgate_requests_total{route="stripe",outcome="forwarded"}') if t.admin else 0
+                before_fwd = metric(t.admin, counter) if t.admin else 0
+                before_commits = metric(t.admin, "hookgate_store_writes_per_commit_count") if t.admin else 0
+                before_writes = metric(t.admin, "hookgate_store_writes_per_commit_sum") if t.admin else 0
                 cpu0 = cpu_seconds(t.pids())
                 w = run_wrk(t.port, t.path, cfile, prefix, args.duration, args.connections)
+                if queued:
+                    # Accepted events per CPU-second, their delivery included: wait for the queue to drain.
+                    accepted = metric(t.admin, counter) - before_fwd
+                    deadline = time.time() + 120
+                    while time.time() < deadline:
+                        got = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
+                        if got["distinct"] - before_sink["distinct"] >= accepted:
+                            break
+                        time.sleep(0.2)
                 cpu = cpu_seconds(t.pids()) - cpu0
                 time.sleep(0.5)
                 after_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
@@ -277,10 +300,20 @@ upstream = "{upstream}"
                            per_cpu_s=ok / cpu if cpu else float("nan"), rss_mib=peak_rss_mib(t.pids()),
                            delivered=delivered, distinct=distinct)
                 if t.admin:
-                    forwarded = metric(t.admin, 'hookgate_requests_total{route="stripe",outcome="forwarded"}') - before_fwd
+                    forwarded = metric(t.admin, counter) - before_fwd
                     row["forwarded"] = forwarded
-                    checks.append((t.name, r, delivered == forwarded == distinct and w["non2xx"] == 0
-                                   and ok <= forwarded <= ok + args.connections, row))
+                    commits = metric(t.admin, "hookgate_store_writes_per_commit_count") - before_commits
+                    writes = metric(t.admin, "hookgate_store_writes_per_commit_sum") - before_writes
+                    row["commits_per_s"] = commits / args.duration
+                    row["writes_per_commit"] = writes / commits if commits else 0
+                    if queued:
+                        # At least once: every accepted event reached the sink; repeats are counted.
+                        row["repeats"] = delivered - distinct
+                        checks.append((t.name, r, distinct == forwarded and w["non2xx"] == 0
+                                       and ok <= forwarded <= ok + args.connections, row))
+                    else:
+                        checks.append((t.name, r, delivered == forwarded == distinct and w["non2xx"] == 0
+                                       and ok <= forwarded <= ok + args.connections, row))
                     if ok > args.per_round:
                         print(f"warning: {t.name} sent more than --per-round deliveries", file=sys.stderr)
                 results[t.name].append(row)
@@ -328,12 +361,19 @@ def report(results, checks, args):
     print(f"{args.rounds} rounds x {args.duration}s, {args.connections} connections, ~1 KB Stripe-signed events; "
           f"targets on CPU {TARGET_CPU}, wrk and sink on CPU {LOAD_CPU}; medians")
     print()
-    print(f"| target | req/s | req per CPU-s | vs {base} (per CPU-s) | p50 ms | p99 ms | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| target | req/s | req per CPU-s | vs {base} (per CPU-s) | p50 ms | p99 ms | peak RSS MiB | commits/s | writes per commit |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in results:
+        commits = med(name, "commits_per_s") if all("commits_per_s" in r for r in results[name]) else 0
+        per = med(name, "writes_per_commit") if commits else 0
         print(f"| {name} | {med(name, 'rps'):,.0f} | {med(name, 'per_cpu_s'):,.0f} | "
               f"{med(name, 'per_cpu_s') / med(base, 'per_cpu_s'):.2f}x | {med(name, 'p50_us') / 1000:.2f} | "
-              f"{med(name, 'p99_us') / 1000:.2f} | {max(r['rss_mib'] for r in results[name]):.0f} |")
+              f"{med(name, 'p99_us') / 1000:.2f} | {max(r['rss_mib'] for r in results[name]):.0f} | "
+              f"{commits:,.0f} | {per:.1f} |")
+    if "hookgate-queued" in results and "hookgate" in results:
+        print(f"\nqueued against direct (both with the embedded store): "
+              f"{med('hookgate-queued', 'per_cpu_s') / med('hookgate', 'per_cpu_s'):.2f}x per CPU-s; "
+              f"repeats at the sink (at least once): {sum(r.get('repeats', 0) for r in results['hookgate-queued'])}")
     print()
     bad = [c for c in checks if not c[2]]
     print(f"exactly-once check: {len(checks) - len(bad)}/{len(checks)} hookgate runs delivered every forwarded "

@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 seconds="${SECONDS_PER_TARGET:-60}"
 runs="${RUNS_PER_TARGET:-0}"
-targets=(signature_header timestamp json_pointer envelope config request form)
+targets=(signature_header timestamp json_pointer envelope config request form store_record)
 if [ "$#" -gt 0 ]; then targets=("$@"); fi
 limit=(-max_total_time="$seconds")
 if [ "$runs" -gt 0 ]; then limit=(-runs="$runs"); fi

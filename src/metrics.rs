@@ -92,6 +92,8 @@ pub struct Metrics {
     pub store_failing: Gauge,
     pub store_errors: Family<ResultLabels, Counter>,
     pub replays: Family<RouteLabels, Counter>,
+    pub redis_duration: Histogram,
+    pub redis_errors: Counter,
     /// The per-route store series set at the last scrape.
     last_store_series: std::sync::Mutex<std::collections::HashSet<(Arc<str>, &'static str)>>,
 }
@@ -134,6 +136,8 @@ impl Metrics {
             store_failing: Gauge::default(),
             store_errors: Family::default(),
             replays: Family::default(),
+            redis_duration: latency_histogram(),
+            redis_errors: Counter::default(),
             last_store_series: Default::default(),
             registry: Registry::default(),
         };
@@ -277,7 +281,25 @@ impl Metrics {
             "Stored events queued again by hand (CLI or API), by route",
             m.replays.clone(),
         );
+        registry.register(
+            "redis_duration_seconds",
+            "Round trips to Redis (store.kind = \"redis\")",
+            m.redis_duration.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Redis commands that failed",
+            m.redis_errors.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Records one Redis round trip.
+    pub fn record_redis(&self, took: Duration, failed: bool) {
+        self.redis_duration.observe(took.as_secs_f64());
+        if failed {
+            self.redis_errors.inc();
+        }
     }
 
     /// Records one delivery attempt of a queued event that was accepted `since_accept_ms` ago.
@@ -314,7 +336,7 @@ impl Metrics {
 
     /// Mirrors the store's and the workers' figures (taken when scraped). A route whose count fell
     /// to nothing since the last scrape is set to zero rather than left at its last value.
-    pub fn record_store(
+    pub async fn record_store(
         &self,
         store: &crate::store::Store,
         workers: Option<&crate::delivery::Deliveries>,
@@ -336,7 +358,7 @@ impl Metrics {
                     .set(n);
                 now_set.insert((route, name));
             };
-        if let Ok(counts) = store.counts() {
+        if let Ok(counts) = store.counts().await {
             for (route, state, n) in counts {
                 let n = i64::try_from(n).unwrap_or(i64::MAX);
                 match state {
@@ -360,7 +382,7 @@ impl Metrics {
                 );
             }
         }
-        if let Ok(oldest) = store.oldest_queued() {
+        if let Ok(oldest) = store.oldest_queued().await {
             let now = jiff::Timestamp::now().as_millisecond();
             for (route, received_ms) in oldest {
                 let age = (now - i64::try_from(received_ms).unwrap_or(now)).max(0) as f64 / 1000.0;

@@ -21,7 +21,7 @@ use crate::metrics::{Metrics, NO_ROUTE};
 use crate::outcome::{Blame, Body, Outcome, Reject, StatusOverrides, respond};
 use crate::replay::{self, Claim, Dedupe, EventKey, Keys};
 use crate::routes::{Route, RouteTable};
-use crate::store::{Embedded, EnvelopeRecord, EventRecord, NewEvent, Store, StoreError};
+use crate::store::{Embedded, EnvelopeRecord, EventRecord, Hold, NewEvent, Store, StoreError};
 use crate::verify::Verified;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -45,6 +45,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A duplicate waits this much longer than the first delivery's own forward timeout, so the first has
 /// settled (delivered or failed) by the time the wait ends.
 const CLAIM_SLACK: Duration = Duration::from_secs(1);
+
+/// How often a delivery whose event another process is delivering looks again.
+const HOLD_POLL: Duration = Duration::from_millis(50);
 
 /// What the gateway serves now; replaced whole on reload.
 pub struct Live {
@@ -210,7 +213,7 @@ struct Trace {
 impl Gateway {
     /// Opens the configured store and starts the delivery workers of queued routes (which deliver
     /// what the store still holds).
-    pub fn new(config: Config, metrics: Arc<Metrics>) -> std::io::Result<Gateway> {
+    pub async fn new(config: Config, metrics: Arc<Metrics>) -> std::io::Result<Gateway> {
         let dedupe = Dedupe::new();
         dedupe.configure(&capacities(config.routes.iter()));
         let store = match &config.store.kind {
@@ -225,6 +228,17 @@ impl Gateway {
                     )
                     .map_err(std::io::Error::other)?,
                 )
+            }
+            StoreKind::Redis(settings) => {
+                let observer = metrics.clone();
+                Store::Redis(Box::new(
+                    crate::store::redis::Redis::open(
+                        settings.clone(),
+                        Arc::new(move |took, failed| observer.record_redis(took, failed)),
+                    )
+                    .await
+                    .map_err(std::io::Error::other)?,
+                ))
             }
         };
         let forwarder = Forwarder::new(&config.server.pool)?;
@@ -459,7 +473,8 @@ impl Gateway {
         let ttl = replay::remember_for(route.dedupe_ttl, event.signed_at(), route.tolerance, now);
         let until_ms = unix_ms(now) + millis_u64(ttl);
         let keys: Vec<EventKey> = keys.iter().collect();
-        if self.store.seen(&keys)? {
+        // The store's memory, and other processes' deliveries of the event when it is shared.
+        if self.hold(&route, &keys).await? == Hold::Done {
             claim.commit(ttl);
             return Ok(Outcome::Duplicate);
         }
@@ -477,7 +492,7 @@ impl Gateway {
                     .store
                     .accept(NewEvent {
                         record,
-                        keys,
+                        keys: keys.clone(),
                         remember_until_ms: until_ms,
                     })
                     .await
@@ -487,7 +502,10 @@ impl Gateway {
                         claim.commit(ttl);
                         return Ok(Outcome::Duplicate);
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        self.store.release(&keys).await;
+                        return Err(e.into());
+                    }
                 };
                 // 8. Durable: remembered, and handed to the delivery workers.
                 claim.commit(ttl);
@@ -517,6 +535,24 @@ impl Gateway {
                     return Err(Reject::UpstreamRefused(reply.status));
                 }
                 Ok(Outcome::Forwarded(reply))
+            }
+        }
+    }
+
+    /// Holds the event's keys in the store for this delivery. Another process delivering the event
+    /// (a shared store) is waited for, as a concurrent delivery in this process is: it ends in a
+    /// duplicate, or in this delivery going ahead, or after the wait in `in_flight`.
+    async fn hold(&self, route: &Route, keys: &[EventKey]) -> Result<Hold, Reject> {
+        let wait = route.forward_timeout + CLAIM_SLACK;
+        let hold_ms = millis_u64(wait);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.store.hold(keys, hold_ms).await? {
+                Hold::Busy if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(HOLD_POLL).await;
+                }
+                Hold::Busy => return Err(Reject::InFlight(replay::StillInFlight)),
+                found => return Ok(found),
             }
         }
     }
@@ -736,7 +772,15 @@ upstream = "http://127.0.0.1:1/"
 "#
         );
         let config = crate::config::parse("t.toml", &text, &|_| None).unwrap();
-        Arc::new(Gateway::new(config, Arc::new(Metrics::new())).unwrap())
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Arc::new(
+            runtime
+                .block_on(Gateway::new(config, Arc::new(Metrics::new())))
+                .unwrap(),
+        )
     }
 
     fn request() -> impl Strategy<Value = (String, String, Vec<(String, String)>, Vec<u8>, bool)> {

@@ -59,11 +59,11 @@ pub async fn start(config: Config) -> std::io::Result<Handle> {
         Some(a) => Some(TcpListener::bind(a.listen).await?),
         None => None,
     };
-    start_on(listener, admin, config)
+    start_on(listener, admin, config).await
 }
 
 /// Starts serving on listeners that are already bound.
-pub fn start_on(
+pub async fn start_on(
     listener: TcpListener,
     admin: Option<TcpListener>,
     config: Config,
@@ -76,7 +76,7 @@ pub fn start_on(
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
-    let gateway = Arc::new(Gateway::new(config, metrics)?);
+    let gateway = Arc::new(Gateway::new(config, metrics).await?);
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, reload_rx) = mpsc::channel(4);

@@ -60,7 +60,7 @@ fn world() -> &'static World {
             .unwrap();
         let config = hookgate::config::parse("fuzz.toml", ROUTES, &|_| None).unwrap();
         let metrics = Arc::new(hookgate::metrics::Metrics::new());
-        let gateway = runtime.block_on(async { Arc::new(Gateway::new(config, metrics).unwrap()) });
+        let gateway = runtime.block_on(async { Arc::new(Gateway::new(config, metrics).await.unwrap()) });
         World { runtime, gateway }
     })
 }

@@ -42,13 +42,13 @@ pub async fn handle(
     let parts: Vec<&str> = rest.split('/').collect();
     Some(match (method, parts.as_slice()) {
         (&Method::GET, ["events"]) => match filter(query) {
-            Ok((f, delivering)) => list(store, &f, delivering, &running),
+            Ok((f, delivering)) => list(store, &f, delivering, &running).await,
             Err(e) => error(StatusCode::BAD_REQUEST, &e),
         },
         (&Method::GET, ["events", route, id]) => {
             let (route, id) = (decode(route), decode(id));
-            match find(store, &route, &id) {
-                Ok(Some(seq)) => detail(state, seq, &running),
+            match find(store, &route, &id).await {
+                Ok(Some(seq)) => detail(state, seq, &running).await,
                 Ok(None) => error(
                     StatusCode::NOT_FOUND,
                     &format!("no stored event {id} on route {route}"),
@@ -58,7 +58,7 @@ pub async fn handle(
         }
         (&Method::POST, ["events", route, id, "replay"]) => {
             let (route, id) = (decode(route), decode(id));
-            match find(store, &route, &id) {
+            match find(store, &route, &id).await {
                 Ok(Some(seq)) => replay(state, vec![seq]).await,
                 Ok(None) => error(
                     StatusCode::NOT_FOUND,
@@ -81,7 +81,7 @@ pub async fn handle(
                 Ok(Selection::Ids(route, ids)) => {
                     let mut seqs = Vec::new();
                     for id in ids {
-                        match find(store, &route, &id) {
+                        match find(store, &route, &id).await {
                             Ok(Some(seq)) => seqs.push(seq),
                             Ok(None) => {}
                             Err(e) => return Some(error(StatusCode::SERVICE_UNAVAILABLE, &e)),
@@ -89,7 +89,7 @@ pub async fn handle(
                     }
                     replay(state, seqs).await
                 }
-                Ok(Selection::Filter(f)) => match all(store, f) {
+                Ok(Selection::Filter(f)) => match all(store, f).await {
                     Ok(seqs) => replay(state, seqs).await,
                     Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
                 },
@@ -111,8 +111,8 @@ fn running(state: &AdminState) -> HashSet<Seq> {
         .unwrap_or_default()
 }
 
-fn find(store: &Store, route: &str, id: &str) -> Result<Option<Seq>, String> {
-    store.find(route, id).map_err(|e| e.to_string())
+async fn find(store: &Store, route: &str, id: &str) -> Result<Option<Seq>, String> {
+    store.find(route, id).await.map_err(|e| e.to_string())
 }
 
 /// Percent-decodes one path segment (`+` stays `+`).
@@ -208,13 +208,13 @@ pub fn item(seq: Seq, s: &Summary, running: &HashSet<Seq>) -> Value {
     })
 }
 
-fn list(
+async fn list(
     store: &Store,
     f: &Filter,
     delivering: bool,
     running: &HashSet<Seq>,
 ) -> Response<Full<Bytes>> {
-    let found: Vec<Listed> = match store.list(f) {
+    let found: Vec<Listed> = match store.list(f).await {
         Ok(l) => l,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
@@ -250,18 +250,21 @@ fn body(bytes: &[u8]) -> Value {
     }
 }
 
-fn detail(state: &AdminState, seq: Seq, running: &HashSet<Seq>) -> Response<Full<Bytes>> {
+async fn detail(state: &AdminState, seq: Seq, running: &HashSet<Seq>) -> Response<Full<Bytes>> {
     let store = state.gateway.store();
-    let (record, summary, attempts) =
-        match (store.event(seq), store.summary(seq), store.attempts(seq)) {
-            (Ok(Some(r)), Ok(Some(s)), Ok(a)) => (r, s, a),
-            (Ok(None), _, _) | (_, Ok(None), _) => {
-                return error(StatusCode::NOT_FOUND, "the event is gone");
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-            }
-        };
+    let (record, summary, attempts) = match (
+        store.event(seq).await,
+        store.summary(seq).await,
+        store.attempts(seq).await,
+    ) {
+        (Ok(Some(r)), Ok(Some(s)), Ok(a)) => (r, s, a),
+        (Ok(None), _, _) | (_, Ok(None), _) => {
+            return error(StatusCode::NOT_FOUND, "the event is gone");
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+        }
+    };
     let live = state.gateway.live();
     let signature_headers: Vec<String> = live
         .routes
@@ -364,9 +367,10 @@ fn replay_filter(bytes: &[u8]) -> Result<Selection, String> {
     Ok(Selection::Filter(f))
 }
 
-fn all(store: &Store, f: Filter) -> Result<Vec<Seq>, String> {
+async fn all(store: &Store, f: Filter) -> Result<Vec<Seq>, String> {
     store
         .list(&f)
+        .await
         .map(|l| l.into_iter().map(|l| l.seq).collect())
         .map_err(|e| e.to_string())
 }
@@ -383,17 +387,15 @@ async fn replay(state: &AdminState, seqs: Vec<Seq>) -> Response<Full<Bytes>> {
     match store.replay(seqs).await {
         Ok(done) => {
             let now = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
-            for &seq in &done {
-                if let Ok(Some(s)) = store.summary(seq) {
-                    workers.enqueue(&s.route, seq, now);
-                    gateway
-                        .metrics()
-                        .replays
-                        .get_or_create(&crate::metrics::RouteLabels {
-                            route: Arc::from(s.route.as_str()),
-                        })
-                        .inc();
-                }
+            for (seq, route) in &done {
+                workers.enqueue(route, *seq, now);
+                gateway
+                    .metrics()
+                    .replays
+                    .get_or_create(&crate::metrics::RouteLabels {
+                        route: Arc::from(route.as_str()),
+                    })
+                    .inc();
             }
             ok(json!({ "replayed": done.len() }))
         }

@@ -114,7 +114,9 @@ async fn respond(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>>
             let metrics = gateway.metrics();
             metrics.record_dedupe(&gateway.dedupe().per_route());
             metrics.in_flight.set(gateway.in_flight() as i64);
-            metrics.record_store(gateway.store(), gateway.workers());
+            metrics
+                .record_store(gateway.store(), gateway.workers())
+                .await;
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

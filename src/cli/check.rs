@@ -47,6 +47,12 @@ pub fn describe(path: &Path, config: &Config) -> String {
         crate::config::StoreKind::Memory => {
             "store: memory (nothing is kept across restarts; direct delivery only)".to_string()
         }
+        crate::config::StoreKind::Redis(r) => format!(
+            "store: redis at {} (keys under {}:, shared with the other processes on it; lease {})",
+            crate::config::without_credentials(&String::from_utf8_lossy(r.url.expose())),
+            r.prefix,
+            human(r.lease)
+        ),
     };
     let _ = writeln!(out, "{store}");
     let mut unwindowed = Vec::new();

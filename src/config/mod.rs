@@ -100,15 +100,17 @@ pub struct AdminConfig {
 }
 
 /// Which store keeps events, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StoreKind {
     /// A redb file in `path` (the default).
     Embedded { path: PathBuf },
     /// Nothing kept beyond the process's memory: direct delivery only.
     Memory,
+    /// A Redis shared by several processes.
+    Redis(crate::store::redis::Settings),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub kind: StoreKind,
     pub limits: crate::store::Limits,
@@ -124,6 +126,11 @@ pub mod store_defaults {
     /// Dead-lettered events are kept this long.
     pub const DEAD_RETENTION: Duration = Duration::from_secs(14 * 86_400);
     pub const MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+    /// Redis: an attempt not recorded after this long is taken over by another process; longer than
+    /// any route's forward_timeout, so that a slow attempt is not made twice.
+    pub const LEASE: Duration = Duration::from_secs(60);
+    /// Redis: the prefix of every key.
+    pub const PREFIX: &str = "hookgate";
 }
 
 /// The shortest admin token accepted.
@@ -277,7 +284,7 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
             max_body: server.max_body,
             defaults: &defaults,
             presets: &lookup,
-            durable_store: store.kind != StoreKind::Memory,
+            durable_store: !matches!(store.kind, StoreKind::Memory),
         };
         let Some(route) = route::route(name, &table, own, &ctx, c.errors, &mut warnings) else {
             continue;
@@ -379,13 +386,71 @@ fn share_dedupe_capacity(
 
 fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
     use store_defaults as d;
+    let kinds = ["embedded", "memory", "redis"];
     let kind = c
         .check(&raw.kind, "store.kind".to_string(), |k| {
-            layer::choice(k, &["embedded", "memory"], |k| {
-                matches!(k, "embedded" | "memory").then(|| k.to_string())
-            })
+            layer::choice(k, &kinds, |k| kinds.contains(&k).then(|| k.to_string()))
         })
         .map_or_else(|| "embedded".to_string(), |k| k.value);
+    // Keys that belong to other kinds are refused, so that a half-edited table is noticed.
+    let only =
+        |c: &mut Checker<'_>, present: bool, loc: Option<error::Loc>, key: &str, kind_of: &str| {
+            if present && let Some(loc) = loc {
+                c.errors.push(ConfigError::at(
+                &loc,
+                format!("store.{key}"),
+                format!(
+                    "{key} belongs to kind = \"{kind_of}\"; remove it, or set kind = \"{kind_of}\""
+                ),
+            ));
+            }
+        };
+    if kind != "embedded" {
+        only(
+            c,
+            raw.path.is_some(),
+            raw.path.as_ref().map(|p| c.loc(p)),
+            "path",
+            "embedded",
+        );
+        only(
+            c,
+            raw.max_size.is_some(),
+            raw.max_size.as_ref().map(|p| c.loc(p)),
+            "max_size",
+            "embedded",
+        );
+    }
+    if kind != "redis" {
+        only(
+            c,
+            raw.url.is_some(),
+            raw.url.as_ref().map(|p| c.loc(p)),
+            "url",
+            "redis",
+        );
+        only(
+            c,
+            raw.lease.is_some(),
+            raw.lease.as_ref().map(|p| c.loc(p)),
+            "lease",
+            "redis",
+        );
+        only(
+            c,
+            raw.durability.is_some(),
+            raw.durability.as_ref().map(|p| c.loc(p)),
+            "durability",
+            "redis",
+        );
+        only(
+            c,
+            raw.prefix.is_some(),
+            raw.prefix.as_ref().map(|p| c.loc(p)),
+            "prefix",
+            "redis",
+        );
+    }
     let path = c
         .check(&raw.path, "store.path".to_string(), |p| {
             if p.trim().is_empty() {
@@ -395,16 +460,6 @@ fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
             }
         })
         .map_or_else(|| PathBuf::from(d::PATH), |p| p.value);
-    if kind == "memory"
-        && let Some(p) = &raw.path
-    {
-        let loc = c.loc(p);
-        c.errors.push(ConfigError::at(
-            &loc,
-            "store.path",
-            "a memory store keeps nothing on disk; remove path, or remove kind = \"memory\" to use the embedded store there",
-        ));
-    }
     let get = |c: &mut Checker<'_>, raw: &Option<raw::S<String>>, key: &str, default| {
         c.check(raw, format!("store.{key}"), duration)
             .map_or(default, |a| a.value)
@@ -416,14 +471,59 @@ fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
             .check(&raw.max_size, "store.max_size".to_string(), size)
             .map_or(d::MAX_SIZE, |a| a.value),
     };
-    StoreConfig {
-        kind: if kind == "memory" {
-            StoreKind::Memory
-        } else {
-            StoreKind::Embedded { path }
-        },
-        limits,
-    }
+    let kind = match kind.as_str() {
+        "memory" => StoreKind::Memory,
+        "redis" => {
+            let url = match &raw.url {
+                None => {
+                    c.errors.push(ConfigError::file(
+                        &c.origin.name,
+                        "store.url: not set; kind = \"redis\" needs url = \"${REDIS_URL}\" (redis://… or rediss://… for TLS)",
+                    ));
+                    None
+                }
+                Some(_) => c.check_secret(&raw.url, "store.url".to_string()).and_then(|u| {
+                    let text = String::from_utf8_lossy(u.value.expose()).into_owned();
+                    if text.starts_with("redis://") || text.starts_with("rediss://") {
+                        Some(u.value)
+                    } else {
+                        c.errors.push(u.err(format!(
+                            "\"{}\" is not a Redis URL; write redis://host:6379 (or rediss://… for TLS)",
+                            without_credentials(&text)
+                        )));
+                        None
+                    }
+                }),
+            };
+            let lease = get(c, &raw.lease, "lease", d::LEASE);
+            let durability = c
+                .check(&raw.durability, "store.durability".to_string(), |t| {
+                    layer::choice(t, &["warn", "fsync"], |t| match t {
+                        "warn" => Some(crate::store::redis::Durability::Warn),
+                        "fsync" => Some(crate::store::redis::Durability::Fsync),
+                        _ => None,
+                    })
+                })
+                .map_or(crate::store::redis::Durability::Warn, |a| a.value);
+            let prefix = raw
+                .prefix
+                .as_ref()
+                .map_or_else(|| d::PREFIX.to_string(), |p| p.get_ref().clone());
+            match url {
+                Some(url) => StoreKind::Redis(crate::store::redis::Settings {
+                    url,
+                    prefix,
+                    retention: limits.retention,
+                    dead_retention: limits.dead_retention,
+                    lease,
+                    durability,
+                }),
+                None => StoreKind::Memory,
+            }
+        }
+        _ => StoreKind::Embedded { path },
+    };
+    StoreConfig { kind, limits }
 }
 
 fn admin(c: &mut Checker<'_>, raw: raw::RawAdmin) -> Option<AdminConfig> {

@@ -55,6 +55,10 @@ pub struct RawTls {
 pub struct RawStore {
     pub kind: Option<S<String>>,
     pub path: Option<S<String>>,
+    pub url: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub lease: Option<S<String>>,
+    pub durability: Option<S<String>>,
     pub retention: Option<S<String>>,
     pub dead_retention: Option<S<String>>,
     pub max_size: Option<S<RawSize>>,

@@ -17,8 +17,11 @@ pub enum State {
     Open {
         until: Instant,
     },
-    /// One probe is under way.
-    Probing,
+    /// One probe is under way since then; a probe that reports nothing within `OPEN_FOR` (its
+    /// attempt was lost, say) no longer holds the others back.
+    Probing {
+        since: Instant,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -50,12 +53,23 @@ impl Breaker {
         match self.state {
             State::Closed => Gate::Go,
             State::Open { until } if now >= until && busy == 0 => {
-                self.state = State::Probing;
+                self.state = State::Probing { since: now };
                 Gate::Go
             }
             State::Open { until } => Gate::Wait(until.max(now + Duration::from_millis(10))),
+            State::Probing { since } if now >= since + OPEN_FOR => {
+                self.state = State::Probing { since: now };
+                Gate::Go
+            }
             // One probe at a time; the others wait for its verdict.
-            State::Probing => Gate::Wait(now + Duration::from_millis(100)),
+            State::Probing { .. } => Gate::Wait(now + Duration::from_millis(100)),
+        }
+    }
+
+    /// Gives back a probe that found nothing to send, so that the next due event probes at once.
+    pub fn cancel_probe(&mut self, now: Instant) {
+        if matches!(self.state, State::Probing { .. }) {
+            self.state = State::Open { until: now };
         }
     }
 
@@ -68,7 +82,7 @@ impl Breaker {
     pub fn failure(&mut self, now: Instant) -> bool {
         self.failures += 1;
         let open = match self.state {
-            State::Probing => true,
+            State::Probing { .. } => true,
             State::Closed => self.failures >= THRESHOLD,
             State::Open { .. } => false,
         };
@@ -118,6 +132,32 @@ mod tests {
         b.success();
         assert!(!b.is_open());
         assert_eq!(b.gate(again, 3), Gate::Go);
+    }
+
+    #[test]
+    fn a_probe_with_nothing_to_send_is_given_back() {
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for _ in 0..THRESHOLD {
+            b.failure(t0);
+        }
+        let later = t0 + OPEN_FOR;
+        assert_eq!(b.gate(later, 0), Gate::Go);
+        b.cancel_probe(later);
+        assert_eq!(b.gate(later, 0), Gate::Go, "the next one may probe");
+    }
+
+    #[test]
+    fn a_lost_probe_stops_holding_the_others_back() {
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for _ in 0..THRESHOLD {
+            b.failure(t0);
+        }
+        let later = t0 + OPEN_FOR;
+        assert_eq!(b.gate(later, 0), Gate::Go);
+        assert!(matches!(b.gate(later, 1), Gate::Wait(_)));
+        assert_eq!(b.gate(later + OPEN_FOR, 1), Gate::Go, "another probe");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::envelope::Envelope;
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::routes::Route;
-use crate::store::{Attempt, Outcome, Seq, Store};
+use crate::store::{Attempt, Lease, Outcome, Seq, Store};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use std::cmp::Reverse;
@@ -104,7 +104,15 @@ impl Deliveries {
             tracing::info!(events = count, "delivering the events queued in the store");
         }
         let inner = deliveries.inner.clone();
-        tokio::spawn(dispatch(inner));
+        match &inner.store {
+            Store::Redis(redis) => {
+                let redis = (**redis).clone();
+                tokio::spawn(dispatch_shared(inner, redis));
+            }
+            _ => {
+                tokio::spawn(dispatch(inner));
+            }
+        }
         Ok(deliveries)
     }
 
@@ -114,8 +122,13 @@ impl Deliveries {
         self.inner.wake.notify_one();
     }
 
-    /// Queues a stored event of `route`, due at `at_ms`.
+    /// Queues a stored event of `route`, due at `at_ms`. With a shared store the event is already in
+    /// the route's shared queue: the readers are only woken.
     pub fn enqueue(&self, route: &str, seq: Seq, at_ms: u64) {
+        if self.inner.store.shared() {
+            self.inner.wake.notify_waiters();
+            return;
+        }
         {
             let mut queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
             let q = match queues.get_mut(route) {
@@ -164,16 +177,18 @@ fn by_name(routes: Vec<Arc<Route>>) -> HashMap<Arc<str>, Arc<Route>> {
     routes.into_iter().map(|r| (r.name.clone(), r)).collect()
 }
 
-/// The upstream a breaker watches: the route's target (scheme, host and port).
+/// What a breaker watches: a route's upstream (scheme, host and port). Routes sharing an upstream
+/// keep breakers of their own, so that one route's probe never waits on another route's queue.
 fn upstream_key(route: &Route) -> String {
-    match &route.upstream {
+    let target = match &route.upstream {
         crate::forward::Upstream::Http(uri) => format!(
             "{}://{}",
             uri.scheme_str().unwrap_or("http"),
             uri.authority().map(|a| a.as_str()).unwrap_or("")
         ),
         crate::forward::Upstream::Stdout => "stdout".to_string(),
-    }
+    };
+    format!("{} {target}", route.name)
 }
 
 /// Starts every attempt that is due and allowed, then sleeps until the next one is due or something
@@ -245,7 +260,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
                 .or_default() += 1;
             let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
             inner.attempts.spawn(async move {
-                attempt(&inner2, &route, seq).await;
+                attempt(&inner2, &route, seq, Lease::default()).await;
                 finish(&inner2, &route.name, &key, seq);
             });
         }
@@ -275,6 +290,10 @@ fn finish(inner: &Inner, route: &str, key: &str, seq: Seq) {
 
 /// Puts an event back in its route's queue, due after `delay`.
 fn requeue(inner: &Inner, route: &str, seq: Seq, delay: Duration) {
+    // A shared store keeps retries itself, and takes back an entry whose attempt was not recorded.
+    if inner.store.shared() {
+        return;
+    }
     let at = now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX / 2);
     let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(q) = queues.get_mut(route) {
@@ -310,8 +329,8 @@ fn envelope(record: crate::store::EnvelopeRecord) -> Envelope {
 }
 
 /// One attempt of event `seq`.
-async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
-    let (record, summary) = match (inner.store.event(seq), inner.store.summary(seq)) {
+async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
+    let (record, summary) = match (inner.store.event(seq).await, inner.store.summary(seq).await) {
         (Ok(Some(r)), Ok(Some(s))) => (r, s),
         (Ok(None), _) | (_, Ok(None)) => {
             // Removed meanwhile (retention of a replayed event that settled): nothing to do.
@@ -360,7 +379,7 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
         if healthy {
             b.success();
         } else if b.failure(Instant::now()) {
-            tracing::warn!(route = %route.name, upstream = %key, "the upstream keeps failing: its deliveries pause, then one probe tests it");
+            tracing::warn!(route = %route.name, "the upstream keeps failing: its deliveries pause, then one probe tests it");
         }
     }
     let age = Duration::from_millis(at_ms.saturating_sub(summary.received_ms));
@@ -384,7 +403,7 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
         latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         outcome: outcome.clone(),
     };
-    if let Err(e) = inner.store.attempt(seq, record_attempt).await {
+    if let Err(e) = inner.store.attempt(seq, record_attempt, &lease).await {
         // The event stays queued in the store; it is attempted again (at-least-once).
         tracing::error!(route = %route.name, seq, error = %e, "cannot record a delivery attempt; the event will be attempted again");
         requeue(inner, &route.name, seq, STORE_RETRY);
@@ -409,6 +428,153 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq) {
         Next::Dead(reason) => {
             settle(inner, &route.name, seq);
             tracing::error!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
+        }
+    }
+}
+
+/// The dispatcher of a shared store: one reader per route, started as routes appear.
+async fn dispatch_shared(inner: Arc<Inner>, redis: crate::store::redis::Redis) {
+    let mut readers: HashMap<Arc<str>, tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        for (name, route) in inner.routes.load().iter() {
+            if route.delivery != super::Mode::Queued {
+                continue;
+            }
+            let alive = readers.get(name).is_some_and(|h| !h.is_finished());
+            if !alive {
+                let task = tokio::spawn(read_route(inner.clone(), redis.clone(), name.clone()));
+                readers.insert(name.clone(), task);
+            }
+        }
+        tokio::select! {
+            () = inner.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+/// How long a reader waits on its route's stream before looking at retries and abandoned entries.
+const READ_BLOCK: Duration = Duration::from_millis(250);
+
+/// Takes one route's due events from the shared queue and attempts them: new entries of its stream,
+/// retries that fell due, and entries another process took but did not record within the lease.
+async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: Arc<str>) {
+    if let Err(e) = redis.ensure_group(&name).await {
+        tracing::warn!(route = %name, error = %e, "cannot create the route's delivery queue yet");
+    }
+    let mut conn = None;
+    let mut last_reclaim = Instant::now();
+    let mut last_trim = Instant::now();
+    loop {
+        if inner.stop.is_cancelled() {
+            return;
+        }
+        let Some(route) = inner.routes.load().get(&name).cloned() else {
+            // No longer configured: its events wait in the shared queue for a process that serves it.
+            return;
+        };
+        let key = upstream_key(&route);
+        let running = inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .map_or(0, |q| q.running.len());
+        let free = route.policy.concurrency.saturating_sub(running);
+        let busy = inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
+            .unwrap_or(0);
+        let gate = inner
+            .breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .gate(Instant::now(), busy);
+        if free == 0 || matches!(gate, Gate::Wait(_)) {
+            let until = match gate {
+                Gate::Wait(t) => t,
+                Gate::Go => Instant::now() + READ_BLOCK,
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = inner.wake.notified() => {}
+                () = inner.stop.cancelled() => return,
+            }
+            continue;
+        }
+        let mut leased = Vec::new();
+        let step = async {
+            redis.promote(&name).await?;
+            if last_reclaim.elapsed() >= READ_BLOCK * 4 {
+                last_reclaim = Instant::now();
+                leased.extend(redis.reclaim(&name, free).await?);
+            }
+            if last_trim.elapsed() >= Duration::from_secs(30) {
+                last_trim = Instant::now();
+                redis.trim(&name).await?;
+            }
+            if leased.is_empty() {
+                leased.extend(redis.read_new(&mut conn, &name, free, READ_BLOCK).await?);
+            }
+            Ok::<_, crate::store::StoreError>(())
+        };
+        let failed = tokio::select! {
+            r = step => r.err(),
+            () = inner.stop.cancelled() => return,
+        };
+        if let Some(e) = failed {
+            tracing::warn!(route = %name, error = %e, "cannot take deliveries from the shared queue; trying again");
+            if let Some(b) = inner
+                .breakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&key)
+            {
+                b.cancel_probe(Instant::now());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = inner.stop.cancelled() => return,
+            }
+            continue;
+        }
+        if !leased.is_empty()
+            && gate == Gate::Go
+            && inner
+                .breakers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .is_some_and(Breaker::is_open)
+        {
+            // A probe: one attempt only; the rest are taken over again after the lease.
+            leased.truncate(1);
+        }
+        for (seq, lease) in leased {
+            {
+                let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+                let q = queues.entry(name.clone()).or_default();
+                if !q.running.insert(seq) {
+                    continue;
+                }
+            }
+            *inner
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default() += 1;
+            let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
+            inner.attempts.spawn(async move {
+                attempt(&inner2, &route, seq, lease).await;
+                finish(&inner2, &route.name, &key, seq);
+            });
         }
     }
 }

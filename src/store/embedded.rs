@@ -280,7 +280,7 @@ impl Embedded {
         Ok(false)
     }
 
-    pub fn event(&self, seq: Seq) -> Result<Option<EventRecord>, StoreError> {
+    pub async fn event(&self, seq: Seq) -> Result<Option<EventRecord>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(EVENTS).map_err(storage)?;
         match table.get(seq).map_err(storage)? {
@@ -289,12 +289,12 @@ impl Embedded {
         }
     }
 
-    pub fn summary(&self, seq: Seq) -> Result<Option<Summary>, StoreError> {
+    pub async fn summary(&self, seq: Seq) -> Result<Option<Summary>, StoreError> {
         let txn = self.read()?;
         read_summary(&txn, seq)
     }
 
-    pub fn attempts(&self, seq: Seq) -> Result<Vec<Attempt>, StoreError> {
+    pub async fn attempts(&self, seq: Seq) -> Result<Vec<Attempt>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(ATTEMPTS).map_err(storage)?;
         let mut out = Vec::new();
@@ -306,7 +306,7 @@ impl Embedded {
     }
 
     /// The stored event of `route` with vendor id `id`.
-    pub fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
+    pub async fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(IDS).map_err(storage)?;
         Ok(table.get((route, id)).map_err(storage)?.map(|v| v.value()))
@@ -328,7 +328,7 @@ impl Embedded {
     }
 
     /// Events newest first, matching `filter`, after the cursor `filter.before`.
-    pub fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
         let txn = self.read()?;
         let limit = filter.limit.max(1);
         let before = filter.before.unwrap_or(u64::MAX);
@@ -396,7 +396,7 @@ impl Embedded {
     }
 
     /// Counts by state for each route (for metrics): queued, and dead.
-    pub fn counts(&self) -> Result<Vec<(String, State, u64)>, StoreError> {
+    pub async fn counts(&self) -> Result<Vec<(String, State, u64)>, StoreError> {
         let txn = self.read()?;
         let mut counts: std::collections::BTreeMap<(String, State), u64> = Default::default();
         let due = txn.open_table(DUE).map_err(storage)?;
@@ -417,10 +417,11 @@ impl Embedded {
     }
 
     /// The oldest queued event's receipt time, per route.
-    pub fn oldest_queued(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    pub async fn oldest_queued(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut oldest: std::collections::BTreeMap<String, u64> = Default::default();
+        let txn = self.read()?;
         for (seq, route, _) in self.queued()? {
-            if let Some(s) = self.summary(seq)? {
+            if let Some(s) = read_summary(&txn, seq)? {
                 let e = oldest.entry(route).or_insert(u64::MAX);
                 *e = (*e).min(s.received_ms);
             }
@@ -1028,11 +1029,11 @@ mod tests {
             }
         };
         assert!(s.seen(&[EventKey::new("r", "evt_1")]).unwrap());
-        assert_eq!(s.find("r", "evt_1").unwrap(), Some(seq));
+        assert_eq!(s.find("r", "evt_1").await.unwrap(), Some(seq));
         let queued = s.queued().unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!((queued[0].0, queued[0].1.as_str()), (seq, "r"));
-        assert_eq!(s.event(seq).unwrap().unwrap().id, "evt_1");
+        assert_eq!(s.event(seq).await.unwrap().unwrap().id, "evt_1");
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -1045,7 +1046,7 @@ mod tests {
         s.attempt(seq, attempt(Outcome::Retry { at_ms: later }))
             .await
             .unwrap();
-        let sum = s.summary(seq).unwrap().unwrap();
+        let sum = s.summary(seq).await.unwrap().unwrap();
         assert_eq!(
             (sum.state, sum.attempts, sum.next_ms),
             (State::Queued, 1, Some(later))
@@ -1067,14 +1068,18 @@ mod tests {
                 limit: 10,
                 ..Filter::default()
             })
+            .await
             .unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!(s.replay(vec![seq, 999]).await.unwrap(), vec![seq]);
-        let sum = s.summary(seq).unwrap().unwrap();
+        let sum = s.summary(seq).await.unwrap().unwrap();
         assert_eq!((sum.state, sum.replays), (State::Queued, 1));
         s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
-        assert_eq!(s.summary(seq).unwrap().unwrap().state, State::Delivered);
-        assert_eq!(s.attempts(seq).unwrap().len(), 3);
+        assert_eq!(
+            s.summary(seq).await.unwrap().unwrap().state,
+            State::Delivered
+        );
+        assert_eq!(s.attempts(seq).await.unwrap().len(), 3);
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -1095,6 +1100,7 @@ mod tests {
                 limit: 3,
                 ..Filter::default()
             })
+            .await
             .unwrap();
         assert_eq!(
             all.iter().map(|l| l.seq).collect::<Vec<_>>(),
@@ -1106,6 +1112,7 @@ mod tests {
                 before: Some(seqs[2]),
                 ..Filter::default()
             })
+            .await
             .unwrap();
         assert_eq!(
             next.iter().map(|l| l.seq).collect::<Vec<_>>(),
@@ -1117,6 +1124,7 @@ mod tests {
                 limit: 10,
                 ..Filter::default()
             })
+            .await
             .unwrap();
         assert_eq!(a.len(), 3);
         let id = s
@@ -1125,6 +1133,7 @@ mod tests {
                 limit: 10,
                 ..Filter::default()
             })
+            .await
             .unwrap();
         assert_eq!(id.len(), 1);
         let _ = std::fs::remove_dir_all(&d);
@@ -1153,10 +1162,13 @@ mod tests {
         s.remember(vec![EventKey::new("r", "x")], now_ms() + 60_000)
             .await
             .unwrap();
-        assert_eq!(s.summary(seq).unwrap(), None);
-        assert_eq!(s.find("r", "gone").unwrap(), None);
+        assert_eq!(s.summary(seq).await.unwrap(), None);
+        assert_eq!(s.find("r", "gone").await.unwrap(), None);
         assert!(!s.seen(&[EventKey::new("r", "gone")]).unwrap());
-        assert!(s.summary(kept).unwrap().is_some(), "queued events are kept");
+        assert!(
+            s.summary(kept).await.unwrap().is_some(),
+            "queued events are kept"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

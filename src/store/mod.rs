@@ -14,6 +14,7 @@
 
 pub mod codec;
 pub mod embedded;
+pub mod redis;
 
 pub use codec::{Attempt, EnvelopeRecord, EventRecord, Outcome, State, Summary};
 pub use embedded::{CommitObserver, Embedded, Limits};
@@ -88,12 +89,41 @@ pub struct StoreStats {
     pub failing: bool,
 }
 
+/// What holding an event's dedupe keys found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Nobody has the event: it is held for this delivery until stored, remembered or released.
+    Held,
+    /// It was stored or delivered already.
+    Done,
+    /// Another process is delivering it right now (shared stores only).
+    Busy,
+}
+
+/// What an attempt needs to give back to the store when it is recorded: for a shared queue, the
+/// queue entry it took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    pub entry: Option<String>,
+}
+
 /// The configured engine.
 #[derive(Clone)]
 pub enum Store {
     /// Remembers nothing beyond the process's dedupe memory; accepts nothing.
     Memory,
     Embedded(Embedded),
+    Redis(Box<redis::Redis>),
+}
+
+macro_rules! engines {
+    ($self:ident, $memory:expr, |$e:ident| $body:expr) => {
+        match $self {
+            Store::Memory => $memory,
+            Store::Embedded($e) => $body,
+            Store::Redis($e) => $body,
+        }
+    };
 }
 
 impl Store {
@@ -102,107 +132,112 @@ impl Store {
         !matches!(self, Store::Memory)
     }
 
-    pub fn seen(&self, keys: &[EventKey]) -> Result<bool, StoreError> {
+    /// Whether several processes share the store, so that the delivery workers take their work
+    /// from it rather than from a queue of their own.
+    pub fn shared(&self) -> bool {
+        matches!(self, Store::Redis(_))
+    }
+
+    /// Holds an event's keys for one delivery, for `for_ms`: answers `Done` when one is remembered
+    /// as delivered, `Busy` when another process holds one.
+    pub async fn hold(&self, keys: &[EventKey], for_ms: u64) -> Result<Hold, StoreError> {
         match self {
-            Store::Memory => Ok(false),
-            Store::Embedded(e) => e.seen(keys),
+            Store::Memory => Ok(Hold::Held),
+            // One process owns an embedded store: its in-memory claims already keep deliveries of
+            // an event apart, so a hold is a lookup.
+            Store::Embedded(e) => Ok(if e.seen(keys)? {
+                Hold::Done
+            } else {
+                Hold::Held
+            }),
+            Store::Redis(r) => r.hold(keys, for_ms).await,
+        }
+    }
+
+    /// Lets go of a hold whose delivery failed, so that the vendor's retry goes through at once.
+    pub async fn release(&self, keys: &[EventKey]) {
+        if let Store::Redis(r) = self {
+            r.release(keys).await;
         }
     }
 
     pub async fn accept(&self, event: NewEvent) -> Result<Seq, StoreError> {
-        match self {
-            Store::Memory => Err(StoreError::Unsupported),
-            Store::Embedded(e) => e.accept(event).await,
-        }
+        engines!(self, Err(StoreError::Unsupported), |e| e
+            .accept(event)
+            .await)
     }
 
     pub async fn remember(&self, keys: Vec<EventKey>, until_ms: u64) -> Result<(), StoreError> {
-        match self {
-            Store::Memory => Ok(()),
-            Store::Embedded(e) => e.remember(keys, until_ms).await,
-        }
+        engines!(self, Ok(()), |e| e.remember(keys, until_ms).await)
     }
 
-    pub async fn attempt(&self, seq: Seq, attempt: Attempt) -> Result<(), StoreError> {
+    pub async fn attempt(
+        &self,
+        seq: Seq,
+        attempt: Attempt,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
         match self {
             Store::Memory => Err(StoreError::Unsupported),
             Store::Embedded(e) => e.attempt(seq, attempt).await,
+            Store::Redis(r) => r.attempt(seq, attempt, lease).await,
         }
     }
 
-    pub async fn replay(&self, seqs: Vec<Seq>) -> Result<Vec<Seq>, StoreError> {
+    /// Queues stored events again; returns those that exist, with their routes.
+    pub async fn replay(&self, seqs: Vec<Seq>) -> Result<Vec<(Seq, String)>, StoreError> {
         match self {
             Store::Memory => Err(StoreError::Unsupported),
-            Store::Embedded(e) => e.replay(seqs).await,
+            Store::Embedded(e) => {
+                let mut out = Vec::new();
+                for seq in e.replay(seqs).await? {
+                    if let Some(s) = e.summary(seq).await? {
+                        out.push((seq, s.route));
+                    }
+                }
+                Ok(out)
+            }
+            Store::Redis(r) => r.replay(seqs).await,
         }
     }
 
-    pub async fn sweep(&self) {
-        if let Store::Embedded(e) = self {
-            e.sweep().await;
-        }
+    pub async fn event(&self, seq: Seq) -> Result<Option<EventRecord>, StoreError> {
+        engines!(self, Ok(None), |e| e.event(seq).await)
     }
 
-    pub fn event(&self, seq: Seq) -> Result<Option<EventRecord>, StoreError> {
-        match self {
-            Store::Memory => Ok(None),
-            Store::Embedded(e) => e.event(seq),
-        }
+    pub async fn summary(&self, seq: Seq) -> Result<Option<Summary>, StoreError> {
+        engines!(self, Ok(None), |e| e.summary(seq).await)
     }
 
-    pub fn summary(&self, seq: Seq) -> Result<Option<Summary>, StoreError> {
-        match self {
-            Store::Memory => Ok(None),
-            Store::Embedded(e) => e.summary(seq),
-        }
+    pub async fn attempts(&self, seq: Seq) -> Result<Vec<Attempt>, StoreError> {
+        engines!(self, Ok(Vec::new()), |e| e.attempts(seq).await)
     }
 
-    pub fn attempts(&self, seq: Seq) -> Result<Vec<Attempt>, StoreError> {
-        match self {
-            Store::Memory => Ok(Vec::new()),
-            Store::Embedded(e) => e.attempts(seq),
-        }
+    pub async fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
+        engines!(self, Ok(None), |e| e.find(route, id).await)
     }
 
-    pub fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
-        match self {
-            Store::Memory => Ok(None),
-            Store::Embedded(e) => e.find(route, id),
-        }
-    }
-
+    /// Every queued event of a store one process owns (read at start to schedule them).
     pub fn queued(&self) -> Result<Vec<(Seq, String, u64)>, StoreError> {
         match self {
-            Store::Memory => Ok(Vec::new()),
             Store::Embedded(e) => e.queued(),
+            Store::Memory | Store::Redis(_) => Ok(Vec::new()),
         }
     }
 
-    pub fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
-        match self {
-            Store::Memory => Ok(Vec::new()),
-            Store::Embedded(e) => e.list(filter),
-        }
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
+        engines!(self, Ok(Vec::new()), |e| e.list(filter).await)
     }
 
-    pub fn counts(&self) -> Result<Vec<(String, State, u64)>, StoreError> {
-        match self {
-            Store::Memory => Ok(Vec::new()),
-            Store::Embedded(e) => e.counts(),
-        }
+    pub async fn counts(&self) -> Result<Vec<(String, State, u64)>, StoreError> {
+        engines!(self, Ok(Vec::new()), |e| e.counts().await)
     }
 
-    pub fn oldest_queued(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        match self {
-            Store::Memory => Ok(Vec::new()),
-            Store::Embedded(e) => e.oldest_queued(),
-        }
+    pub async fn oldest_queued(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        engines!(self, Ok(Vec::new()), |e| e.oldest_queued().await)
     }
 
     pub fn stats(&self) -> StoreStats {
-        match self {
-            Store::Memory => StoreStats::default(),
-            Store::Embedded(e) => e.stats(),
-        }
+        engines!(self, StoreStats::default(), |e| e.stats())
     }
 }

@@ -14,6 +14,7 @@ mod pipeline;
 mod presets;
 mod process;
 mod queued;
+mod redis;
 mod replay;
 mod tls;
 mod vendors;

@@ -23,6 +23,26 @@ async fn received(upstream: &Upstream, n: usize) {
     .await;
 }
 
+/// Waits for a stored event to reach `state`, and returns its summary then.
+async fn settled(
+    store: &hookgate::store::Store,
+    seq: u64,
+    state: hookgate::store::State,
+) -> hookgate::store::Summary {
+    let started = std::time::Instant::now();
+    loop {
+        let s = store.summary(seq).await.unwrap().unwrap();
+        if s.state == state {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never {state:?}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_vendor_is_answered_once_stored_and_the_workers_deliver() {
     let dir = TempDir::new("queued-basic");
@@ -69,14 +89,9 @@ async fn an_upstream_404_is_retried_until_it_answers_2xx_and_the_vendor_saw_only
     upstream.set(Behavior::Answer(200));
     received(&upstream, 2).await;
     let store = gw.handle().gateway().store().clone();
-    let seq = store.find("a", "evt_404").unwrap().unwrap();
-    until(
-        Duration::from_secs(10),
-        || store.summary(seq).unwrap().unwrap().state == hookgate::store::State::Delivered,
-        || format!("{:?}", store.summary(seq)),
-    )
-    .await;
-    let attempts = store.attempts(seq).unwrap();
+    let seq = store.find("a", "evt_404").await.unwrap().unwrap();
+    settled(&store, seq, hookgate::store::State::Delivered).await;
+    let attempts = store.attempts(seq).await.unwrap();
     assert_eq!(attempts.first().unwrap().status, Some(404));
     assert_eq!(attempts.last().unwrap().status, Some(200));
     gw.stop().await;
@@ -92,14 +107,8 @@ async fn a_410_dead_letters_the_event_at_once() {
     assert_eq!(post(&gw.url("/webhooks/a"), &h, b).await.status, 200);
     received(&upstream, 1).await;
     let store = gw.handle().gateway().store().clone();
-    let seq = store.find("a", "evt_gone").unwrap().unwrap();
-    until(
-        Duration::from_secs(10),
-        || store.summary(seq).unwrap().unwrap().state == hookgate::store::State::Dead,
-        || format!("{:?}", store.summary(seq)),
-    )
-    .await;
-    let s = store.summary(seq).unwrap().unwrap();
+    let seq = store.find("a", "evt_gone").await.unwrap().unwrap();
+    let s = settled(&store, seq, hookgate::store::State::Dead).await;
     assert_eq!(s.attempts, 1);
     assert!(s.dead_reason.unwrap().contains("410"));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -292,7 +301,11 @@ async fn a_disk_that_fills_up_gets_503_and_recovers_when_space_returns() {
     let store = gw.handle().gateway().store().clone();
     for i in 0..acknowledged {
         assert!(
-            store.find("a", &format!("evt_disk_{i}")).unwrap().is_some(),
+            store
+                .find("a", &format!("evt_disk_{i}"))
+                .await
+                .unwrap()
+                .is_some(),
             "evt_disk_{i}"
         );
     }
