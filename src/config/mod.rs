@@ -515,6 +515,8 @@ fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
                     prefix,
                     retention: limits.retention,
                     dead_retention: limits.dead_retention,
+                    // Set once the routes are known (the longest of their max_delivery_age).
+                    max_age: Duration::ZERO,
                     lease,
                     durability,
                 }),

@@ -53,6 +53,8 @@ pub struct Settings {
     pub prefix: String,
     pub retention: Duration,
     pub dead_retention: Duration,
+    /// The longest `max_delivery_age` of the routes: an event not settled by then is kept no longer.
+    pub max_age: Duration,
     /// An attempt that has not been recorded after this long is taken over by another process.
     pub lease: Duration,
     pub durability: Durability,
@@ -355,8 +357,10 @@ impl Redis {
         let _: Result<i64, _> = self.run("release", inv.invoke_async(&mut conn)).await;
     }
 
-    fn keep_ms(&self, policy_age: Duration) -> u64 {
-        millis(policy_age + self.settings.retention.max(self.settings.dead_retention))
+    /// How long an unsettled event's keys live: past any route's `max_delivery_age` and the
+    /// retention, so that they expire only after the event would have been removed anyway.
+    fn keep_ms(&self) -> u64 {
+        millis(self.settings.max_age + self.settings.retention.max(self.settings.dead_retention))
     }
 
     pub async fn accept(&self, event: NewEvent) -> Result<Seq, StoreError> {
@@ -386,7 +390,7 @@ impl Redis {
             .arg(codec::encode(&event.record))
             .arg(codec::encode(&summary))
             .arg(event.remember_until_ms.saturating_sub(now).max(1))
-            .arg(self.keep_ms(Duration::from_secs(7 * 86_400)))
+            .arg(self.keep_ms())
             .arg(event.record.received_ms)
             .arg(&*self.token);
         let seq: i64 = self.run("accept", inv.invoke_async(&mut conn)).await?;
@@ -469,7 +473,7 @@ impl Redis {
                 .arg(&s.route)
                 .arg(seq)
                 .arg(codec::encode(&s))
-                .arg(self.keep_ms(Duration::from_secs(7 * 86_400)));
+                .arg(self.keep_ms());
             let ok: i64 = self.run("replay", inv.invoke_async(&mut conn)).await?;
             if ok == 1 {
                 done.push((seq, s.route));
