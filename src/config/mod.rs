@@ -315,6 +315,31 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
         &origin.name,
         &mut warnings,
     );
+    let mut store = store;
+    if let StoreKind::Redis(r) = &mut store.kind {
+        // Unsettled events must outlive the longest delivery age of any route.
+        r.max_age = routes
+            .iter()
+            .map(|route| route.policy.max_age)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        for route in &routes {
+            if route.forward_timeout * 2 > r.lease {
+                let loc = &paths.get(&route.path).map(|(_, l)| l.clone());
+                let e = format!(
+                    "store.lease {} is not twice forward_timeout {}: an attempt still under way when its lease ends is taken over by another replica and delivered twice; raise store.lease to at least {} or lower forward_timeout",
+                    human(r.lease),
+                    human(route.forward_timeout),
+                    human(route.forward_timeout * 2)
+                );
+                let key = format!("routes.{}.forward_timeout", route.name);
+                errors.push(match loc {
+                    Some(l) => ConfigError::at(l, key, e),
+                    None => ConfigError::file(&origin.name, e),
+                });
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(Config {
             server,

@@ -505,3 +505,22 @@ fn dedupe_capacity_is_shared_among_routes_that_do_not_set_their_own() {
     assert_eq!(route(&c, "b").dedupe_capacity, 5000);
     assert_eq!(route(&c, "c").dedupe_capacity, 450);
 }
+
+#[test]
+fn a_redis_lease_must_outlast_two_attempts_and_events_outlive_every_max_delivery_age() {
+    let store = "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\nlease = \"20s\"\n";
+    let too_short = format!("{store}{}", timed("forward_timeout = \"15s\"\n"));
+    assert_eq!(
+        errors(&too_short),
+        "hookgate.toml:5:1: routes.a.forward_timeout: store.lease 20s is not twice forward_timeout 15s: an attempt still under way when its lease ends is taken over by another replica and delivered twice; raise store.lease to at least 30s or lower forward_timeout"
+    );
+    let fine = format!(
+        "{store}{}[routes.b]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nmax_delivery_age = \"9d\"\n",
+        timed("forward_timeout = \"10s\"\nmax_delivery_age = \"2d\"\n")
+    );
+    let c = parse_with(&fine, &[]).unwrap();
+    match &c.store.kind {
+        StoreKind::Redis(r) => assert_eq!(r.max_age, Duration::from_secs(9 * 86_400)),
+        other => panic!("not a Redis store: {other:?}"),
+    }
+}
