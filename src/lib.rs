@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
 pub mod presets;
+pub mod recent;
 pub mod replay;
 pub mod routes;
 pub mod secret;

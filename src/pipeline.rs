@@ -19,7 +19,8 @@ use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::outcome::{Blame, Body, Outcome, Reject, StatusOverrides, respond};
-use crate::replay::{self, Claim, Dedupe, EventKey, Keys};
+use crate::recent::{Recent, Seen};
+use crate::replay::{self, Claim, Dedupe, EventKey, Keys, WindowError};
 use crate::routes::{Route, RouteTable};
 use crate::store::{Embedded, EnvelopeRecord, EventRecord, Hold, NewEvent, Store, StoreError};
 use crate::verify::Verified;
@@ -79,6 +80,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Deliveries carried through after their vendor hung up; shutdown waits for them.
     detached: TaskTracker,
+    /// Recent outcomes, for the inspector and `hookgate tail`.
+    recent: Arc<Recent>,
     /// Places for requests being received and delivered, and each client's share of them.
     admission: Admission,
 }
@@ -208,6 +211,118 @@ struct Trace {
     client: Option<IpAddr>,
     /// Copied only for the access log.
     event_id: Option<String>,
+    /// Set only when a request is refused: what the inspector's rejections list shows.
+    detail: Option<Box<Detail>>,
+}
+
+/// Why a request was refused, in more words than its answer, and the headers that mattered:
+/// signature values masked, never an expected signature, never a secret.
+struct Detail {
+    reason: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Trace {
+    /// Notes the detail of a refusal (off the path of accepted requests), and hands it back.
+    fn refused(
+        &mut self,
+        route: &Route,
+        headers: &http::HeaderMap,
+        reject: Reject,
+        window: Option<(Timestamp, Timestamp)>,
+    ) -> Reject {
+        self.detail = Some(Box::new(detail_of(route, headers, &reject, window)));
+        reject
+    }
+}
+
+/// The detail of a refusal.
+fn detail_of(
+    route: &Route,
+    headers: &http::HeaderMap,
+    reject: &Reject,
+    window: Option<(Timestamp, Timestamp)>,
+) -> Detail {
+    use crate::config::human;
+    use crate::verify::VerifyError as V;
+    use crate::verify::source::{Source, alternatives};
+    let v = &route.verifier;
+    let carriers = alternatives(&v.signature().sources);
+    let stamps = alternatives(v.timestamp());
+    let since =
+        |a: Timestamp, b: Timestamp| Duration::try_from(a.duration_since(b)).unwrap_or_default();
+    let reason = match reject {
+        Reject::Verify(V::MissingSignature) => {
+            format!("no signature: the request has no {carriers}")
+        }
+        Reject::Verify(V::MalformedSignature) => format!(
+            "the signature in {carriers} cannot be read as this route's scheme ({}); check the route's provider",
+            v.algorithm().name()
+        ),
+        Reject::Verify(V::InvalidSignature) => format!(
+            "none of the route's {} key{} produces the presented signature ({carriers}); check that the secret is the vendor's signing secret for this endpoint, and that nothing on the way changes the body",
+            v.key_count(),
+            if v.key_count() == 1 { "" } else { "s" }
+        ),
+        Reject::Verify(V::MissingTimestamp) => format!("no signed timestamp in {stamps}"),
+        Reject::Verify(V::MalformedTimestamp) => {
+            format!("the signed timestamp in {stamps} is not a time")
+        }
+        Reject::Window(WindowError::Stale) => match window {
+            Some((at, now)) => format!(
+                "signed timestamp {} old; the route accepts up to {} (tolerance)",
+                human(since(now, at)),
+                human(route.tolerance)
+            ),
+            None => reject.to_string(),
+        },
+        Reject::Window(WindowError::Future) => match window {
+            Some((at, now)) => format!(
+                "signed timestamp {} in the future; the route accepts up to {} (max_clock_skew)",
+                human(since(at, now)),
+                human(route.max_clock_skew)
+            ),
+            None => reject.to_string(),
+        },
+        other => other.to_string(),
+    };
+    let signature: Vec<&HeaderName> = v.signature().headers().collect();
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut show = |name: &HeaderName, masked: bool| {
+        if shown.iter().any(|(n, _)| n == name.as_str()) {
+            return;
+        }
+        if let Some(value) = headers.get(name) {
+            let text = if masked {
+                format!("(masked, {} bytes)", value.len())
+            } else {
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .take(200)
+                    .collect()
+            };
+            shown.push((name.as_str().to_string(), text));
+        }
+    };
+    for h in &signature {
+        show(h, true);
+    }
+    for source in v.timestamp().iter().chain(&v.event().id) {
+        if let Source::Header(h) = source {
+            show(h, false);
+        }
+    }
+    for h in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::USER_AGENT,
+    ] {
+        show(&h, false);
+    }
+    Detail {
+        reason,
+        headers: shown,
+    }
 }
 
 impl Gateway {
@@ -243,12 +358,14 @@ impl Gateway {
         };
         let forwarder = Forwarder::new(&config.server.pool)?;
         let live = Live::new(config.routes, &config.server);
+        let recent = Arc::new(Recent::new());
         let workers = if store.durable() {
             Some(
                 Deliveries::start(
                     store.clone(),
                     forwarder.clone(),
                     metrics.clone(),
+                    recent.clone(),
                     live.routes.iter().cloned().collect(),
                 )
                 .map_err(std::io::Error::other)?,
@@ -264,6 +381,7 @@ impl Gateway {
             live: ArcSwap::from_pointee(live),
             metrics,
             detached: TaskTracker::new(),
+            recent,
             admission: Admission::new(Bounds {
                 receiving: config.server.max_receiving,
                 in_flight: config.server.max_in_flight,
@@ -318,6 +436,10 @@ impl Gateway {
         &self.store
     }
 
+    pub fn recent(&self) -> &Arc<Recent> {
+        &self.recent
+    }
+
     /// Handles one request; never fails, every outcome becomes a response. `gone` is cancelled when
     /// the request's connection closes, so that a request still waiting for its body gives its place
     /// back at once.
@@ -339,6 +461,7 @@ impl Gateway {
             route: None,
             client: Some(client),
             event_id: None,
+            detail: None,
         };
         // Saturated, or this client holds its share: answer at once rather than queue; vendors retry.
         let outcome = match self.admission.receive(client) {
@@ -392,7 +515,7 @@ impl Gateway {
         // 2. Client address (taken on arrival) and allowlist.
         let client = trace.client.expect("set on arrival");
         if !client_ip::allowed(client, route.allow_ips.as_deref()) {
-            return Err(Reject::Forbidden(client));
+            return Err(trace.refused(&route, req.headers(), Reject::Forbidden(client), None));
         }
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
@@ -416,18 +539,19 @@ impl Gateway {
         }
 
         // 4. Signature (and the event it carries).
-        let event = route.verifier.verify(&parts, body)?;
+        let event = route
+            .verifier
+            .verify(&parts, body)
+            .map_err(|e| trace.refused(&route, &parts.headers, e.into(), None))?;
         if live.access_log {
             trace.event_id = Some(event.id().to_string());
         }
 
         // 5. Timestamp window; then the handshakes vendors sign.
         if let Some(signed_at) = event.signed_at() {
-            replay::check_window(
-                signed_at,
-                Timestamp::now(),
-                route.tolerance,
-                route.max_clock_skew,
+            let now = Timestamp::now();
+            replay::check_window(signed_at, now, route.tolerance, route.max_clock_skew).map_err(
+                |e| trace.refused(&route, &parts.headers, e.into(), Some((signed_at, now))),
             )?;
         }
         if let Some(answer) = handshake(&route, &parts, event.body(), true) {
@@ -571,17 +695,26 @@ impl Gateway {
             std::sync::LazyLock::new(|| Arc::from(NO_ROUTE));
         let route_label = trace.route.as_ref().map_or(&*NO_ROUTE_LABEL, |r| &r.name);
         self.metrics.record(route_label, outcome.kind(), elapsed);
-        let upstream = match outcome {
+        let upstream_latency = match outcome {
             Outcome::Forwarded(Reply {
                 status, latency, ..
             }) => {
                 self.metrics
                     .record_upstream(route_label, status.as_u16(), *latency);
-                Some(millis(*latency))
+                Some(*latency)
             }
             _ => None,
         };
-        if !live.access_log || matches!(outcome, Outcome::Health) {
+        let upstream = upstream_latency.map(millis);
+        if matches!(outcome, Outcome::Health) {
+            return;
+        }
+        if trace.route.is_some() {
+            self.recent
+                .count(route_label, outcome.kind(), elapsed, upstream_latency);
+        }
+        let refused = matches!(outcome, Outcome::Rejected(_)) && trace.route.is_some();
+        if !live.access_log && !refused && !self.recent.watched() {
             return;
         }
         let status = match outcome {
@@ -590,10 +723,43 @@ impl Gateway {
             Outcome::Handshake(r) => r.status().as_u16(),
             Outcome::Duplicate | Outcome::Accepted(_) | Outcome::Health => 200,
         };
-        let reason = match outcome {
-            Outcome::Rejected(r) => Some(r.to_string()),
+        let reason = match (outcome, &trace.detail) {
+            (_, Some(d)) => Some(d.reason.clone()),
+            (Outcome::Rejected(r), None) => Some(r.to_string()),
             _ => None,
         };
+        if refused || self.recent.watched() {
+            let seen = Seen {
+                at_ms: unix_ms(Timestamp::now()),
+                route: route_label.to_string(),
+                source: "request",
+                outcome: outcome.kind(),
+                status,
+                event_id: trace.event_id.clone().or_else(|| match outcome {
+                    Outcome::Accepted(id) => Some(id.clone()),
+                    _ => None,
+                }),
+                request_id: trace.request_id.to_str().ok().map(str::to_string),
+                client: trace.client.map(|c| c.to_string()),
+                latency_ms: millis(elapsed),
+                upstream_ms: upstream,
+                reason: reason.clone(),
+                headers: trace
+                    .detail
+                    .as_ref()
+                    .map(|d| d.headers.clone())
+                    .unwrap_or_default(),
+                attempt: None,
+            };
+            if refused {
+                self.recent.reject(seen);
+            } else {
+                self.recent.publish(seen);
+            }
+        }
+        if !live.access_log {
+            return;
+        }
         let client = trace.client.map(|c| c.to_string());
         macro_rules! line {
             ($level:ident) => {

@@ -15,9 +15,8 @@
 
 use super::State as AdminState;
 use crate::store::{Filter, Listed, Seq, State, Store, Summary};
-use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -34,7 +33,7 @@ pub async fn handle(
     query: Option<&str>,
     body: hyper::body::Incoming,
     state: &AdminState,
-) -> Option<Response<Full<Bytes>>> {
+) -> Option<Response<super::Body>> {
     let rest = path.strip_prefix("/api/")?;
     let gateway = &state.gateway;
     let store = gateway.store();
@@ -96,7 +95,10 @@ pub async fn handle(
                 Err(e) => error(StatusCode::BAD_REQUEST, &e),
             }
         }
-        (_, ["events", ..] | ["replay"]) => {
+        (&Method::GET, ["overview"]) => overview(state).await,
+        (&Method::GET, ["stream"]) => super::stream::stream(state, query),
+        (&Method::GET, ["routes"]) => routes(state),
+        (_, ["events", ..] | ["replay"] | ["overview"] | ["stream"] | ["routes"]) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
@@ -213,7 +215,7 @@ async fn list(
     f: &Filter,
     delivering: bool,
     running: &HashSet<Seq>,
-) -> Response<Full<Bytes>> {
+) -> Response<super::Body> {
     let found: Vec<Listed> = match store.list(f).await {
         Ok(l) => l,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
@@ -250,7 +252,7 @@ fn body(bytes: &[u8]) -> Value {
     }
 }
 
-async fn detail(state: &AdminState, seq: Seq, running: &HashSet<Seq>) -> Response<Full<Bytes>> {
+async fn detail(state: &AdminState, seq: Seq, running: &HashSet<Seq>) -> Response<super::Body> {
     let store = state.gateway.store();
     let (record, summary, attempts) = match (
         store.event(seq).await,
@@ -375,7 +377,7 @@ async fn all(store: &Store, f: Filter) -> Result<Vec<Seq>, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn replay(state: &AdminState, seqs: Vec<Seq>) -> Response<Full<Bytes>> {
+async fn replay(state: &AdminState, seqs: Vec<Seq>) -> Response<super::Body> {
     let gateway = &state.gateway;
     let Some(workers) = gateway.workers() else {
         return error(
@@ -403,20 +405,98 @@ async fn replay(state: &AdminState, seqs: Vec<Seq>) -> Response<Full<Bytes>> {
     }
 }
 
-fn ok(v: Value) -> Response<Full<Bytes>> {
+fn ok(v: Value) -> Response<super::Body> {
     reply(StatusCode::OK, v)
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, message: &str) -> Response<super::Body> {
     reply(status, json!({ "error": message }))
 }
 
-fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+fn reply(status: StatusCode, v: Value) -> Response<super::Body> {
+    let mut r = Response::new(super::whole(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// The routes being served, for the inspector's filters.
+fn routes(state: &AdminState) -> Response<super::Body> {
+    let live = state.gateway.live();
+    let routes: Vec<Value> = live
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": &*r.name,
+                "path": r.path,
+                "provider": r.provider,
+                "delivery": r.delivery.name(),
+            })
+        })
+        .collect();
+    ok(json!({ "routes": routes }))
+}
+
+/// Every route's last hour: counts per minute by outcome, the rejections sample, and the queue.
+async fn overview(state: &AdminState) -> Response<super::Body> {
+    let gateway = &state.gateway;
+    let store = gateway.store();
+    let counts = store.counts().await.unwrap_or_default();
+    let oldest = store.oldest_queued().await.unwrap_or_default();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let running: std::collections::HashMap<String, usize> = gateway
+        .workers()
+        .map(|w| {
+            w.running()
+                .into_iter()
+                .map(|(r, n)| (r.to_string(), n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut names: Vec<String> = gateway
+        .live()
+        .routes
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
+    let recent = gateway.recent().overview();
+    for r in &recent {
+        if !names.iter().any(|n| **n == *r.route) {
+            names.push(r.route.to_string());
+        }
+    }
+    let routes: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let (minutes, rejections) = recent
+                .iter()
+                .find(|r| *r.route == **name)
+                .map(|r| (r.minutes.clone(), r.rejections.clone()))
+                .unwrap_or_default();
+            let count = |state: State| {
+                counts
+                    .iter()
+                    .find(|(r, s, _)| r == name && *s == state)
+                    .map_or(0, |(_, _, n)| *n)
+            };
+            let oldest_age = oldest
+                .iter()
+                .find(|(r, _)| r == name)
+                .map(|(_, at)| ((now - *at as i64).max(0)) as f64 / 1000.0);
+            json!({
+                "route": name,
+                "queued": count(State::Queued),
+                "dead": count(State::Dead),
+                "delivering": running.get(name).copied().unwrap_or(0),
+                "oldest_queued_seconds": oldest_age,
+                "minutes": minutes,
+                "rejections": rejections.iter().map(|r| &**r).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    ok(json!({ "routes": routes, "now": rfc3339(now.max(0) as u64) }))
 }

@@ -5,6 +5,8 @@
 
 mod api;
 mod auth;
+mod stream;
+mod ui;
 
 pub use auth::Auth;
 
@@ -75,9 +77,18 @@ pub async fn serve(
     }
 }
 
-async fn respond(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+/// Every admin answer's body: whole (most), or a stream (`/api/stream`).
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A whole body.
+pub fn whole(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into()).boxed()
+}
+
+async fn respond(req: Request<Incoming>, state: &State) -> Response<Body> {
     let text = |status: StatusCode, content_type: &'static str, body: String| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+        let mut r = Response::new(whole(body));
         *r.status_mut() = status;
         r.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -97,6 +108,9 @@ async fn respond(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>>
         return r;
     }
     let (parts, body) = req.into_parts();
+    if let Some(answer) = ui::handle(&parts.method, parts.uri.path()) {
+        return answer;
+    }
     if let Some(answer) = api::handle(
         &parts.method,
         parts.uri.path(),

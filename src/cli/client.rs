@@ -380,3 +380,115 @@ fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
     }
     Ok(())
 }
+
+/// `hookgate tail`: every outcome as it happens, from the running gateway's `/api/stream`.
+pub(crate) fn tail(
+    admin: &Admin,
+    route: Option<String>,
+    outcome: Vec<String>,
+    json: bool,
+) -> ExitCode {
+    use http_body_util::BodyExt;
+    use std::io::{IsTerminal, Write};
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut query = Vec::new();
+    if let Some(r) = &route {
+        query.push(format!("route={}", enc(r)));
+    }
+    if !outcome.is_empty() {
+        query.push(format!("outcome={}", enc(&outcome.join(","))));
+    }
+    let url = format!("http://{}/api/stream?{}", admin.addr, query.join("&"));
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        eprintln!("hookgate: \"{}\" is not an address", admin.addr);
+        return ExitCode::from(super::EX_USAGE);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        loop {
+            let mut req = http::Request::get(uri.clone());
+            if let Some(t) = &admin.token {
+                req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let Ok(req) = req.body(http_body_util::Empty::new()) else {
+                return ExitCode::FAILURE;
+            };
+            match client.request(req).await {
+                Ok(resp) if resp.status().is_success() => {
+                    let mut body = resp.into_body();
+                    let mut buffer = String::new();
+                    while let Some(Ok(frame)) = body.frame().await {
+                        let Some(data) = frame.data_ref() else { continue };
+                        buffer.push_str(&String::from_utf8_lossy(data));
+                        while let Some(end) = buffer.find("\n\n") {
+                            let chunk: String = buffer.drain(..end + 2).collect();
+                            if let Some(line) = chunk.strip_prefix("data: ") {
+                                let line = line.trim_end();
+                                let out = if json { line.to_string() } else { render(line, colour) };
+                                let mut stdout = std::io::stdout().lock();
+                                if writeln!(stdout, "{out}").and_then(|()| stdout.flush()).is_err() {
+                                    // The reader went away (`hookgate tail | head`): stop quietly.
+                                    return ExitCode::SUCCESS;
+                                }
+                            } else if chunk.starts_with("event: lagged") {
+                                eprintln!("hookgate: this terminal fell behind the gateway's stream; some outcomes were skipped");
+                            }
+                        }
+                    }
+                    eprintln!("hookgate: the stream ended; reconnecting");
+                }
+                Ok(resp) => {
+                    eprintln!("hookgate: the gateway answered {} (send admin.token as --token or HOOKGATE_ADMIN_TOKEN)", resp.status().as_u16());
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => eprintln!("hookgate: cannot reach the admin listener at {}: {e}; retrying", admin.addr),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
+}
+
+/// One outcome as a line: time, route, outcome, status, event id, latency, and why when refused.
+fn render(line: &str, colour: bool) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        return line.to_string();
+    };
+    let text = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    let at = jiff::Timestamp::from_millisecond(v["at_ms"].as_i64().unwrap_or(0))
+        .map(|t| t.strftime("%H:%M:%S%.3f").to_string())
+        .unwrap_or_default();
+    let outcome = text("outcome");
+    let paint = match outcome.as_str() {
+        "accepted" | "forwarded" | "delivered" | "handshake" => "32",
+        "duplicate" | "retry" => "33",
+        _ => "31",
+    };
+    let shown = if colour {
+        format!("\x1b[{paint}m{outcome:<20}\x1b[0m")
+    } else {
+        format!("{outcome:<20}")
+    };
+    let mut out = format!(
+        "{at} {:<8} {:<14} {shown} {:>3}  {:<28} {:>8.1} ms",
+        text("source"),
+        text("route"),
+        v["status"].as_u64().unwrap_or(0),
+        text("event_id"),
+        v["latency_ms"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(reason) = v["reason"].as_str() {
+        out.push_str(&format!("  {reason}"));
+    }
+    out
+}

@@ -61,6 +61,21 @@ enum Command {
         #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Print every outcome of a running gateway as it happens (requests and delivery attempts).
+    Tail {
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// Only these outcomes (repeat, or separate with commas): accepted, duplicate,
+        /// invalid_signature, delivered, retry, dead...
+        #[arg(long, value_delimiter = ',')]
+        outcome: Vec<String>,
+        /// One JSON object per line, for tools.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        admin: client::Admin,
+    },
     /// See, search and replay the events a running gateway stored (queued routes).
     Events {
         #[command(subcommand)]
@@ -137,6 +152,12 @@ pub fn run() -> ExitCode {
         ),
         Command::Check { config } => check::check(&config),
         Command::Events { command, admin } => client::events(&admin, command),
+        Command::Tail {
+            route,
+            outcome,
+            json,
+            admin,
+        } => client::tail(&admin, route, outcome, json),
         Command::Reload { admin, token } => client::reload(&admin, token.as_deref()),
         Command::Sign {
             route,

@@ -57,6 +57,7 @@ struct Inner {
     store: Store,
     forwarder: Forwarder,
     metrics: Arc<Metrics>,
+    recent: Arc<crate::recent::Recent>,
     routes: arc_swap::ArcSwap<HashMap<Arc<str>, Arc<Route>>>,
     queues: Mutex<HashMap<Arc<str>, Queue>>,
     /// Wakes the dispatchers: an event was queued, an attempt ended, or the routes changed.
@@ -80,6 +81,7 @@ impl Deliveries {
         store: Store,
         forwarder: Forwarder,
         metrics: Arc<Metrics>,
+        recent: Arc<crate::recent::Recent>,
         routes: Vec<Arc<Route>>,
     ) -> Result<Deliveries, crate::store::StoreError> {
         let queued = store.queued()?;
@@ -87,6 +89,7 @@ impl Deliveries {
             store,
             forwarder,
             metrics,
+            recent,
             routes: arc_swap::ArcSwap::from_pointee(by_name(routes)),
             queues: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -415,6 +418,34 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
         latency,
         at_ms.saturating_sub(summary.received_ms),
     );
+    let result = match &next {
+        Next::Delivered => "delivered",
+        Next::Retry(_) => "retry",
+        Next::Dead(_) => "dead",
+    };
+    inner
+        .recent
+        .count(&route.name, result, latency, Some(latency));
+    if inner.recent.watched() {
+        inner.recent.publish(crate::recent::Seen {
+            at_ms,
+            route: route.name.to_string(),
+            source: "delivery",
+            outcome: result,
+            status: status.unwrap_or(0),
+            event_id: Some(record.id.clone()),
+            request_id: Some(record.request_id.clone()),
+            client: None,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            upstream_ms: Some(latency.as_secs_f64() * 1000.0),
+            reason: match &next {
+                Next::Dead(r) => Some(r.clone()),
+                _ => error.clone(),
+            },
+            headers: Vec::new(),
+            attempt: Some(summary.attempts + 1),
+        });
+    }
     let shown_status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
     match next {
         Next::Delivered => {
