@@ -249,8 +249,11 @@ fn detail_of(
     let v = &route.verifier;
     let carriers = alternatives(&v.signature().sources);
     let stamps = alternatives(v.timestamp());
-    let since =
-        |a: Timestamp, b: Timestamp| Duration::try_from(a.duration_since(b)).unwrap_or_default();
+    // Whole seconds: a person reads "13h old", not "12h 59m 59s 917ms".
+    let since = |a: Timestamp, b: Timestamp| {
+        let d = Duration::try_from(a.duration_since(b)).unwrap_or_default();
+        Duration::from_secs(d.as_secs_f64().round() as u64)
+    };
     let reason = match reject {
         Reject::Verify(V::MissingSignature) => {
             format!("no signature: the request has no {carriers}")

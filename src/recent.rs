@@ -22,7 +22,7 @@ pub const MINUTES: usize = 60;
 /// Refused requests kept per route.
 pub const REJECTIONS: usize = 50;
 /// Outcomes a subscriber may be behind before it is dropped.
-const STREAM_BUFFER: usize = 4096;
+pub(crate) const STREAM_BUFFER: usize = 4096;
 
 /// One outcome as the stream and the rejections list show it.
 #[derive(Debug, Clone, Serialize)]

@@ -5,7 +5,9 @@
 //!    `localhost`, or one of `admin.hosts`. A page on another site that resolves its own name to
 //!    127.0.0.1 (DNS rebinding) sends its own name and is refused, and so is a cross-site form post.
 //! 2. A token (`Authorization: Bearer …`, compared in constant time) is required for every endpoint
-//!    that changes state, and for every endpoint when the listener is not on loopback.
+//!    that changes state, for the event API (`/api/…`: what vendors sent) whenever a token is
+//!    configured, and for every endpoint when the listener is not on loopback. The inspector's page
+//!    and assets (`/ui/…`) hold no data and need none: the page asks for the token the API wants.
 //! 3. Without a configured token, state-changing endpoints are refused (SIGHUP still reloads).
 //!
 //! This module knows nothing about the endpoints themselves.
@@ -57,7 +59,7 @@ impl Auth {
     }
 
     /// Whether the request may go on to its endpoint.
-    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub fn check(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), Refusal> {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -82,7 +84,11 @@ impl Auth {
             return Err(CROSS_SITE);
         }
         let changes_state = !matches!(*method, Method::GET | Method::HEAD);
-        if !changes_state && !self.always {
+        if !changes_state && (path == "/ui" || path.starts_with("/ui/")) {
+            return Ok(());
+        }
+        let event_data = path.starts_with("/api/") && self.token.is_some();
+        if !changes_state && !self.always && !event_data {
             return Ok(());
         }
         let Some(token) = &self.token else {
@@ -207,7 +213,11 @@ mod tests {
             ),
         ];
         for (method, h, want) in cases {
-            assert_eq!(a.check(method, &headers(h)), *want, "{method} {h:?}");
+            assert_eq!(
+                a.check(method, "/metrics", &headers(h)),
+                *want,
+                "{method} {h:?}"
+            );
         }
     }
 
@@ -215,8 +225,11 @@ mod tests {
     fn without_a_token_state_changes_are_refused() {
         let a = auth("127.0.0.1:9090", None, &[]);
         let h = headers(&[("host", "127.0.0.1:9090")]);
-        assert_eq!(a.check(&Method::GET, &h), Ok(()));
-        assert_eq!(a.check(&Method::POST, &h), Err(NO_TOKEN_CONFIGURED));
+        assert_eq!(a.check(&Method::GET, "/api/events", &h), Ok(()));
+        assert_eq!(
+            a.check(&Method::POST, "/api/replay", &h),
+            Err(NO_TOKEN_CONFIGURED)
+        );
     }
 
     #[test]
@@ -224,10 +237,34 @@ mod tests {
         let a = auth("0.0.0.0:9090", Some(TOKEN), &["hookgate.internal"]);
         let bearer = format!("Bearer {TOKEN}");
         let plain = headers(&[("host", "hookgate.internal:9090")]);
-        assert_eq!(a.check(&Method::GET, &plain), Err(BAD_TOKEN));
+        assert_eq!(a.check(&Method::GET, "/metrics", &plain), Err(BAD_TOKEN));
         let authed = headers(&[("host", "HOOKGATE.internal."), ("authorization", &bearer)]);
-        assert_eq!(a.check(&Method::GET, &authed), Ok(()));
+        assert_eq!(a.check(&Method::GET, "/metrics", &authed), Ok(()));
         let other = headers(&[("host", "other.internal"), ("authorization", &bearer)]);
-        assert_eq!(a.check(&Method::GET, &other), Err(BAD_HOST));
+        assert_eq!(a.check(&Method::GET, "/metrics", &other), Err(BAD_HOST));
+    }
+
+    #[test]
+    fn with_a_token_configured_the_event_api_needs_it_even_on_loopback_and_the_page_never_does() {
+        let a = auth("127.0.0.1:9090", Some(TOKEN), &[]);
+        let bearer = format!("Bearer {TOKEN}");
+        let plain = headers(&[("host", "127.0.0.1:9090")]);
+        let authed = headers(&[("host", "127.0.0.1:9090"), ("authorization", &bearer)]);
+        assert_eq!(a.check(&Method::GET, "/api/events", &plain), Err(BAD_TOKEN));
+        assert_eq!(a.check(&Method::GET, "/api/stream", &plain), Err(BAD_TOKEN));
+        assert_eq!(a.check(&Method::GET, "/api/events", &authed), Ok(()));
+        assert_eq!(a.check(&Method::GET, "/metrics", &plain), Ok(()));
+        assert_eq!(a.check(&Method::GET, "/ui/", &plain), Ok(()));
+        assert_eq!(a.check(&Method::GET, "/ui/app.js", &plain), Ok(()));
+        // Off loopback the page still loads (it holds no data); its API calls carry the token.
+        let remote = auth("0.0.0.0:9090", Some(TOKEN), &[]);
+        assert_eq!(remote.check(&Method::GET, "/ui/", &plain), Ok(()));
+        assert_eq!(
+            remote.check(&Method::GET, "/metrics", &plain),
+            Err(BAD_TOKEN)
+        );
+        // The page is still only served to names of this listener.
+        let evil = headers(&[("host", "evil.example")]);
+        assert_eq!(a.check(&Method::GET, "/ui/", &evil), Err(BAD_HOST));
     }
 }

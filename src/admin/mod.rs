@@ -97,7 +97,10 @@ async fn respond(req: Request<Incoming>, state: &State) -> Response<Body> {
         r
     };
     let plain = "text/plain; charset=utf-8";
-    if let Err(refused) = state.auth.check(req.method(), req.headers()) {
+    if let Err(refused) = state
+        .auth
+        .check(req.method(), req.uri().path(), req.headers())
+    {
         let mut r = text(refused.status, plain, refused.message.to_string());
         if refused.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(

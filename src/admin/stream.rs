@@ -6,11 +6,14 @@
 //! and dropped. A comment every 15 seconds keeps idle connections and proxies awake.
 
 use super::{Body, State};
+use crate::recent::Seen;
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body::Frame;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Frames waiting for a reader's connection at most before it is dropped.
@@ -27,7 +30,24 @@ pub fn stream(state: &State, query: Option<&str>) -> Response<Body> {
             _ => {}
         }
     }
-    let mut rx = state.gateway.recent().subscribe();
+    let body = pump(state.gateway.recent().subscribe(), route, outcomes);
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::OK;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+/// The stream's body: the outcomes `rx` receives that pass the filters, as events, until the reader
+/// falls behind.
+fn pump(mut rx: Receiver<Arc<Seen>>, route: Option<String>, outcomes: Vec<String>) -> Body {
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes>::new(BUFFER);
     tokio::spawn(async move {
         // The first bytes at once, so that a client knows the stream is open.
@@ -65,16 +85,86 @@ pub fn stream(state: &State, query: Option<&str>) -> Response<Body> {
             }
         }
     });
-    let mut r = Response::new(body.boxed());
-    *r.status_mut() = StatusCode::OK;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    r
+    body.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recent::Recent;
+
+    fn seen(route: &str, outcome: &'static str, n: usize) -> Seen {
+        Seen {
+            at_ms: 0,
+            route: route.into(),
+            source: "request",
+            outcome,
+            status: 200,
+            event_id: Some(format!("e{n}")),
+            request_id: None,
+            client: None,
+            latency_ms: 0.1,
+            upstream_ms: None,
+            reason: None,
+            headers: vec![],
+            attempt: None,
+        }
+    }
+
+    /// Every data frame the body yields until it ends, as text.
+    async fn drain(mut body: Body) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                out.push(String::from_utf8(data.to_vec()).unwrap());
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn filters_apply_and_a_reader_that_stops_reading_is_dropped_not_waited_for() {
+        let recent = Recent::new();
+        let body = pump(
+            recent.subscribe(),
+            Some("a".into()),
+            vec!["accepted".into()],
+        );
+        // The reader takes nothing while the gateway keeps publishing, at a pace the stream's task
+        // keeps up with, so that only the reader is behind.
+        for n in 0..BUFFER * 2 {
+            recent.publish(seen("a", "accepted", n));
+            recent.publish(seen("b", "accepted", n));
+            recent.publish(seen("a", "invalid_signature", n));
+            tokio::task::yield_now().await;
+        }
+        let frames = drain(body).await;
+        assert_eq!(frames[0], ": hookgate stream\n\n");
+        let events: Vec<&String> = frames.iter().filter(|f| f.starts_with("data: ")).collect();
+        // The channel held what fit and the stream ended: the reader was dropped.
+        assert_eq!(events.len(), BUFFER - 1, "{} events", events.len());
+        assert!(
+            events
+                .iter()
+                .all(|e| e.contains("\"route\":\"a\"") && e.contains("\"accepted\""))
+        );
+        assert!(events[0].contains("\"e0\""));
+        assert!(
+            !recent.watched(),
+            "the dropped reader's subscription is gone"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stream_the_broadcast_left_behind_says_so_and_ends() {
+        let recent = Recent::new();
+        let body = pump(recent.subscribe(), None, vec![]);
+        // Far more than the broadcast keeps, before the stream's task gets to run at all.
+        for n in 0..crate::recent::STREAM_BUFFER + 10 {
+            recent.publish(seen("a", "accepted", n));
+        }
+        let frames = drain(body).await;
+        assert_eq!(frames.last().unwrap(), "event: lagged\ndata: {}\n\n");
+        assert!(frames.iter().all(|f| !f.starts_with("data: ")));
+    }
 }

@@ -9,6 +9,7 @@ mod faults;
 mod flood;
 mod handshakes;
 mod harness;
+mod inspector;
 mod limits;
 mod pipeline;
 mod presets;
