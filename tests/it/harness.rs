@@ -43,6 +43,8 @@ pub enum Behavior {
     Slow(Duration, u16),
     /// Hold every request until `Upstream::release`, then answer 200.
     Hold,
+    /// Answer the first `n` requests this upstream receives with `status`, then 200.
+    First(usize, u16),
 }
 
 /// A real HTTP server that records every request.
@@ -81,11 +83,15 @@ impl Upstream {
                                 .await
                                 .map(|c| c.to_bytes())
                                 .unwrap_or_default();
-                            r.lock().unwrap().push(Received {
-                                path: parts.uri.path().to_string(),
-                                headers: parts.headers,
-                                body,
-                            });
+                            let nth = {
+                                let mut r = r.lock().unwrap();
+                                r.push(Received {
+                                    path: parts.uri.path().to_string(),
+                                    headers: parts.headers,
+                                    body,
+                                });
+                                r.len()
+                            };
                             let behavior = *b.lock().unwrap();
                             let status = match behavior {
                                 Behavior::Answer(s) => s,
@@ -98,6 +104,8 @@ impl Upstream {
                                     let _ = open.wait_for(|o| *o).await;
                                     200
                                 }
+                                Behavior::First(n, s) if nth <= n => s,
+                                Behavior::First(..) => 200,
                             };
                             let mut resp =
                                 Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));

@@ -2,6 +2,7 @@
 //! upstream. All modules compile into this one test binary.
 
 mod adversarial;
+mod browser;
 mod cli;
 mod durable;
 mod events;

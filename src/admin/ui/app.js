@@ -205,7 +205,7 @@ $("replay-one").addEventListener("click", async () => {
   try {
     const r = await api("/api/events/" + encodeURIComponent(e.route) + "/" + encodeURIComponent(e.id) + "/replay", { method: "POST" });
     $("replay-result").textContent = "replayed " + r.replayed;
-    setTimeout(() => openEvent(e.route, e.id), 800);
+    setTimeout(() => { if (current === "detail") openEvent(e.route, e.id).catch(() => {}); }, 800);
   } catch (err) { $("replay-result").textContent = err.message; }
 });
 
@@ -266,7 +266,7 @@ async function refresh(tab) {
 async function refreshAll() { try { await routes(); } catch (_) {} refresh(current); }
 
 // Live: the outcome stream (server-sent events read with fetch, so the token can be sent).
-let pending = null;
+let pending = null, pendingDetail = null;
 async function openStream() {
   try {
     const headers = state.token ? { authorization: "Bearer " + state.token } : {};
@@ -283,16 +283,28 @@ async function openStream() {
       while ((i = buffer.indexOf("\n\n")) >= 0) {
         const chunk = buffer.slice(0, i);
         buffer = buffer.slice(i + 2);
-        if (chunk.startsWith("data: ")) onOutcome();
+        if (chunk.startsWith("data: ")) {
+          let seen = null;
+          try { seen = JSON.parse(chunk.slice(6)); } catch (_) {}
+          onOutcome(seen);
+        }
       }
     }
   } catch (_) {}
   $("live").className = "live off";
   setTimeout(openStream, 2000);
 }
-// Something happened: refresh what is shown, at most every half second; the detail stays as it is.
-function onOutcome() {
-  if (pending || current === "detail") return;
+// Something happened: refresh what is shown, at most every half second. The detail of an event is
+// refreshed only when the outcome is about that event (a replay delivered, a retry failed).
+function onOutcome(seen) {
+  if (current === "detail") {
+    const e = state.detail && state.detail.event;
+    if (!e || !seen || seen.route !== e.route || seen.event_id !== e.id || seen.source !== "delivery") return;
+    if (pendingDetail) return;
+    pendingDetail = setTimeout(() => { pendingDetail = null; openEvent(e.route, e.id).catch(() => {}); }, 200);
+    return;
+  }
+  if (pending) return;
   pending = setTimeout(() => { pending = null; refresh(current); }, 500);
 }
 
