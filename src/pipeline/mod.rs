@@ -8,7 +8,12 @@
 //!
 //! Steps 6 to 8 run as their own task: once a delivery is verified, it is carried through to the
 //! upstream and recorded even if the vendor hangs up meanwhile, so its retry is then recognised as a
-//! duplicate instead of being delivered a second time. This module knows no crypto, TOML or sockets.
+//! duplicate instead of being delivered a second time. This module knows no crypto, TOML or sockets;
+//! `explain` words a refusal for the inspector.
+
+mod explain;
+
+use explain::{Detail, detail_of};
 
 use crate::admission::{Admission, Bounds, Place};
 use crate::client_ip;
@@ -215,13 +220,6 @@ struct Trace {
     detail: Option<Box<Detail>>,
 }
 
-/// Why a request was refused, in more words than its answer, and the headers that mattered:
-/// signature values masked, never an expected signature, never a secret.
-struct Detail {
-    reason: String,
-    headers: Vec<(String, String)>,
-}
-
 impl Trace {
     /// Notes the detail of a refusal (off the path of accepted requests), and hands it back.
     fn refused(
@@ -233,98 +231,6 @@ impl Trace {
     ) -> Reject {
         self.detail = Some(Box::new(detail_of(route, headers, &reject, window)));
         reject
-    }
-}
-
-/// The detail of a refusal.
-fn detail_of(
-    route: &Route,
-    headers: &http::HeaderMap,
-    reject: &Reject,
-    window: Option<(Timestamp, Timestamp)>,
-) -> Detail {
-    use crate::config::human;
-    use crate::verify::VerifyError as V;
-    use crate::verify::source::{Source, alternatives};
-    let v = &route.verifier;
-    let carriers = alternatives(&v.signature().sources);
-    let stamps = alternatives(v.timestamp());
-    // Whole seconds: a person reads "13h old", not "12h 59m 59s 917ms".
-    let since = |a: Timestamp, b: Timestamp| {
-        let d = Duration::try_from(a.duration_since(b)).unwrap_or_default();
-        Duration::from_secs(d.as_secs_f64().round() as u64)
-    };
-    let reason = match reject {
-        Reject::Verify(V::MissingSignature) => {
-            format!("no signature: the request has no {carriers}")
-        }
-        Reject::Verify(V::MalformedSignature) => format!(
-            "the signature in {carriers} cannot be read as this route's scheme ({}); check the route's provider",
-            v.algorithm().name()
-        ),
-        Reject::Verify(V::InvalidSignature) => format!(
-            "none of the route's {} key{} produces the presented signature ({carriers}); check that the secret is the vendor's signing secret for this endpoint, and that nothing on the way changes the body",
-            v.key_count(),
-            if v.key_count() == 1 { "" } else { "s" }
-        ),
-        Reject::Verify(V::MissingTimestamp) => format!("no signed timestamp in {stamps}"),
-        Reject::Verify(V::MalformedTimestamp) => {
-            format!("the signed timestamp in {stamps} is not a time")
-        }
-        Reject::Window(WindowError::Stale) => match window {
-            Some((at, now)) => format!(
-                "signed timestamp {} old; the route accepts up to {} (tolerance)",
-                human(since(now, at)),
-                human(route.tolerance)
-            ),
-            None => reject.to_string(),
-        },
-        Reject::Window(WindowError::Future) => match window {
-            Some((at, now)) => format!(
-                "signed timestamp {} in the future; the route accepts up to {} (max_clock_skew)",
-                human(since(at, now)),
-                human(route.max_clock_skew)
-            ),
-            None => reject.to_string(),
-        },
-        other => other.to_string(),
-    };
-    let signature: Vec<&HeaderName> = v.signature().headers().collect();
-    let mut shown: Vec<(String, String)> = Vec::new();
-    let mut show = |name: &HeaderName, masked: bool| {
-        if shown.iter().any(|(n, _)| n == name.as_str()) {
-            return;
-        }
-        if let Some(value) = headers.get(name) {
-            let text = if masked {
-                format!("(masked, {} bytes)", value.len())
-            } else {
-                String::from_utf8_lossy(value.as_bytes())
-                    .chars()
-                    .take(200)
-                    .collect()
-            };
-            shown.push((name.as_str().to_string(), text));
-        }
-    };
-    for h in &signature {
-        show(h, true);
-    }
-    for source in v.timestamp().iter().chain(&v.event().id) {
-        if let Source::Header(h) = source {
-            show(h, false);
-        }
-    }
-    for h in [
-        header::CONTENT_TYPE,
-        header::CONTENT_LENGTH,
-        header::USER_AGENT,
-    ] {
-        show(&h, false);
-    }
-    Detail {
-        reason,
-        headers: shown,
     }
 }
 
@@ -882,144 +788,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    //! The request id and the in-flight bound; and the pipeline as a whole never panics: arbitrary
-    //! requests, some correctly signed, each end in one of the statuses of the table.
-    use super::*;
-    use hmac::{Hmac, Mac};
-    use http_body_util::Full;
-    use proptest::prelude::*;
-
-    const SECRET: &str = "pipeline-secret";
-
-    #[test]
-    fn request_ids_are_the_senders_when_printable_else_fresh_hex() {
-        let mut headers = http::HeaderMap::new();
-        let fresh = request_id(&headers);
-        assert_eq!(fresh.len(), 32);
-        assert!(
-            fresh
-                .as_bytes()
-                .iter()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
-        assert_ne!(fresh, request_id(&headers), "each fresh id is new");
-        headers.insert(REQUEST_ID, HeaderValue::from_static("req-123"));
-        assert_eq!(request_id(&headers), "req-123");
-        for bad in ["a b", "", &"x".repeat(129)] {
-            headers.insert(REQUEST_ID, HeaderValue::from_str(bad).unwrap());
-            assert_eq!(request_id(&headers).len(), 32, "{bad:?} is replaced");
-        }
-    }
-
-    fn gateway() -> Arc<Gateway> {
-        // Port 1 refuses connections, so forwarding fails fast instead of printing or waiting.
-        let text = format!(
-            r#"
-[store]
-kind = "memory"
-[defaults]
-delivery = "direct"
-[routes.chamelio]
-provider = "chamelio"
-secrets = ["{SECRET}"]
-upstream = "http://127.0.0.1:1/"
-[routes.slack]
-provider = "slack"
-secrets = ["{SECRET}"]
-upstream = "http://127.0.0.1:1/"
-[routes.meta]
-provider = "meta"
-secrets = ["{SECRET}"]
-verify_token = "tok"
-upstream = "http://127.0.0.1:1/"
-[routes.twilio]
-provider = "twilio"
-secrets = ["{SECRET}"]
-public_url = "https://example.com/hook"
-upstream = "http://127.0.0.1:1/"
-"#
-        );
-        let config = crate::config::parse("t.toml", &text, &|_| None).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        Arc::new(
-            runtime
-                .block_on(Gateway::new(config, Arc::new(Metrics::new())))
-                .unwrap(),
-        )
-    }
-
-    fn request() -> impl Strategy<Value = (String, String, Vec<(String, String)>, Vec<u8>, bool)> {
-        (
-            prop::sample::select(vec!["POST", "GET", "HEAD", "PUT", "OPTIONS"]).prop_map(str::to_string),
-            prop_oneof![
-                prop::sample::select(vec![
-                    "/webhooks/chamelio",
-                    "/webhooks/slack",
-                    "/webhooks/meta?hub.mode=subscribe&hub.verify_token=tok&hub.challenge=1",
-                    "/webhooks/twilio?a=1",
-                    "/healthz",
-                ])
-                .prop_map(str::to_string),
-                "/[a-z/%?=&]{0,30}",
-            ],
-            proptest::collection::vec(
-                (
-                    prop::sample::select(vec![
-                        "content-type",
-                        "x-chamelio-signature",
-                        "x-slack-signature",
-                        "x-slack-request-timestamp",
-                        "x-forwarded-for",
-                        "x-request-id",
-                        "content-length",
-                        "x-twilio-signature",
-                    ])
-                    .prop_map(str::to_string),
-                    "[ -~]{0,80}",
-                ),
-                0..6,
-            ),
-            prop_oneof![
-                proptest::collection::vec(any::<u8>(), 0..512),
-                "\\{\"event\":\"[a-z.]{0,10}\",\"event_id\":\"[a-z0-9]{0,8}\",\"timestamp\":\"2026-01-01T00:00:00Z\"\\}"
-                    .prop_map(String::into_bytes),
-            ],
-            any::<bool>(),
-        )
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-        #[test]
-        fn no_request_makes_the_pipeline_panic((method, path, headers, body, sign) in request()) {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let gw = gateway();
-            let mut b = Request::builder().method(method.as_str()).uri(path.as_str());
-            for (k, v) in &headers {
-                b = b.header(k.as_str(), v.as_str());
-            }
-            if sign {
-                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-                mac.update(&body);
-                b = b.header(
-                    "x-chamelio-signature",
-                    format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
-                );
-            }
-            let Ok(req) = b.body(Full::new(Bytes::from(body))) else {
-                return Ok(()); // not a request hyper would hand over
-            };
-            let peer: SocketAddr = "203.0.113.9:4000".parse().unwrap();
-            let status = runtime.block_on(gw.handle(req, peer, &CancellationToken::new())).status().as_u16();
-            prop_assert!(
-                [200, 400, 401, 403, 404, 405, 408, 413, 502, 503, 504].contains(&status),
-                "status {}", status
-            );
-        }
-    }
-}
+mod tests;

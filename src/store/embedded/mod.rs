@@ -1,0 +1,493 @@
+//! The embedded store: one redb file in the data directory, opened by one process at a time.
+//!
+//! Writes go through one writer thread that commits whatever is waiting in one transaction (group
+//! commit): with 64 connections accepting at once, one fsync covers a batch of events instead of one
+//! each. A caller is answered only after the commit that holds its write returned, so nothing is
+//! acknowledged before its fsync. Reads (dedupe lookups, the event list) open their own read
+//! transaction on any thread: redb's readers see the last commit and never wait for the writer.
+//!
+//! The event, its dedupe keys and its delivery state are written in one transaction, so a dedupe
+//! record never exists without its event. Retention, expired dedupe records and the size bound are
+//! kept by the writer thread between batches.
+
+use super::codec::{self, Attempt, EventRecord, Outcome, State, Summary};
+use super::{Filter, Listed, NewEvent, Seq, StoreError, StoreStats};
+use crate::replay::EventKey;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use writer::Writer;
+
+mod writer;
+
+/// seq → the event as received and as forwarded (written once).
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// seq → its summary (state, attempts, next attempt).
+const SUMMARIES: TableDefinition<u64, &[u8]> = TableDefinition::new("summaries");
+/// (seq, attempt number) → the attempt.
+const ATTEMPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("attempts");
+/// (route, event id) → seq.
+const IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("ids");
+/// (route, seq) for listing one route's events newest first.
+const BY_ROUTE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_route");
+/// (route, seq) of dead-lettered events.
+const DEAD: TableDefinition<(&str, u64), ()> = TableDefinition::new("dead");
+/// (due time, seq) of queued events.
+const DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("due");
+/// (removal time, seq) of delivered and dead events.
+const RETENTION: TableDefinition<(u64, u64), ()> = TableDefinition::new("retention");
+/// dedupe key → when it is forgotten.
+const DEDUPE: TableDefinition<&[u8; 16], u64> = TableDefinition::new("dedupe");
+/// (when forgotten, dedupe key), for dropping expired keys without looking them up.
+const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8; 16]), ()> = TableDefinition::new("dedupe_expiry");
+/// Counters that outlive the process ("next_seq").
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The file inside the data directory.
+pub const FILE: &str = "hookgate.redb";
+
+/// Writes waiting for the writer thread at most; beyond this callers wait for room.
+const QUEUE: usize = 65_536;
+/// Writes committed in one transaction at most.
+const MAX_BATCH: usize = 1024;
+/// Expired records removed per sweep at most, so that one sweep never holds the writer long.
+const SWEEP_LIMIT: usize = 5_000;
+/// How often retention and expired dedupe keys are swept, and the size measured.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How long delivered and dead events are kept, and how large the store may grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub retention: Duration,
+    pub dead_retention: Duration,
+    pub max_size: u64,
+}
+
+enum Op {
+    Accept(Box<NewEvent>, oneshot::Sender<Result<Seq, StoreError>>),
+    Remember(Vec<EventKey>, u64, oneshot::Sender<Result<(), StoreError>>),
+    Attempt(Seq, Attempt, oneshot::Sender<Result<(), StoreError>>),
+    Replay(Vec<Seq>, u64, oneshot::Sender<Result<Vec<Seq>, StoreError>>),
+    Sweep(u64),
+}
+
+/// Told of every commit: how long it took (fsync included) and how many writes it held.
+pub type CommitObserver = Arc<dyn Fn(Duration, usize) + Send + Sync>;
+
+/// Health the request path reads without asking the writer.
+#[derive(Debug, Default)]
+struct Health {
+    /// The bytes in use are over `max_size`: accepts are refused until retention frees space.
+    full: AtomicBool,
+    /// The last commit failed (disk full, I/O error): accepts are refused until one succeeds.
+    failing: AtomicBool,
+    used_bytes: AtomicU64,
+    file_bytes: AtomicU64,
+    commits: AtomicU64,
+    committed_writes: AtomicU64,
+    commit_micros: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The embedded engine. Cloning shares it; when the last clone is dropped the writer thread commits
+/// what it holds and ends, and the file is closed before the drop returns (so that the same data
+/// directory can be opened again at once, by this process or the next).
+#[derive(Clone)]
+pub struct Embedded {
+    // Field order matters for the last drop: the readers' handle and the writer's queue go first,
+    // then `_closer` waits for the writer thread, which holds the last handle to the file.
+    db: Shared,
+    writes: mpsc::SyncSender<Op>,
+    health: Arc<Health>,
+    path: Arc<PathBuf>,
+    _closer: Arc<Closer>,
+}
+
+/// The open database, shared by readers and the writer. Empty while the writer reopens the file
+/// after an I/O error (redb refuses every write after one until the file is opened again).
+type Shared = Arc<arc_swap::ArcSwapOption<Database>>;
+
+/// How often a store that failed is reopened at most.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
+
+/// Joins the writer thread when dropped.
+struct Closer(Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Why the store could not be opened, with what to do about it.
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    let shown = path.display();
+    StoreError::Open(match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => format!(
+            "{shown} is already open in another hookgate process; each data directory belongs to one process (give this one its own [store] path)"
+        ),
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            format!(
+                "cannot open {shown}: {io}; make the data directory writable by this user, or set [store] path to one that is"
+            )
+        }
+        other => format!(
+            "{shown} cannot be read as a hookgate store ({other}); it is left as it is: move it aside to start with an empty store (the events in it are then not delivered), or restore it from a backup"
+        ),
+    })
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+fn storage(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl Embedded {
+    /// Opens (or creates) the store in `dir`, and starts its writer thread.
+    pub fn open(
+        dir: &Path,
+        limits: Limits,
+        observer: CommitObserver,
+    ) -> Result<Embedded, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}; set [store] path to a writable directory",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(FILE);
+        let db = Arc::new(Database::create(&path).map_err(|e| open_error(&path, e))?);
+        let next_seq = {
+            let txn = db.begin_write().map_err(storage)?;
+            let next = create_tables(&txn).map_err(storage)?;
+            txn.commit().map_err(storage)?;
+            next
+        };
+        // Every record must be readable: a damaged file is an error at start, not a surprise later.
+        check_readable(&db)?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let health = Arc::new(Health::default());
+        let db: Shared = Arc::new(arc_swap::ArcSwapOption::new(Some(db)));
+        let writer = Writer {
+            path: path.clone(),
+            db: db.clone(),
+            broken_since: None,
+            rx,
+            next_seq,
+            limits,
+            health: health.clone(),
+            observer,
+        };
+        let thread = std::thread::Builder::new()
+            .name("hookgate-store".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Open(format!("cannot start the store's writer: {e}")))?;
+        Ok(Embedded {
+            db,
+            writes: tx,
+            health,
+            path: Arc::new(path),
+            _closer: Arc::new(Closer(Mutex::new(Some(thread)))),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands a write to the writer thread and waits for its commit. A full queue means the disk is
+    /// not keeping up: the write is refused at once rather than waited for.
+    async fn send<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes.try_send(op(tx)).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                StoreError::Unavailable("the store's write queue is full".to_string())
+            }
+            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+        })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores an accepted event with its dedupe keys and its first delivery due now; answers once
+    /// the commit holding it is on disk. `Duplicate` if one of its keys is already remembered.
+    pub async fn accept(&self, event: NewEvent) -> Result<Seq, StoreError> {
+        if self.health.full.load(Ordering::Relaxed) {
+            return Err(StoreError::Full);
+        }
+        self.send(|tx| Op::Accept(Box::new(event), tx)).await
+    }
+
+    /// Remembers delivered keys (direct mode) until `expires_ms`.
+    pub async fn remember(&self, keys: Vec<EventKey>, expires_ms: u64) -> Result<(), StoreError> {
+        self.send(|tx| Op::Remember(keys, expires_ms, tx)).await
+    }
+
+    /// Records one delivery attempt and its outcome.
+    pub async fn attempt(&self, seq: Seq, attempt: Attempt) -> Result<(), StoreError> {
+        self.send(|tx| Op::Attempt(seq, attempt, tx)).await
+    }
+
+    /// Queues stored events for delivery again, now; returns those that exist.
+    pub async fn replay(&self, seqs: Vec<Seq>) -> Result<Vec<Seq>, StoreError> {
+        self.send(|tx| Op::Replay(seqs, now_ms(), tx)).await
+    }
+
+    /// Asks the writer to drop what has expired (retention, dedupe keys) and measure the store now,
+    /// rather than at its next regular sweep.
+    pub async fn sweep(&self) {
+        let _ = self.writes.try_send(Op::Sweep(now_ms()));
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        let db = self.db.load_full().ok_or_else(reopening)?;
+        db.begin_read().map_err(storage)
+    }
+
+    /// Whether any of `keys` is remembered as delivered.
+    pub fn seen(&self, keys: &[EventKey]) -> Result<bool, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DEDUPE).map_err(storage)?;
+        let now = now_ms();
+        for k in keys {
+            if let Some(until) = table.get(&k.to_bytes()).map_err(storage)?
+                && until.value() > now
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    pub async fn event(&self, seq: Seq) -> Result<Option<EventRecord>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(EVENTS).map_err(storage)?;
+        match table.get(seq).map_err(storage)? {
+            Some(v) => Ok(Some(codec::decode("event", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn summary(&self, seq: Seq) -> Result<Option<Summary>, StoreError> {
+        let txn = self.read()?;
+        read_summary(&txn, seq)
+    }
+
+    pub async fn attempts(&self, seq: Seq) -> Result<Vec<Attempt>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ATTEMPTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for row in table.range((seq, 0)..=(seq, u32::MAX)).map_err(storage)? {
+            let (_, v) = row.map_err(storage)?;
+            out.push(codec::decode("attempt", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The stored event of `route` with vendor id `id`.
+    pub async fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(IDS).map_err(storage)?;
+        Ok(table.get((route, id)).map_err(storage)?.map(|v| v.value()))
+    }
+
+    /// Every queued event, with its route and when it is due (read at start to schedule them).
+    pub fn queued(&self) -> Result<Vec<(Seq, String, u64)>, StoreError> {
+        let txn = self.read()?;
+        let due = txn.open_table(DUE).map_err(storage)?;
+        let mut out = Vec::new();
+        for row in due.iter().map_err(storage)? {
+            let (k, _) = row.map_err(storage)?;
+            let (at, seq) = k.value();
+            if let Some(s) = read_summary(&txn, seq)? {
+                out.push((seq, s.route, at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events newest first, matching `filter`, after the cursor `filter.before`.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
+        let txn = self.read()?;
+        let limit = filter.limit.max(1);
+        let before = filter.before.unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let consider = |seq: Seq, out: &mut Vec<Listed>| -> Result<bool, StoreError> {
+            let Some(s) = read_summary(&txn, seq)? else {
+                return Ok(true);
+            };
+            if filter.since_ms.is_some_and(|since| s.received_ms < since) {
+                // Newest first: everything after this is older still.
+                return Ok(false);
+            }
+            if filter.until_ms.is_some_and(|until| s.received_ms > until)
+                || filter.state.is_some_and(|st| st != s.state)
+                || filter.route.as_deref().is_some_and(|r| r != s.route)
+                || filter.id.as_deref().is_some_and(|id| !s.id.contains(id))
+                || filter
+                    .kind
+                    .as_deref()
+                    .is_some_and(|k| !s.kind.as_deref().unwrap_or("").contains(k))
+            {
+                return Ok(true);
+            }
+            out.push(Listed { seq, summary: s });
+            Ok(out.len() < limit)
+        };
+        match (&filter.route, filter.state) {
+            (Some(route), Some(State::Dead)) => {
+                let t = txn.open_table(DEAD).map_err(storage)?;
+                for row in t
+                    .range((route.as_str(), 0)..(route.as_str(), before))
+                    .map_err(storage)?
+                    .rev()
+                {
+                    let (k, _) = row.map_err(storage)?;
+                    if !consider(k.value().1, &mut out)? {
+                        break;
+                    }
+                }
+            }
+            (Some(route), _) => {
+                let t = txn.open_table(BY_ROUTE).map_err(storage)?;
+                for row in t
+                    .range((route.as_str(), 0)..(route.as_str(), before))
+                    .map_err(storage)?
+                    .rev()
+                {
+                    let (k, _) = row.map_err(storage)?;
+                    if !consider(k.value().1, &mut out)? {
+                        break;
+                    }
+                }
+            }
+            (None, _) => {
+                let t = txn.open_table(SUMMARIES).map_err(storage)?;
+                for row in t.range(..before).map_err(storage)?.rev() {
+                    let (k, _) = row.map_err(storage)?;
+                    if !consider(k.value(), &mut out)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts by state for each route (for metrics): queued, and dead.
+    pub async fn counts(&self) -> Result<Vec<(String, State, u64)>, StoreError> {
+        let txn = self.read()?;
+        let mut counts: std::collections::BTreeMap<(String, State), u64> = Default::default();
+        let due = txn.open_table(DUE).map_err(storage)?;
+        for row in due.iter().map_err(storage)? {
+            let (k, _) = row.map_err(storage)?;
+            if let Some(s) = read_summary(&txn, k.value().1)? {
+                *counts.entry((s.route, State::Queued)).or_default() += 1;
+            }
+        }
+        let dead = txn.open_table(DEAD).map_err(storage)?;
+        for row in dead.iter().map_err(storage)? {
+            let (k, _) = row.map_err(storage)?;
+            *counts
+                .entry((k.value().0.to_string(), State::Dead))
+                .or_default() += 1;
+        }
+        Ok(counts.into_iter().map(|((r, s), n)| (r, s, n)).collect())
+    }
+
+    /// The oldest queued event's receipt time, per route.
+    pub async fn oldest_queued(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut oldest: std::collections::BTreeMap<String, u64> = Default::default();
+        let txn = self.read()?;
+        for (seq, route, _) in self.queued()? {
+            if let Some(s) = read_summary(&txn, seq)? {
+                let e = oldest.entry(route).or_insert(u64::MAX);
+                *e = (*e).min(s.received_ms);
+            }
+        }
+        Ok(oldest.into_iter().collect())
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let h = &self.health;
+        StoreStats {
+            used_bytes: h.used_bytes.load(Ordering::Relaxed),
+            file_bytes: h.file_bytes.load(Ordering::Relaxed),
+            commits: h.commits.load(Ordering::Relaxed),
+            committed_writes: h.committed_writes.load(Ordering::Relaxed),
+            commit_micros: h.commit_micros.load(Ordering::Relaxed),
+            full: h.full.load(Ordering::Relaxed),
+            failing: h.failing.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn reopening() -> StoreError {
+    StoreError::Unavailable("the store is being reopened after an I/O error".to_string())
+}
+
+fn create_tables(txn: &WriteTransaction) -> Result<u64, redb::Error> {
+    txn.open_table(EVENTS)?;
+    txn.open_table(SUMMARIES)?;
+    txn.open_table(ATTEMPTS)?;
+    txn.open_table(IDS)?;
+    txn.open_table(BY_ROUTE)?;
+    txn.open_table(DEAD)?;
+    txn.open_table(DUE)?;
+    txn.open_table(RETENTION)?;
+    txn.open_table(DEDUPE)?;
+    txn.open_table(DEDUPE_EXPIRY)?;
+    let meta = txn.open_table(META)?;
+    Ok(meta.get("next_seq")?.map_or(1, |v| v.value()))
+}
+
+/// Reads every summary once, so that a file that opens but whose records are damaged is refused at
+/// start with the file named, rather than failing deliveries one by one later.
+fn check_readable(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(SUMMARIES).map_err(storage)?;
+    for row in table.iter().map_err(storage)? {
+        let (_, v) = row.map_err(storage)?;
+        codec::decode::<Summary>("summary", v.value()).map_err(|e| {
+            StoreError::Open(format!(
+                "{e}; it is left as it is: move the data directory aside to start with an empty store, or restore it from a backup"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn read_summary(txn: &ReadTransaction, seq: Seq) -> Result<Option<Summary>, StoreError> {
+    let table = txn.open_table(SUMMARIES).map_err(storage)?;
+    match table.get(seq).map_err(storage)? {
+        Some(v) => Ok(Some(codec::decode("summary", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

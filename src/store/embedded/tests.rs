@@ -1,0 +1,274 @@
+//! The embedded store opened, written, reopened and damaged on a real file.
+
+use super::*;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hookgate-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn limits() -> Limits {
+    Limits {
+        retention: Duration::from_secs(3600),
+        dead_retention: Duration::from_secs(7200),
+        max_size: 1 << 30,
+    }
+}
+
+fn observer() -> CommitObserver {
+    Arc::new(|_, _| {})
+}
+
+fn event(route: &str, id: &str) -> NewEvent {
+    NewEvent {
+        record: EventRecord {
+            route: route.into(),
+            id: id.into(),
+            kind: Some("t".into()),
+            received_ms: now_ms(),
+            request_id: "r".into(),
+            client: "192.0.2.1".into(),
+            headers: vec![("content-type".into(), b"application/json".to_vec())],
+            body: br#"{"a":1}"#.to_vec(),
+            envelope: codec::EnvelopeRecord {
+                content_type: "application/cloudevents+json".into(),
+                headers: vec![],
+                body: b"{}".to_vec(),
+            },
+        },
+        keys: vec![EventKey::new(route, id)],
+        remember_until_ms: now_ms() + 3_600_000,
+    }
+}
+
+fn attempt(outcome: Outcome) -> Attempt {
+    Attempt {
+        at_ms: now_ms(),
+        status: Some(200),
+        error: None,
+        latency_us: 1000,
+        outcome,
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_event_is_remembered_queued_and_survives_reopening() {
+    let d = dir("reopen");
+    let seq = {
+        let s = Embedded::open(&d, limits(), observer()).unwrap();
+        let seq = s.accept(event("r", "evt_1")).await.unwrap();
+        assert!(s.seen(&[EventKey::new("r", "evt_1")]).unwrap());
+        assert!(!s.seen(&[EventKey::new("r", "evt_2")]).unwrap());
+        assert_eq!(
+            s.accept(event("r", "evt_1")).await,
+            Err(StoreError::Duplicate)
+        );
+        seq
+    };
+    // The writer thread of the first handle ends when its channel closes; the file lock is
+    // released with the database.
+    let started = Instant::now();
+    let s = loop {
+        match Embedded::open(&d, limits(), observer()) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(s.seen(&[EventKey::new("r", "evt_1")]).unwrap());
+    assert_eq!(s.find("r", "evt_1").await.unwrap(), Some(seq));
+    let queued = s.queued().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].0, queued[0].1.as_str()), (seq, "r"));
+    assert_eq!(s.event(seq).await.unwrap().unwrap().id, "evt_1");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn attempts_move_an_event_through_its_states_and_replay_queues_it_again() {
+    let d = dir("states");
+    let s = Embedded::open(&d, limits(), observer()).unwrap();
+    let seq = s.accept(event("r", "evt_s")).await.unwrap();
+    let later = now_ms() + 5000;
+    s.attempt(seq, attempt(Outcome::Retry { at_ms: later }))
+        .await
+        .unwrap();
+    let sum = s.summary(seq).await.unwrap().unwrap();
+    assert_eq!(
+        (sum.state, sum.attempts, sum.next_ms),
+        (State::Queued, 1, Some(later))
+    );
+    assert_eq!(s.queued().unwrap()[0].2, later);
+    s.attempt(
+        seq,
+        attempt(Outcome::Dead {
+            reason: "410".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(s.queued().unwrap().is_empty());
+    let dead = s
+        .list(&Filter {
+            route: Some("r".into()),
+            state: Some(State::Dead),
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(s.replay(vec![seq, 999]).await.unwrap(), vec![seq]);
+    let sum = s.summary(seq).await.unwrap().unwrap();
+    assert_eq!((sum.state, sum.replays), (State::Queued, 1));
+    s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
+    assert_eq!(
+        s.summary(seq).await.unwrap().unwrap().state,
+        State::Delivered
+    );
+    assert_eq!(s.attempts(seq).await.unwrap().len(), 3);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn lists_are_newest_first_filtered_and_paged() {
+    let d = dir("list");
+    let s = Embedded::open(&d, limits(), observer()).unwrap();
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        seqs.push(
+            s.accept(event(if i % 2 == 0 { "a" } else { "b" }, &format!("e{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let all = s
+        .list(&Filter {
+            limit: 3,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![seqs[4], seqs[3], seqs[2]]
+    );
+    let next = s
+        .list(&Filter {
+            limit: 3,
+            before: Some(seqs[2]),
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![seqs[1], seqs[0]]
+    );
+    let a = s
+        .list(&Filter {
+            route: Some("a".into()),
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 3);
+    let id = s
+        .list(&Filter {
+            id: Some("e3".into()),
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(id.len(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn retention_removes_settled_events_and_expired_keys() {
+    let d = dir("retention");
+    let s = Embedded::open(
+        &d,
+        Limits {
+            retention: Duration::ZERO,
+            ..limits()
+        },
+        observer(),
+    )
+    .unwrap();
+    let mut e = event("r", "gone");
+    e.remember_until_ms = now_ms() + 1;
+    let seq = s.accept(e).await.unwrap();
+    let kept = s.accept(event("r", "queued")).await.unwrap();
+    s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    s.sweep().await;
+    // A write after the sweep: answered once the sweep's transaction is committed.
+    s.remember(vec![EventKey::new("r", "x")], now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(s.summary(seq).await.unwrap(), None);
+    assert_eq!(s.find("r", "gone").await.unwrap(), None);
+    assert!(!s.seen(&[EventKey::new("r", "gone")]).unwrap());
+    assert!(
+        s.summary(kept).await.unwrap().is_some(),
+        "queued events are kept"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_accepts_but_not_deliveries() {
+    let d = dir("full");
+    let s = Embedded::open(
+        &d,
+        Limits {
+            max_size: 1,
+            ..limits()
+        },
+        observer(),
+    )
+    .unwrap();
+    let seq = s.accept(event("r", "first")).await.unwrap();
+    s.sweep().await;
+    s.remember(vec![], 0).await.unwrap();
+    assert_eq!(s.accept(event("r", "second")).await, Err(StoreError::Full));
+    s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
+    assert!(s.stats().full);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_store_and_a_damaged_file_is_refused() {
+    let d = dir("exclusive");
+    let _first = Embedded::open(&d, limits(), observer()).unwrap();
+    let err = Embedded::open(&d, limits(), observer())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("already open in another hookgate process"),
+        "{err}"
+    );
+    let d2 = dir("damaged");
+    std::fs::create_dir_all(&d2).unwrap();
+    std::fs::write(d2.join(FILE), vec![0x42u8; 8192]).unwrap();
+    let err = Embedded::open(&d2, limits(), observer())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("cannot be read as a hookgate store"), "{err}");
+    assert!(err.contains("move it aside"), "{err}");
+    assert_eq!(
+        std::fs::read(d2.join(FILE)).unwrap(),
+        vec![0x42u8; 8192],
+        "left as it is"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+    let _ = std::fs::remove_dir_all(&d2);
+}

@@ -1,0 +1,468 @@
+//! The embedded store's one writer thread: it takes whatever writes are waiting, commits them in one
+//! transaction (one fsync), answers each caller only after that commit, and between batches sweeps
+//! retention and expired dedupe records and checks the size bound. After an I/O error it reopens the
+//! file until a commit works again.
+
+use super::*;
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub(super) path: PathBuf,
+    pub(super) db: Shared,
+    /// Since when commits fail; the file is reopened (at most every `REOPEN_EVERY`) until one works.
+    pub(super) broken_since: Option<Instant>,
+    pub(super) rx: mpsc::Receiver<Op>,
+    pub(super) next_seq: u64,
+    pub(super) limits: Limits,
+    pub(super) health: Arc<Health>,
+    pub(super) observer: CommitObserver,
+}
+
+/// What an op answers once its transaction committed.
+enum Reply {
+    Seq(
+        oneshot::Sender<Result<Seq, StoreError>>,
+        Result<Seq, StoreError>,
+    ),
+    Unit(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+    Seqs(
+        oneshot::Sender<Result<Vec<Seq>, StoreError>>,
+        Result<Vec<Seq>, StoreError>,
+    ),
+}
+
+impl Reply {
+    fn send(self, failed: Option<&StoreError>) {
+        match (self, failed) {
+            (Reply::Seq(tx, r), None) => drop(tx.send(r)),
+            (Reply::Seq(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+            (Reply::Unit(tx, r), None) => drop(tx.send(r)),
+            (Reply::Unit(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+            (Reply::Seqs(tx, r), None) => drop(tx.send(r)),
+            (Reply::Seqs(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
+        }
+    }
+}
+
+impl Writer {
+    /// Commits batches until every handle to the store is gone, sweeping at least every
+    /// `SWEEP_EVERY`, busy or idle.
+    pub(super) fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut last_sweep = Instant::now();
+        loop {
+            match self.rx.recv_timeout(SWEEP_EVERY) {
+                Ok(first) => batch.push(first),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = Instant::now();
+                batch.push(Op::Sweep(now_ms()));
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+        }
+    }
+
+    /// Applies every op of `batch` in one transaction, commits it, then answers each op.
+    fn commit(&mut self, batch: &mut Vec<Op>) {
+        let started = Instant::now();
+        let writes = batch
+            .iter()
+            .filter(|op| !matches!(op, Op::Sweep(_)))
+            .count() as u64;
+        let mut replies = Vec::with_capacity(batch.len());
+        if self.broken_since.is_some() {
+            self.reopen();
+        }
+        let db = self.db.load_full();
+        let result = (|| -> Result<(), StoreError> {
+            let txn = db
+                .as_ref()
+                .ok_or_else(reopening)?
+                .begin_write()
+                .map_err(storage)?;
+            for op in batch.drain(..) {
+                match op {
+                    Op::Accept(event, tx) => {
+                        let r = self.accept(&txn, *event);
+                        replies.push(Reply::Seq(tx, r));
+                    }
+                    Op::Remember(keys, until, tx) => {
+                        let r = remember(&txn, &keys, until);
+                        replies.push(Reply::Unit(tx, r));
+                    }
+                    Op::Attempt(seq, attempt, tx) => {
+                        let r = self.attempt(&txn, seq, attempt);
+                        replies.push(Reply::Unit(tx, r));
+                    }
+                    Op::Replay(seqs, now, tx) => {
+                        let r = replay(&txn, &seqs, now);
+                        replies.push(Reply::Seqs(tx, r));
+                    }
+                    Op::Sweep(now) => {
+                        sweep(&txn, now)?;
+                        self.check_size(&txn);
+                    }
+                }
+            }
+            txn.open_table(META)
+                .map_err(storage)?
+                .insert("next_seq", self.next_seq)
+                .map_err(storage)?;
+            txn.commit().map_err(storage)?;
+            Ok(())
+        })();
+        batch.clear();
+        drop(db);
+        let failed = result.err();
+        match &failed {
+            None => {
+                self.broken_since = None;
+                let h = &self.health;
+                h.commits.fetch_add(1, Ordering::Relaxed);
+                h.committed_writes.fetch_add(writes, Ordering::Relaxed);
+                let took = started.elapsed();
+                h.commit_micros
+                    .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                (self.observer)(took, writes as usize);
+                if h.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the store accepts writes again");
+                }
+            }
+            Some(e) => {
+                // Sequence numbers handed out in the failed transaction are simply skipped.
+                self.broken_since.get_or_insert_with(Instant::now);
+                let first = !self.health.failing.swap(true, Ordering::Relaxed);
+                let mut last = self
+                    .health
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if first || last.as_deref() != Some(&e.to_string()) {
+                    tracing::error!(error = %e, "the store cannot write: vendors are answered 503 until it can");
+                }
+                *last = Some(e.to_string());
+            }
+        }
+        for r in replies {
+            r.send(failed.as_ref());
+        }
+    }
+
+    /// Closes and reopens the file after failed commits: redb refuses every write after an I/O
+    /// error until it is opened again. Readers are turned away meanwhile; the ones under way hold
+    /// the old handle for a moment, which is waited for (briefly) so that the file lock is free.
+    fn reopen(&mut self) {
+        let Some(since) = self.broken_since else {
+            return;
+        };
+        if since.elapsed() < REOPEN_EVERY {
+            return;
+        }
+        if let Some(old) = self.db.swap(None) {
+            let started = Instant::now();
+            while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        match Database::create(&self.path) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                if let Ok(txn) = db.begin_write()
+                    && let Ok(next) = create_tables(&txn)
+                    && txn.commit().is_ok()
+                {
+                    self.next_seq = self.next_seq.max(next);
+                }
+                self.db.store(Some(db));
+                tracing::info!("the store was reopened");
+            }
+            Err(e) => tracing::warn!(error = %e, "the store cannot be reopened yet"),
+        }
+        // Wait another interval before the next try, whatever happened.
+        self.broken_since = Instant::now().checked_sub(REOPEN_EVERY / 2).or(Some(since));
+    }
+
+    fn accept(&mut self, txn: &WriteTransaction, event: NewEvent) -> Result<Seq, StoreError> {
+        if self.health.full.load(Ordering::Relaxed) {
+            return Err(StoreError::Full);
+        }
+        let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
+        let now = now_ms();
+        for k in &event.keys {
+            if let Some(until) = dedupe.get(&k.to_bytes()).map_err(storage)?
+                && until.value() > now
+            {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
+        for k in &event.keys {
+            let key = k.to_bytes();
+            dedupe
+                .insert(&key, event.remember_until_ms)
+                .map_err(storage)?;
+            expiry
+                .insert((event.remember_until_ms, &key), ())
+                .map_err(storage)?;
+        }
+        let summary = Summary {
+            route: event.record.route.clone(),
+            id: event.record.id.clone(),
+            kind: event.record.kind.clone(),
+            received_ms: event.record.received_ms,
+            state: State::Queued,
+            attempts: 0,
+            next_ms: Some(event.record.received_ms),
+            last_status: None,
+            last_error: None,
+            delivered_ms: None,
+            dead_reason: None,
+            replays: 0,
+        };
+        let route = event.record.route.as_str();
+        txn.open_table(EVENTS)
+            .map_err(storage)?
+            .insert(seq, codec::encode(&event.record).as_slice())
+            .map_err(storage)?;
+        txn.open_table(SUMMARIES)
+            .map_err(storage)?
+            .insert(seq, codec::encode(&summary).as_slice())
+            .map_err(storage)?;
+        txn.open_table(IDS)
+            .map_err(storage)?
+            .insert((route, event.record.id.as_str()), seq)
+            .map_err(storage)?;
+        txn.open_table(BY_ROUTE)
+            .map_err(storage)?
+            .insert((route, seq), ())
+            .map_err(storage)?;
+        txn.open_table(DUE)
+            .map_err(storage)?
+            .insert((event.record.received_ms, seq), ())
+            .map_err(storage)?;
+        Ok(seq)
+    }
+
+    fn attempt(
+        &self,
+        txn: &WriteTransaction,
+        seq: Seq,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
+        let Some(mut s) = summaries
+            .get(seq)
+            .map_err(storage)?
+            .map(|v| codec::decode::<Summary>("summary", v.value()))
+            .transpose()?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        let mut due = txn.open_table(DUE).map_err(storage)?;
+        if let Some(at) = s.next_ms.take() {
+            due.remove((at, seq)).map_err(storage)?;
+        }
+        s.attempts += 1;
+        s.last_status = attempt.status;
+        s.last_error = attempt.error.clone();
+        let mut retention = txn.open_table(RETENTION).map_err(storage)?;
+        match &attempt.outcome {
+            Outcome::Delivered => {
+                s.state = State::Delivered;
+                s.delivered_ms = Some(attempt.at_ms);
+                retention
+                    .insert((attempt.at_ms + millis(self.limits.retention), seq), ())
+                    .map_err(storage)?;
+            }
+            Outcome::Retry { at_ms } => {
+                s.state = State::Queued;
+                s.next_ms = Some(*at_ms);
+                due.insert((*at_ms, seq), ()).map_err(storage)?;
+            }
+            Outcome::Dead { reason } => {
+                s.state = State::Dead;
+                s.dead_reason = Some(reason.clone());
+                txn.open_table(DEAD)
+                    .map_err(storage)?
+                    .insert((s.route.as_str(), seq), ())
+                    .map_err(storage)?;
+                retention
+                    .insert(
+                        (attempt.at_ms + millis(self.limits.dead_retention), seq),
+                        (),
+                    )
+                    .map_err(storage)?;
+            }
+        }
+        txn.open_table(ATTEMPTS)
+            .map_err(storage)?
+            .insert((seq, s.attempts), codec::encode(&attempt).as_slice())
+            .map_err(storage)?;
+        summaries
+            .insert(seq, codec::encode(&s).as_slice())
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Measures the store against `max_size` (at every sweep).
+    fn check_size(&mut self, txn: &WriteTransaction) {
+        let stats = match txn.stats() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot measure the store");
+                return;
+            }
+        };
+        // Pages in use; the file may be larger (free pages are reused before it grows).
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        if let Ok(m) = std::fs::metadata(&self.path) {
+            self.health.file_bytes.store(m.len(), Ordering::Relaxed);
+        }
+        self.health.used_bytes.store(used, Ordering::Relaxed);
+        let full = used >= self.limits.max_size;
+        let was = self.health.full.swap(full, Ordering::Relaxed);
+        match (was, full) {
+            (false, true) => tracing::error!(
+                used_bytes = used,
+                max_size = self.limits.max_size,
+                "the store is full (store.max_size): vendors are answered 503 until retention frees space; deliveries go on"
+            ),
+            (true, false) => tracing::info!(used_bytes = used, "the store has room again"),
+            _ => {}
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn remember(txn: &WriteTransaction, keys: &[EventKey], until: u64) -> Result<(), StoreError> {
+    let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
+    let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
+    for k in keys {
+        let key = k.to_bytes();
+        dedupe.insert(&key, until).map_err(storage)?;
+        expiry.insert((until, &key), ()).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Queues `seqs` again, due `now`. A retention entry they may have is left in place: the sweep
+/// skips events that are queued again.
+fn replay(txn: &WriteTransaction, seqs: &[Seq], now: u64) -> Result<Vec<Seq>, StoreError> {
+    let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
+    let mut due = txn.open_table(DUE).map_err(storage)?;
+    let mut dead = txn.open_table(DEAD).map_err(storage)?;
+    let mut done = Vec::new();
+    for &seq in seqs {
+        let Some(mut s) = summaries
+            .get(seq)
+            .map_err(storage)?
+            .map(|v| codec::decode::<Summary>("summary", v.value()))
+            .transpose()?
+        else {
+            continue;
+        };
+        if s.state == State::Dead {
+            dead.remove((s.route.as_str(), seq)).map_err(storage)?;
+        }
+        if let Some(at) = s.next_ms.take() {
+            due.remove((at, seq)).map_err(storage)?;
+        }
+        s.state = State::Queued;
+        s.next_ms = Some(now);
+        s.dead_reason = None;
+        s.replays += 1;
+        due.insert((now, seq), ()).map_err(storage)?;
+        summaries
+            .insert(seq, codec::encode(&s).as_slice())
+            .map_err(storage)?;
+        done.push(seq);
+    }
+    Ok(done)
+}
+
+/// Removes delivered and dead events whose retention has passed, and dedupe keys whose time has
+/// passed, a bounded number per sweep.
+fn sweep(txn: &WriteTransaction, now: u64) -> Result<(), StoreError> {
+    let mut retention = txn.open_table(RETENTION).map_err(storage)?;
+    let expired: Vec<(u64, u64)> = retention
+        .range(..(now, u64::MAX))
+        .map_err(storage)?
+        .take(SWEEP_LIMIT)
+        .map(|r| r.map(|(k, _)| k.value()).map_err(storage))
+        .collect::<Result<_, _>>()?;
+    if !expired.is_empty() {
+        let mut events = txn.open_table(EVENTS).map_err(storage)?;
+        let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
+        let mut attempts = txn.open_table(ATTEMPTS).map_err(storage)?;
+        let mut ids = txn.open_table(IDS).map_err(storage)?;
+        let mut by_route = txn.open_table(BY_ROUTE).map_err(storage)?;
+        let mut dead = txn.open_table(DEAD).map_err(storage)?;
+        for (at, seq) in expired {
+            retention.remove((at, seq)).map_err(storage)?;
+            let Some(s) = summaries
+                .get(seq)
+                .map_err(storage)?
+                .map(|v| codec::decode::<Summary>("summary", v.value()))
+                .transpose()?
+            else {
+                continue;
+            };
+            if s.state == State::Queued {
+                // Replayed since its retention was set: it stays until it settles again.
+                continue;
+            }
+            summaries.remove(seq).map_err(storage)?;
+            events.remove(seq).map_err(storage)?;
+            attempts
+                .retain_in((seq, 0)..=(seq, u32::MAX), |_, _| false)
+                .map_err(storage)?;
+            ids.remove((s.route.as_str(), s.id.as_str()))
+                .map_err(storage)?;
+            by_route.remove((s.route.as_str(), seq)).map_err(storage)?;
+            dead.remove((s.route.as_str(), seq)).map_err(storage)?;
+        }
+    }
+    let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
+    let gone: Vec<(u64, [u8; 16])> = expiry
+        .range(..(now, &[0xffu8; 16]))
+        .map_err(storage)?
+        .take(SWEEP_LIMIT)
+        .map(|r| {
+            r.map(|(k, _)| {
+                let (at, key) = k.value();
+                (at, *key)
+            })
+            .map_err(storage)
+        })
+        .collect::<Result<_, _>>()?;
+    if !gone.is_empty() {
+        let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
+        for (at, key) in gone {
+            expiry.remove((at, &key)).map_err(storage)?;
+            let current = dedupe.get(&key).map_err(storage)?.map(|v| v.value());
+            if current == Some(at) {
+                dedupe.remove(&key).map_err(storage)?;
+            }
+        }
+    }
+    Ok(())
+}
