@@ -117,6 +117,8 @@ def corpus(path, prefix, count):
 
 
 def run_wrk(port, path, corpus_file, prefix, duration, connections, bad=False):
+    if not bad:
+        return run_wrk_many([port], path, [(corpus_file, prefix)], duration, connections)
     env = dict(os.environ, CORPUS=str(corpus_file), PREFIX=prefix, TS=TS, BAD="1" if bad else "0",
                TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL)
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
@@ -130,6 +132,33 @@ def run_wrk(port, path, corpus_file, prefix, duration, connections, bad=False):
             "p999_us": p999}
 
 
+def run_wrk_many(ports, path, corpora, duration, connections):
+    """wrk against several replicas at once, the connections shared among them; requests and errors are
+    summed, latency percentiles are the worst replica's."""
+    env = dict(os.environ, TS=TS, BAD="0", TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL)
+    procs = []
+    for port, (cfile, prefix) in zip(ports, corpora):
+        cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections // len(ports)}", f"-d{duration}s",
+               "--latency", "-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{port}"]
+        procs.append(subprocess.Popen(cmd, env=dict(env, CORPUS=str(cfile), PREFIX=prefix),
+                                      stdout=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=duration + 60)[0] for p in procs]
+    rows = []
+    for out in outs:
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+        errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+        p50, p99, p999 = (int(x) for x in re.search(r"LAT (\d+) (\d+) (\d+)", out).groups())
+        rows.append({"requests": requests, "non2xx": non2xx, "errors": errors, "p50_us": p50, "p99_us": p99,
+                     "p999_us": p999})
+    return {k: (sum(r[k] for r in rows) if k in ("requests", "non2xx", "errors") else max(r[k] for r in rows))
+            for k in rows[0]}
+
+
+def metric_sum(admin_ports, name):
+    return sum(metric(a, name) for a in admin_ports)
+
+
 def metric(admin_port, name):
     text = http("GET", f"http://127.0.0.1:{admin_port}/metrics").decode()
     total = 0.0
@@ -139,24 +168,62 @@ def metric(admin_port, name):
     return total
 
 
+def watch(t, work, release):
+    """Attaches what an operator watches with to `t`: the inspector page open in headless chromium
+    (live stream, overview refreshed as events happen) and `hookgate tail`, both on the load CPU."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        raise SystemExit("hookgate-queued+watch needs chromium (apt-get install chromium)")
+    page = subprocess.Popen(["taskset", "-c", LOAD_CPU, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--remote-debugging-port=0",
+                             f"--user-data-dir={work / 'chromium'}", f"http://127.0.0.1:{t.admin}/ui/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tail = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(release / "hookgate"), "tail", "--admin",
+                             f"127.0.0.1:{t.admin}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.helpers += [page, tail]
+    # Both hold a stream open: wait until the gateway has them (the page also fetches the overview).
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if streams(t.admin) >= 2:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the inspector page and tail did not connect to 127.0.0.1:{t.admin}")
+
+
+def streams(admin_port):
+    """Open /api/stream connections, from the gateway's own count."""
+    return int(metric(admin_port, "hookgate_stream_readers"))
+
+
 class Target:
-    def __init__(self, name, cmd, port, path, work, admin=None):
+    """One target: a process, or several replicas (`cmds`, `ports`, `admins` of the same length)."""
+
+    def __init__(self, name, cmd, port, path, work, admin=None, replicas=None):
         self.name, self.cmd, self.port, self.path, self.admin = name, cmd, port, path, admin
-        self.proc = subprocess.Popen(["taskset", "-c", TARGET_CPU] + cmd, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                                     stderr=open(work / f"{name}.log", "w"))
-        wait_port(port)
-        if admin:
-            wait_port(admin)
+        replicas = replicas or [(cmd, port, admin)]
+        self.ports = [r[1] for r in replicas]
+        self.admins = [r[2] for r in replicas if r[2]]
+        self.procs = []
+        for i, (c, p, a) in enumerate(replicas):
+            self.procs.append(subprocess.Popen(["taskset", "-c", TARGET_CPU] + c, env=dict(os.environ),
+                                               stdout=subprocess.DEVNULL, stderr=open(work / f"{name}-{i}.log", "w")))
+            wait_port(p)
+            if a:
+                wait_port(a)
+        self.proc = self.procs[0]
+        self.helpers = []  # processes that watch it (inspector page, tail), stopped with it
 
     def pids(self):
-        return [self.proc.pid] + children(self.proc.pid)
+        return [p for proc in self.procs for p in [proc.pid] + children(proc.pid)]
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        for proc in self.helpers + self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.helpers + self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main():
@@ -228,16 +295,37 @@ http {{
             targets.append(Target("bare-hyper", [str(release / "bare-proxy"), f"127.0.0.1:{port}", upstream],
                                   port, "/webhooks/stripe", work))
 
-        variants = [("hookgate", "false", "direct", "embedded"), ("hookgate-queued", "false", "queued", "embedded"),
-                    ("hookgate-nostore", "false", "direct", "memory"), ("hookgate+log", "true", "direct", "embedded")]
-        builds = [(n, l, d, k, release / "hookgate") for n, l, d, k in variants if n in wanted]
+        # name, access log, delivery, store, replicas, watched (an inspector page and a tail attached)
+        variants = [("hookgate", "false", "direct", "embedded", 1, False),
+                    ("hookgate-queued", "false", "queued", "embedded", 1, False),
+                    ("hookgate-queued+watch", "false", "queued", "embedded", 1, True),
+                    ("hookgate-redis", "false", "queued", "redis", 2, False),
+                    ("hookgate-nostore", "false", "direct", "memory", 1, False),
+                    ("hookgate+log", "true", "direct", "embedded", 1, False)]
+        builds = [(*v, release / "hookgate") for v in variants if v[0] in wanted]
         if args.baseline:
-            builds += [(n + "@baseline", l, d, k, args.baseline.resolve()) for n, l, d, k, _ in builds]
-        for name, log, delivery, kind, binary in builds:
-            port, admin = free_port(), free_port()
-            conf = work / f"{name}.toml"
-            store = (f'path = "{work / (name + "-data")}"' if kind == "embedded" else 'kind = "memory"')
-            conf.write_text(f"""
+            builds += [(n + "@baseline", *rest[:-1], args.baseline.resolve()) for n, *rest in builds]
+        redis = None
+        if any(b[3] == "redis" for b in builds):
+            if not shutil.which("redis-server"):
+                raise SystemExit("hookgate-redis needs redis-server (apt-get install redis-server)")
+            redis_port = free_port()
+            # As durable as the embedded store: every write is fsynced before Redis answers.
+            redis = subprocess.Popen(["taskset", "-c", LOAD_CPU, "redis-server", "--port", str(redis_port),
+                                      "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+                                      "--appendfsync", "always", "--dir", str(work)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started.append(redis)
+            wait_port(redis_port)
+        for name, log, delivery, kind, replicas, watched, binary in builds:
+            reps = []
+            for i in range(replicas):
+                port, admin = free_port(), free_port()
+                conf = work / f"{name}-{i}.toml"
+                store = {"embedded": f'path = "{work / (name + "-data")}"', "memory": 'kind = "memory"',
+                         "redis": f'kind = "redis"\nurl = "redis://127.0.0.1:{redis_port if redis else 0}"\n'
+                                  f'durability = "fsync"\nprefix = "{name}"'}[kind]
+                conf.write_text(f"""
 [server]
 listen = "127.0.0.1:{port}"
 workers = 1
@@ -257,10 +345,13 @@ tolerance = "1h"
 upstream = "{upstream}"
 delivery = "{delivery}"
 """)
-            t = Target(name, [str(binary), "serve", "--config", str(conf)], port, "/webhooks/stripe", work, admin=admin)
+                reps.append(([str(binary), "serve", "--config", str(conf)], port, admin))
+            t = Target(name, None, reps[0][1], "/webhooks/stripe", work, admin=reps[0][2], replicas=reps)
             t.queued = delivery == "queued"
+            if watched:
+                watch(t, work, release)
             targets.append(t)
-        started += [t.proc for t in targets]
+            started += t.procs + t.helpers
 
         results = {t.name: [] for t in targets}
         forge = any(t.name == "hookgate" for t in targets)
@@ -272,18 +363,23 @@ delivery = "{delivery}"
                 prefix = f"evt_{t.name.replace('+', '_').replace('@', '_')}_{r}_"
                 cfile = work / "corpus.txt"
                 corpus(cfile, prefix, args.per_round)
+                corpora = [(cfile, prefix)]
+                for i in range(1, len(t.ports)):
+                    corpora.append((work / f"corpus-{i}.txt", f"{prefix}{i}_"))
+                    corpus(*corpora[-1], args.per_round)
                 queued = getattr(t, "queued", False)
                 outcome = "accepted" if queued else "forwarded"
                 counter = f'hookgate_requests_total{{route="stripe",outcome="{outcome}"}}'
                 before_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
-                before_fwd = metric(t.admin, counter) if t.admin else 0
-                before_commits = metric(t.admin, "hookgate_store_writes_per_commit_count") if t.admin else 0
-                before_writes = metric(t.admin, "hookgate_store_writes_per_commit_sum") if t.admin else 0
+                before_fwd = metric_sum(t.admins, counter)
+                before_commits = metric_sum(t.admins, "hookgate_store_writes_per_commit_count")
+                before_writes = metric_sum(t.admins, "hookgate_store_writes_per_commit_sum")
                 cpu0 = cpu_seconds(t.pids())
-                w = run_wrk(t.port, t.path, cfile, prefix, args.duration, args.connections)
+                redis_cpu0 = cpu_seconds([redis.pid]) if redis else 0
+                w = run_wrk_many(t.ports, t.path, corpora, args.duration, args.connections)
                 if queued:
                     # Accepted events per CPU-second, their delivery included: wait for the queue to drain.
-                    accepted = metric(t.admin, counter) - before_fwd
+                    accepted = metric_sum(t.admins, counter) - before_fwd
                     deadline = time.time() + 120
                     while time.time() < deadline:
                         got = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
@@ -291,6 +387,7 @@ delivery = "{delivery}"
                             break
                         time.sleep(0.2)
                 cpu = cpu_seconds(t.pids()) - cpu0
+                redis_cpu = (cpu_seconds([redis.pid]) - redis_cpu0) if redis and "redis" in t.name else 0
                 time.sleep(0.5)
                 after_sink = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))
                 delivered = after_sink["total"] - before_sink["total"]
@@ -299,11 +396,14 @@ delivery = "{delivery}"
                 row = dict(w, cpu_s=cpu, rps=w["requests"] / args.duration,
                            per_cpu_s=ok / cpu if cpu else float("nan"), rss_mib=peak_rss_mib(t.pids()),
                            delivered=delivered, distinct=distinct)
-                if t.admin:
-                    forwarded = metric(t.admin, counter) - before_fwd
+                if redis_cpu:
+                    row["redis_cpu_s"] = redis_cpu
+                    row["per_cpu_s_with_redis"] = ok / (cpu + redis_cpu)
+                if t.admins:
+                    forwarded = metric_sum(t.admins, counter) - before_fwd
                     row["forwarded"] = forwarded
-                    commits = metric(t.admin, "hookgate_store_writes_per_commit_count") - before_commits
-                    writes = metric(t.admin, "hookgate_store_writes_per_commit_sum") - before_writes
+                    commits = metric_sum(t.admins, "hookgate_store_writes_per_commit_count") - before_commits
+                    writes = metric_sum(t.admins, "hookgate_store_writes_per_commit_sum") - before_writes
                     row["commits_per_s"] = commits / args.duration
                     row["writes_per_commit"] = writes / commits if commits else 0
                     if queued:
@@ -374,6 +474,19 @@ def report(results, checks, args):
         print(f"\nqueued against direct (both with the embedded store): "
               f"{med('hookgate-queued', 'per_cpu_s') / med('hookgate', 'per_cpu_s'):.2f}x per CPU-s; "
               f"repeats at the sink (at least once): {sum(r.get('repeats', 0) for r in results['hookgate-queued'])}")
+    if "hookgate-redis" in results and "hookgate-queued" in results:
+        rr = results["hookgate-redis"]
+        print(f"\ntwo replicas on Redis against one on the embedded store (both queued, fsynced): "
+              f"{med('hookgate-redis', 'per_cpu_s') / med('hookgate-queued', 'per_cpu_s'):.2f}x per CPU-s of the "
+              f"hookgate processes, {statistics.median(r['per_cpu_s_with_redis'] for r in rr) / med('hookgate-queued', 'per_cpu_s'):.2f}x "
+              f"counting Redis's CPU too ({statistics.median(r['redis_cpu_s'] for r in rr):.1f} CPU-s of Redis per round, "
+              f"{statistics.median(r['per_cpu_s_with_redis'] for r in rr):,.0f} events per CPU-s all told); "
+              f"repeats at the sink: {sum(r.get('repeats', 0) for r in rr)}")
+    if "hookgate-queued+watch" in results and "hookgate-queued" in results:
+        rounds = [a["per_cpu_s"] / b["per_cpu_s"]
+                  for a, b in zip(results["hookgate-queued+watch"], results["hookgate-queued"])]
+        print(f"\nwith an inspector page and a tail attached: {statistics.median(rounds):.3f}x the requests per "
+              f"CPU-s of the same gateway unwatched (rounds: {', '.join(f'{x:.3f}' for x in rounds)})")
     print()
     bad = [c for c in checks if not c[2]]
     print(f"exactly-once check: {len(checks) - len(bad)}/{len(checks)} hookgate runs delivered every forwarded "

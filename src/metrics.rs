@@ -69,6 +69,8 @@ pub struct Metrics {
     pub upstream_responses: Family<UpstreamLabels, Counter>,
     pub upstream_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub in_flight: Gauge,
+    /// Readers of the admin listener's outcome stream (the inspector, `hookgate tail`).
+    pub stream_readers: Gauge,
     pub connections_open: Gauge,
     pub connections: Counter,
     pub connections_refused: Counter,
@@ -113,6 +115,7 @@ impl Metrics {
             upstream_responses: Family::default(),
             upstream_duration: Family::new_with_constructor(latency_histogram),
             in_flight: Gauge::default(),
+            stream_readers: Gauge::default(),
             connections_open: Gauge::default(),
             connections: Counter::default(),
             connections_refused: Counter::default(),
@@ -165,6 +168,11 @@ impl Metrics {
             "in_flight_requests",
             "Requests being handled now, deliveries still being forwarded included",
             m.in_flight.clone(),
+        );
+        registry.register(
+            "stream_readers",
+            "Readers of the admin outcome stream (inspector pages, hookgate tail) now",
+            m.stream_readers.clone(),
         );
         registry.register(
             "open_connections",

@@ -110,6 +110,11 @@ impl Recent {
         self.stream.receiver_count() > 0
     }
 
+    /// How many watch now.
+    pub fn readers(&self) -> usize {
+        self.stream.receiver_count()
+    }
+
     /// Counts one outcome of `route` in its current minute.
     pub fn count(
         &self,

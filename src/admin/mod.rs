@@ -132,6 +132,9 @@ async fn respond(req: Request<Incoming>, state: &State) -> Response<Body> {
             metrics.record_dedupe(&gateway.dedupe().per_route());
             metrics.in_flight.set(gateway.in_flight() as i64);
             metrics
+                .stream_readers
+                .set(gateway.recent().readers() as i64);
+            metrics
                 .record_store(gateway.store(), gateway.workers())
                 .await;
             text(

@@ -137,6 +137,7 @@ async fn the_overview_counts_outcomes_and_explains_every_rejection() {
         );
     }
     assert!(stream.events().iter().all(|e| e["route"] == "a"));
+    assert_eq!(sample(&gw.metrics().await, "hookgate_stream_readers"), 1.0);
 
     let overview = admin(&gw, "/api/overview", true).await;
     assert_eq!(overview.status, 200);

@@ -4,6 +4,7 @@
 //! file until a commit works again.
 
 use super::*;
+use redb::Table;
 
 /// The writer thread's state.
 pub(super) struct Writer {
@@ -16,6 +17,90 @@ pub(super) struct Writer {
     pub(super) limits: Limits,
     pub(super) health: Arc<Health>,
     pub(super) observer: CommitObserver,
+    /// What the queue and the dead letters hold, per route (shared with readers).
+    pub(super) tally: Arc<Mutex<Tally>>,
+    /// Changes to the tally made by the transaction being built, applied once it commits.
+    pub(super) pending: Vec<Delta>,
+    /// When the size was last measured, and how long measuring took.
+    pub(super) measured: Option<(Instant, Duration)>,
+    /// Bytes written since the size was last measured (frees not counted): an upper bound of growth.
+    pub(super) written: u64,
+}
+
+/// A change to the tally.
+pub(super) enum Delta {
+    Queued(String, Seq, u64),
+    Settled(String, Seq),
+    Dead(String, Seq),
+    Undead(String),
+    DeadGone(String),
+}
+
+/// Every table of the store, each opened the first time a transaction uses it and kept open until
+/// the transaction commits (opening and closing a table costs more than a small write).
+struct Tables<'t> {
+    txn: &'t WriteTransaction,
+    events: Option<Table<'t, u64, &'static [u8]>>,
+    summaries: Option<Table<'t, u64, &'static [u8]>>,
+    attempts: Option<Table<'t, (u64, u32), &'static [u8]>>,
+    ids: Option<Table<'t, (&'static str, &'static str), u64>>,
+    by_route: Option<Table<'t, (&'static str, u64), ()>>,
+    dead: Option<Table<'t, (&'static str, u64), ()>>,
+    due: Option<Table<'t, (u64, u64), ()>>,
+    retention: Option<Table<'t, (u64, u64), ()>>,
+    dedupe: Option<Table<'t, &'static [u8; 16], u64>>,
+    expiry: Option<Table<'t, (u64, &'static [u8; 16]), ()>>,
+    meta: Option<Table<'t, &'static str, u64>>,
+}
+
+macro_rules! table {
+    ($name:ident, $def:expr, $k:ty, $v:ty) => {
+        fn $name(&mut self) -> Result<&mut Table<'t, $k, $v>, StoreError> {
+            if self.$name.is_none() {
+                self.$name = Some(self.txn.open_table($def).map_err(storage)?);
+            }
+            Ok(self.$name.as_mut().expect("opened above"))
+        }
+    };
+}
+
+impl<'t> Tables<'t> {
+    fn new(txn: &'t WriteTransaction) -> Tables<'t> {
+        Tables {
+            txn,
+            events: None,
+            summaries: None,
+            attempts: None,
+            ids: None,
+            by_route: None,
+            dead: None,
+            due: None,
+            retention: None,
+            dedupe: None,
+            expiry: None,
+            meta: None,
+        }
+    }
+    table!(events, EVENTS, u64, &'static [u8]);
+    table!(summaries, SUMMARIES, u64, &'static [u8]);
+    table!(attempts, ATTEMPTS, (u64, u32), &'static [u8]);
+    table!(ids, IDS, (&'static str, &'static str), u64);
+    table!(by_route, BY_ROUTE, (&'static str, u64), ());
+    table!(dead, DEAD, (&'static str, u64), ());
+    table!(due, DUE, (u64, u64), ());
+    table!(retention, RETENTION, (u64, u64), ());
+    table!(dedupe, DEDUPE, &'static [u8; 16], u64);
+    table!(expiry, DEDUPE_EXPIRY, (u64, &'static [u8; 16]), ());
+    table!(meta, META, &'static str, u64);
+
+    fn summary(&mut self, seq: Seq) -> Result<Option<Summary>, StoreError> {
+        Ok(self
+            .summaries()?
+            .get(seq)
+            .map_err(storage)?
+            .map(|v| codec::decode::<Summary>("summary", v.value()))
+            .transpose()?)
+    }
 }
 
 /// What an op answers once its transaction committed.
@@ -87,40 +172,47 @@ impl Writer {
             self.reopen();
         }
         let db = self.db.load_full();
+        self.pending.clear();
+        let mut measure = false;
         let result = (|| -> Result<(), StoreError> {
             let txn = db
                 .as_ref()
                 .ok_or_else(reopening)?
                 .begin_write()
                 .map_err(storage)?;
-            for op in batch.drain(..) {
-                match op {
-                    Op::Accept(event, tx) => {
-                        let r = self.accept(&txn, *event);
-                        replies.push(Reply::Seq(tx, r));
-                    }
-                    Op::Remember(keys, until, tx) => {
-                        let r = remember(&txn, &keys, until);
-                        replies.push(Reply::Unit(tx, r));
-                    }
-                    Op::Attempt(seq, attempt, tx) => {
-                        let r = self.attempt(&txn, seq, attempt);
-                        replies.push(Reply::Unit(tx, r));
-                    }
-                    Op::Replay(seqs, now, tx) => {
-                        let r = replay(&txn, &seqs, now);
-                        replies.push(Reply::Seqs(tx, r));
-                    }
-                    Op::Sweep(now) => {
-                        sweep(&txn, now)?;
-                        self.check_size(&txn);
+            {
+                let mut t = Tables::new(&txn);
+                for op in batch.drain(..) {
+                    match op {
+                        Op::Accept(event, tx) => {
+                            let r = self.accept(&mut t, *event);
+                            replies.push(Reply::Seq(tx, r));
+                        }
+                        Op::Remember(keys, until, tx) => {
+                            let r = remember(&mut t, &keys, until);
+                            replies.push(Reply::Unit(tx, r));
+                        }
+                        Op::Attempt(seq, attempt, tx) => {
+                            let r = self.attempt(&mut t, seq, attempt);
+                            replies.push(Reply::Unit(tx, r));
+                        }
+                        Op::Replay(seqs, now, tx) => {
+                            let r = replay(&mut t, &seqs, now, &mut self.pending);
+                            replies.push(Reply::Seqs(tx, r));
+                        }
+                        Op::Sweep(now) => {
+                            sweep(&mut t, now, &mut self.pending)?;
+                            measure = true;
+                        }
                     }
                 }
+                t.meta()?
+                    .insert("next_seq", self.next_seq)
+                    .map_err(storage)?;
             }
-            txn.open_table(META)
-                .map_err(storage)?
-                .insert("next_seq", self.next_seq)
-                .map_err(storage)?;
+            if measure {
+                self.check_size(&txn);
+            }
             txn.commit().map_err(storage)?;
             Ok(())
         })();
@@ -129,6 +221,7 @@ impl Writer {
         let failed = result.err();
         match &failed {
             None => {
+                self.apply_tally();
                 self.broken_since = None;
                 let h = &self.health;
                 h.commits.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +251,17 @@ impl Writer {
         }
         for r in replies {
             r.send(failed.as_ref());
+        }
+    }
+
+    /// Applies the committed transaction's changes to the tally readers see.
+    fn apply_tally(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        for d in self.pending.drain(..) {
+            tally.apply(d);
         }
     }
 
@@ -196,14 +300,13 @@ impl Writer {
         self.broken_since = Instant::now().checked_sub(REOPEN_EVERY / 2).or(Some(since));
     }
 
-    fn accept(&mut self, txn: &WriteTransaction, event: NewEvent) -> Result<Seq, StoreError> {
+    fn accept(&mut self, t: &mut Tables<'_>, event: NewEvent) -> Result<Seq, StoreError> {
         if self.health.full.load(Ordering::Relaxed) {
             return Err(StoreError::Full);
         }
-        let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
         let now = now_ms();
         for k in &event.keys {
-            if let Some(until) = dedupe.get(&k.to_bytes()).map_err(storage)?
+            if let Some(until) = t.dedupe()?.get(&k.to_bytes()).map_err(storage)?
                 && until.value() > now
             {
                 return Err(StoreError::Duplicate);
@@ -211,13 +314,12 @@ impl Writer {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
         for k in &event.keys {
             let key = k.to_bytes();
-            dedupe
+            t.dedupe()?
                 .insert(&key, event.remember_until_ms)
                 .map_err(storage)?;
-            expiry
+            t.expiry()?
                 .insert((event.remember_until_ms, &key), ())
                 .map_err(storage)?;
         }
@@ -236,92 +338,106 @@ impl Writer {
             replays: 0,
         };
         let route = event.record.route.as_str();
-        txn.open_table(EVENTS)
-            .map_err(storage)?
-            .insert(seq, codec::encode(&event.record).as_slice())
+        let record = codec::encode(&event.record);
+        let summary_bytes = codec::encode(&summary);
+        self.written += (record.len() + summary_bytes.len()) as u64;
+        t.events()?
+            .insert(seq, record.as_slice())
             .map_err(storage)?;
-        txn.open_table(SUMMARIES)
-            .map_err(storage)?
-            .insert(seq, codec::encode(&summary).as_slice())
+        t.summaries()?
+            .insert(seq, summary_bytes.as_slice())
             .map_err(storage)?;
-        txn.open_table(IDS)
-            .map_err(storage)?
+        t.ids()?
             .insert((route, event.record.id.as_str()), seq)
             .map_err(storage)?;
-        txn.open_table(BY_ROUTE)
-            .map_err(storage)?
-            .insert((route, seq), ())
-            .map_err(storage)?;
-        txn.open_table(DUE)
-            .map_err(storage)?
+        t.by_route()?.insert((route, seq), ()).map_err(storage)?;
+        t.due()?
             .insert((event.record.received_ms, seq), ())
             .map_err(storage)?;
+        self.pending.push(Delta::Queued(
+            event.record.route,
+            seq,
+            event.record.received_ms,
+        ));
         Ok(seq)
     }
 
     fn attempt(
-        &self,
-        txn: &WriteTransaction,
+        &mut self,
+        t: &mut Tables<'_>,
         seq: Seq,
         attempt: Attempt,
     ) -> Result<(), StoreError> {
-        let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
-        let Some(mut s) = summaries
-            .get(seq)
-            .map_err(storage)?
-            .map(|v| codec::decode::<Summary>("summary", v.value()))
-            .transpose()?
-        else {
+        let Some(mut s) = t.summary(seq)? else {
             return Err(StoreError::NotFound);
         };
-        let mut due = txn.open_table(DUE).map_err(storage)?;
         if let Some(at) = s.next_ms.take() {
-            due.remove((at, seq)).map_err(storage)?;
+            t.due()?.remove((at, seq)).map_err(storage)?;
         }
         s.attempts += 1;
         s.last_status = attempt.status;
         s.last_error = attempt.error.clone();
-        let mut retention = txn.open_table(RETENTION).map_err(storage)?;
         match &attempt.outcome {
             Outcome::Delivered => {
                 s.state = State::Delivered;
                 s.delivered_ms = Some(attempt.at_ms);
-                retention
+                t.retention()?
                     .insert((attempt.at_ms + millis(self.limits.retention), seq), ())
                     .map_err(storage)?;
+                self.pending.push(Delta::Settled(s.route.clone(), seq));
             }
             Outcome::Retry { at_ms } => {
                 s.state = State::Queued;
                 s.next_ms = Some(*at_ms);
-                due.insert((*at_ms, seq), ()).map_err(storage)?;
+                t.due()?.insert((*at_ms, seq), ()).map_err(storage)?;
             }
             Outcome::Dead { reason } => {
                 s.state = State::Dead;
                 s.dead_reason = Some(reason.clone());
-                txn.open_table(DEAD)
-                    .map_err(storage)?
+                t.dead()?
                     .insert((s.route.as_str(), seq), ())
                     .map_err(storage)?;
-                retention
+                t.retention()?
                     .insert(
                         (attempt.at_ms + millis(self.limits.dead_retention), seq),
                         (),
                     )
                     .map_err(storage)?;
+                self.pending.push(Delta::Dead(s.route.clone(), seq));
             }
         }
-        txn.open_table(ATTEMPTS)
-            .map_err(storage)?
-            .insert((seq, s.attempts), codec::encode(&attempt).as_slice())
+        let record = codec::encode(&attempt);
+        self.written += record.len() as u64;
+        t.attempts()?
+            .insert((seq, s.attempts), record.as_slice())
             .map_err(storage)?;
-        summaries
+        t.summaries()?
             .insert(seq, codec::encode(&s).as_slice())
             .map_err(storage)?;
         Ok(())
     }
 
     /// Measures the store against `max_size` (at every sweep).
+    /// Measures the bytes in use, which walks every page of the store: at most once a second, and
+    /// otherwise rarely enough that measuring takes at most 1% of the writer's time (a store of
+    /// gigabytes is measured every few minutes). In between, the last measure plus what was written
+    /// since (frees not counted) is the estimate; once that reaches `max_size`, measuring may take
+    /// up to 10% of the writer's time, so that a store near its bound is measured often.
     fn check_size(&mut self, txn: &WriteTransaction) {
+        let estimate = self.health.used_bytes.load(Ordering::Relaxed) + self.written;
+        if let Some((at, took)) = self.measured {
+            let every = if estimate < self.limits.max_size {
+                took * 100
+            } else {
+                took * 10
+            };
+            if at.elapsed() < every.max(SWEEP_EVERY) {
+                self.health.used_bytes.store(estimate, Ordering::Relaxed);
+                self.written = 0;
+                return;
+            }
+        }
+        let started = Instant::now();
         let stats = match txn.stats() {
             Ok(s) => s,
             Err(e) => {
@@ -329,6 +445,8 @@ impl Writer {
                 return;
             }
         };
+        self.measured = Some((Instant::now(), started.elapsed()));
+        self.written = 0;
         // Pages in use; the file may be larger (free pages are reused before it grows).
         let used = stats.allocated_pages() * stats.page_size() as u64;
         if let Ok(m) = std::fs::metadata(&self.path) {
@@ -353,47 +471,44 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn remember(txn: &WriteTransaction, keys: &[EventKey], until: u64) -> Result<(), StoreError> {
-    let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
-    let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
+fn remember(t: &mut Tables<'_>, keys: &[EventKey], until: u64) -> Result<(), StoreError> {
     for k in keys {
         let key = k.to_bytes();
-        dedupe.insert(&key, until).map_err(storage)?;
-        expiry.insert((until, &key), ()).map_err(storage)?;
+        t.dedupe()?.insert(&key, until).map_err(storage)?;
+        t.expiry()?.insert((until, &key), ()).map_err(storage)?;
     }
     Ok(())
 }
 
 /// Queues `seqs` again, due `now`. A retention entry they may have is left in place: the sweep
 /// skips events that are queued again.
-fn replay(txn: &WriteTransaction, seqs: &[Seq], now: u64) -> Result<Vec<Seq>, StoreError> {
-    let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
-    let mut due = txn.open_table(DUE).map_err(storage)?;
-    let mut dead = txn.open_table(DEAD).map_err(storage)?;
+fn replay(
+    t: &mut Tables<'_>,
+    seqs: &[Seq],
+    now: u64,
+    tally: &mut Vec<Delta>,
+) -> Result<Vec<Seq>, StoreError> {
     let mut done = Vec::new();
     for &seq in seqs {
-        let Some(mut s) = summaries
-            .get(seq)
-            .map_err(storage)?
-            .map(|v| codec::decode::<Summary>("summary", v.value()))
-            .transpose()?
-        else {
+        let Some(mut s) = t.summary(seq)? else {
             continue;
         };
         if s.state == State::Dead {
-            dead.remove((s.route.as_str(), seq)).map_err(storage)?;
+            t.dead()?.remove((s.route.as_str(), seq)).map_err(storage)?;
+            tally.push(Delta::Undead(s.route.clone()));
         }
         if let Some(at) = s.next_ms.take() {
-            due.remove((at, seq)).map_err(storage)?;
+            t.due()?.remove((at, seq)).map_err(storage)?;
         }
         s.state = State::Queued;
         s.next_ms = Some(now);
         s.dead_reason = None;
         s.replays += 1;
-        due.insert((now, seq), ()).map_err(storage)?;
-        summaries
+        t.due()?.insert((now, seq), ()).map_err(storage)?;
+        t.summaries()?
             .insert(seq, codec::encode(&s).as_slice())
             .map_err(storage)?;
+        tally.push(Delta::Queued(s.route.clone(), seq, s.received_ms));
         done.push(seq);
     }
     Ok(done)
@@ -401,48 +516,44 @@ fn replay(txn: &WriteTransaction, seqs: &[Seq], now: u64) -> Result<Vec<Seq>, St
 
 /// Removes delivered and dead events whose retention has passed, and dedupe keys whose time has
 /// passed, a bounded number per sweep.
-fn sweep(txn: &WriteTransaction, now: u64) -> Result<(), StoreError> {
-    let mut retention = txn.open_table(RETENTION).map_err(storage)?;
-    let expired: Vec<(u64, u64)> = retention
+fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<(), StoreError> {
+    let expired: Vec<(u64, u64)> = t
+        .retention()?
         .range(..(now, u64::MAX))
         .map_err(storage)?
         .take(SWEEP_LIMIT)
         .map(|r| r.map(|(k, _)| k.value()).map_err(storage))
         .collect::<Result<_, _>>()?;
-    if !expired.is_empty() {
-        let mut events = txn.open_table(EVENTS).map_err(storage)?;
-        let mut summaries = txn.open_table(SUMMARIES).map_err(storage)?;
-        let mut attempts = txn.open_table(ATTEMPTS).map_err(storage)?;
-        let mut ids = txn.open_table(IDS).map_err(storage)?;
-        let mut by_route = txn.open_table(BY_ROUTE).map_err(storage)?;
-        let mut dead = txn.open_table(DEAD).map_err(storage)?;
-        for (at, seq) in expired {
-            retention.remove((at, seq)).map_err(storage)?;
-            let Some(s) = summaries
-                .get(seq)
-                .map_err(storage)?
-                .map(|v| codec::decode::<Summary>("summary", v.value()))
-                .transpose()?
-            else {
-                continue;
-            };
-            if s.state == State::Queued {
-                // Replayed since its retention was set: it stays until it settles again.
-                continue;
-            }
-            summaries.remove(seq).map_err(storage)?;
-            events.remove(seq).map_err(storage)?;
-            attempts
-                .retain_in((seq, 0)..=(seq, u32::MAX), |_, _| false)
-                .map_err(storage)?;
-            ids.remove((s.route.as_str(), s.id.as_str()))
-                .map_err(storage)?;
-            by_route.remove((s.route.as_str(), seq)).map_err(storage)?;
-            dead.remove((s.route.as_str(), seq)).map_err(storage)?;
+    for (at, seq) in expired {
+        t.retention()?.remove((at, seq)).map_err(storage)?;
+        let Some(s) = t.summary(seq)? else {
+            continue;
+        };
+        if s.state == State::Queued {
+            // Replayed since its retention was set: it stays until it settles again.
+            continue;
+        }
+        t.summaries()?.remove(seq).map_err(storage)?;
+        t.events()?.remove(seq).map_err(storage)?;
+        t.attempts()?
+            .retain_in((seq, 0)..=(seq, u32::MAX), |_, _| false)
+            .map_err(storage)?;
+        t.ids()?
+            .remove((s.route.as_str(), s.id.as_str()))
+            .map_err(storage)?;
+        t.by_route()?
+            .remove((s.route.as_str(), seq))
+            .map_err(storage)?;
+        if t.dead()?
+            .remove((s.route.as_str(), seq))
+            .map_err(storage)?
+            .is_some()
+        {
+            tally.push(Delta::DeadGone(s.route.clone()));
         }
     }
-    let mut expiry = txn.open_table(DEDUPE_EXPIRY).map_err(storage)?;
-    let gone: Vec<(u64, [u8; 16])> = expiry
+    let gone: Vec<(u64, [u8; 16])> = t
+        .expiry()?
         .range(..(now, &[0xffu8; 16]))
         .map_err(storage)?
         .take(SWEEP_LIMIT)
@@ -454,14 +565,11 @@ fn sweep(txn: &WriteTransaction, now: u64) -> Result<(), StoreError> {
             .map_err(storage)
         })
         .collect::<Result<_, _>>()?;
-    if !gone.is_empty() {
-        let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
-        for (at, key) in gone {
-            expiry.remove((at, &key)).map_err(storage)?;
-            let current = dedupe.get(&key).map_err(storage)?.map(|v| v.value());
-            if current == Some(at) {
-                dedupe.remove(&key).map_err(storage)?;
-            }
+    for (at, key) in gone {
+        t.expiry()?.remove((at, &key)).map_err(storage)?;
+        let current = t.dedupe()?.get(&key).map_err(storage)?.map(|v| v.value());
+        if current == Some(at) {
+            t.dedupe()?.remove(&key).map_err(storage)?;
         }
     }
     Ok(())
