@@ -210,7 +210,6 @@ fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
 }
 
 /// Why the store could not be opened, with what to do about it.
-
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     let shown = path.display();
     StoreError::Open(match e {
