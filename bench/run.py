@@ -378,8 +378,12 @@ delivery = "{delivery}"
                 redis_cpu0 = cpu_seconds([redis.pid]) if redis else 0
                 w = run_wrk_many(t.ports, t.path, corpora, args.duration, args.connections)
                 if queued:
-                    # Accepted events per CPU-second, their delivery included: wait for the queue to drain.
-                    accepted = metric_sum(t.admins, counter) - before_fwd
+                    # Accepted events per CPU-second, their delivery included: wait for the requests wrk
+                    # left in flight to be answered (the counter stops moving), then for the queue to drain.
+                    settled, accepted = None, metric_sum(t.admins, counter) - before_fwd
+                    while accepted != settled:
+                        time.sleep(0.3)
+                        settled, accepted = accepted, metric_sum(t.admins, counter) - before_fwd
                     deadline = time.time() + 120
                     while time.time() < deadline:
                         got = json.loads(http("GET", f"http://127.0.0.1:{sink_port}/stats"))

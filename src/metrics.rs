@@ -261,7 +261,7 @@ impl Metrics {
         );
         registry.register(
             "store_used_bytes",
-            "Bytes of the store in use",
+            "Bytes of the store in use (measured exactly at start and while the file is at max_size, else estimated from what was written)",
             m.store_bytes.clone(),
         );
         registry.register(
