@@ -287,6 +287,7 @@ http {{
 """)
             nginx = shutil.which("nginx") or "/usr/sbin/nginx"
             targets.append(Target("nginx", [nginx, "-c", str(conf), "-p", str(work)], port, "/webhooks/stripe", work))
+            started += targets[-1].procs
         else:
             print("nginx is not installed; comparing with the bare hyper proxy only", file=sys.stderr)
 
@@ -294,6 +295,7 @@ http {{
         if "bare-hyper" in wanted:
             targets.append(Target("bare-hyper", [str(release / "bare-proxy"), f"127.0.0.1:{port}", upstream],
                                   port, "/webhooks/stripe", work))
+            started += targets[-1].procs
 
         # name, access log, delivery, store, replicas, watched (an inspector page and a tail attached)
         variants = [("hookgate", "false", "direct", "embedded", 1, False),

@@ -93,24 +93,31 @@ pub struct Gateway {
 
 /// Runs a delivery in the request's own task and, if the request is dropped before the delivery
 /// finished (the vendor hung up), moves the rest of it to a task of its own, so it is still carried
-/// through and recorded. This costs one allocation instead of a task and two wake-ups per request.
-/// The tracker token keeps graceful shutdown waiting for it either way.
+/// through and recorded (`orphaned` is given its outcome: nobody else will count it). This costs
+/// one allocation instead of a task and two wake-ups per request. The tracker token keeps graceful
+/// shutdown waiting for it either way.
 struct Detached<F: Future + Send + 'static>
 where
     F::Output: Send + 'static,
 {
     future: Option<Pin<Box<F>>>,
     token: TaskTrackerToken,
+    orphaned: Option<Box<dyn FnOnce(F::Output) + Send>>,
 }
 
 impl<F: Future + Send + 'static> Detached<F>
 where
     F::Output: Send + 'static,
 {
-    fn new(future: F, token: TaskTrackerToken) -> Detached<F> {
+    fn new(
+        future: F,
+        token: TaskTrackerToken,
+        orphaned: Box<dyn FnOnce(F::Output) + Send>,
+    ) -> Detached<F> {
         Detached {
             future: Some(Box::pin(future)),
             token,
+            orphaned: Some(orphaned),
         }
     }
 }
@@ -142,9 +149,13 @@ where
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let token = self.token.clone();
+                let orphaned = self.orphaned.take();
                 runtime.spawn(async move {
                     let _token = token;
-                    let _ = future.await;
+                    let out = future.await;
+                    if let Some(orphaned) = orphaned {
+                        orphaned(out);
+                    }
                 });
             }
             // No runtime left (the process is exiting): the delivery cannot be finished, and the
@@ -375,7 +386,7 @@ impl Gateway {
         // Saturated, or this client holds its share: answer at once rather than queue; vendors retry.
         let outcome = match self.admission.receive(client) {
             Ok(place) => self
-                .run(&live, req, &mut trace, place, gone)
+                .run(&live, req, &mut trace, place, gone, started)
                 .await
                 .unwrap_or_else(Outcome::Rejected),
             Err(full) => Outcome::Rejected(full.into()),
@@ -397,6 +408,7 @@ impl Gateway {
         trace: &mut Trace,
         place: Place,
         gone: &CancellationToken,
+        started: Instant,
     ) -> Result<Outcome, Reject>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -475,12 +487,18 @@ impl Gateway {
             // Kept only for queued routes, which store what the vendor sent.
             headers: (route.delivery == DeliveryMode::Queued).then(|| parts.headers.clone()),
         };
+        let counter = self.clone();
+        let label = route.name.clone();
         Detached::new(
             async move {
                 let _place = place;
                 gateway.deliver(route, event, received).await
             },
             self.detached.token(),
+            Box::new(move |out| {
+                let outcome = out.unwrap_or_else(Outcome::Rejected);
+                counter.count(&label, &outcome, started.elapsed(), true);
+            }),
         )
         .await
     }
@@ -590,6 +608,33 @@ impl Gateway {
         }
     }
 
+    /// Counts a finished request in the metrics and, when it was routed, in the recent history;
+    /// answers the upstream's latency, if it was forwarded.
+    fn count(
+        &self,
+        route_label: &Arc<str>,
+        outcome: &Outcome,
+        elapsed: Duration,
+        routed: bool,
+    ) -> Option<Duration> {
+        self.metrics.record(route_label, outcome.kind(), elapsed);
+        let upstream = match outcome {
+            Outcome::Forwarded(Reply {
+                status, latency, ..
+            }) => {
+                self.metrics
+                    .record_upstream(route_label, status.as_u16(), *latency);
+                Some(*latency)
+            }
+            _ => None,
+        };
+        if routed && !matches!(outcome, Outcome::Health) {
+            self.recent
+                .count(route_label, outcome.kind(), elapsed, upstream);
+        }
+        upstream
+    }
+
     /// The log line and the metrics of a finished request.
     fn finish(
         &self,
@@ -603,24 +648,11 @@ impl Gateway {
         static NO_ROUTE_LABEL: std::sync::LazyLock<Arc<str>> =
             std::sync::LazyLock::new(|| Arc::from(NO_ROUTE));
         let route_label = trace.route.as_ref().map_or(&*NO_ROUTE_LABEL, |r| &r.name);
-        self.metrics.record(route_label, outcome.kind(), elapsed);
-        let upstream_latency = match outcome {
-            Outcome::Forwarded(Reply {
-                status, latency, ..
-            }) => {
-                self.metrics
-                    .record_upstream(route_label, status.as_u16(), *latency);
-                Some(*latency)
-            }
-            _ => None,
-        };
-        let upstream = upstream_latency.map(millis);
+        let upstream = self
+            .count(route_label, outcome, elapsed, trace.route.is_some())
+            .map(millis);
         if matches!(outcome, Outcome::Health) {
             return;
-        }
-        if trace.route.is_some() {
-            self.recent
-                .count(route_label, outcome.kind(), elapsed, upstream_latency);
         }
         let refused = matches!(outcome, Outcome::Rejected(_)) && trace.route.is_some();
         if !live.access_log && !refused && !self.recent.watched() {
