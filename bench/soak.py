@@ -130,6 +130,7 @@ delivery = "{args.mode}"
         for i in range(1, args.segments + 1):
             prefix = f"evt_soak_{i}_"
             corpus = work / "corpus.txt"
+            bench.stamp()  # the route's tolerance is a minute
             bench.corpus(corpus, prefix, args.per_second * seg)
             w = bench.run_wrk(port, "/webhooks/stripe", corpus, prefix, seg, args.connections)
             time.sleep(0.5)
@@ -189,12 +190,12 @@ delivery = "{args.mode}"
         print(f"soak: {args.mode} delivery, {args.store} store, {args.segments} segments x {seg}s, "
               f"{args.connections} connections, dedupe_capacity {args.capacity}")
         print()
-        print(f"| segment | t (s) | req/s | p50 ms | p99 ms | RSS MiB | store MiB | dedupe entries | evicted | {outcome} | sink |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| segment | t (s) | req/s | p50 ms | p99 ms | RSS MiB | store MiB | dedupe entries | evicted | {outcome} | sink | not yet delivered |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['segment']} | {r['t']} | {r.get('rps', 0):,.0f} | {r.get('p50_ms', 0):.2f} | "
                   f"{r.get('p99_ms', 0):.2f} | {r['rss_mib']:.0f} | {r['store_mib']:.1f} | {r['entries']:,.0f} | "
-                  f"{r['evictions']:,.0f} | {r['forwarded']:,.0f} | {r['sink']:,} |")
+                  f"{r['evictions']:,.0f} | {r['forwarded']:,.0f} | {r['sink']:,} | {r['forwarded'] - r['distinct']:,.0f} |")
         print()
         print(f"store start {rows[0]['store_mib']:.1f} MiB, middle {mid['store_mib']:.1f} MiB, "
               f"end {last['store_mib']:.1f} MiB")

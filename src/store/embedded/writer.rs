@@ -25,6 +25,8 @@ pub(super) struct Writer {
     pub(super) measured: Option<(Instant, Duration)>,
     /// Bytes written since the size was last measured (frees not counted): an upper bound of growth.
     pub(super) written: u64,
+    /// The last sweep left expired records behind: the next commit sweeps again.
+    pub(super) sweep_more: bool,
 }
 
 /// A change to the tally.
@@ -139,7 +141,12 @@ impl Writer {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last_sweep = Instant::now();
         loop {
-            match self.rx.recv_timeout(SWEEP_EVERY) {
+            let wait = if self.sweep_more {
+                Duration::ZERO
+            } else {
+                SWEEP_EVERY
+            };
+            match self.rx.recv_timeout(wait) {
                 Ok(first) => batch.push(first),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -150,8 +157,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if last_sweep.elapsed() >= SWEEP_EVERY {
-                last_sweep = Instant::now();
+            if self.sweep_more || last_sweep.elapsed() >= SWEEP_EVERY {
+                if !self.sweep_more {
+                    last_sweep = Instant::now();
+                }
+                self.sweep_more = false;
                 batch.push(Op::Sweep(now_ms()));
             }
             if !batch.is_empty() {
@@ -201,7 +211,7 @@ impl Writer {
                             replies.push(Reply::Seqs(tx, r));
                         }
                         Op::Sweep(now) => {
-                            sweep(&mut t, now, &mut self.pending)?;
+                            self.sweep_more = sweep(&mut t, now, &mut self.pending)?;
                             measure = true;
                         }
                     }
@@ -522,7 +532,8 @@ fn replay(
 
 /// Removes delivered and dead events whose retention has passed, and dedupe keys whose time has
 /// passed, a bounded number per sweep.
-fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<(), StoreError> {
+/// Removes what has expired, `SWEEP_LIMIT` at most of each kind; answers whether more remain.
+fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<bool, StoreError> {
     let expired: Vec<(u64, u64)> = t
         .retention()?
         .range(..(now, u64::MAX))
@@ -530,6 +541,7 @@ fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<(), Sto
         .take(SWEEP_LIMIT)
         .map(|r| r.map(|(k, _)| k.value()).map_err(storage))
         .collect::<Result<_, _>>()?;
+    let mut more = expired.len() == SWEEP_LIMIT;
     for (at, seq) in expired {
         t.retention()?.remove((at, seq)).map_err(storage)?;
         let Some(s) = t.summary(seq)? else {
@@ -571,6 +583,7 @@ fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<(), Sto
             .map_err(storage)
         })
         .collect::<Result<_, _>>()?;
+    more |= gone.len() == SWEEP_LIMIT;
     for (at, key) in gone {
         t.expiry()?.remove((at, &key)).map_err(storage)?;
         let current = t.dedupe()?.get(&key).map_err(storage)?.map(|v| v.value());
@@ -578,5 +591,5 @@ fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<(), Sto
             t.dedupe()?.remove(&key).map_err(storage)?;
         }
     }
-    Ok(())
+    Ok(more)
 }
