@@ -83,7 +83,8 @@ def main():
             bench.wait_port(redis_port)
             store = f'kind = "redis"\nurl = "redis://127.0.0.1:{redis_port}"\ndurability = "fsync"\nlease = "20s"'
         else:
-            store = f'path = "{work / "data"}"\nretention = "20s"'
+            store = f'path = "{work / "data"}"'
+        store += '\nretention = "20s"\ndead_retention = "20s"'
         port, admin = bench.free_port(), bench.free_port()
         conf = work / "hookgate.toml"
         conf.write_text(f"""

@@ -487,6 +487,8 @@ async fn dispatch_shared(inner: Arc<Inner>, redis: crate::store::redis::Redis) {
 
 /// How long a reader waits on its route's stream before looking at retries and abandoned entries.
 const READ_BLOCK: Duration = Duration::from_millis(250);
+/// How often a route's lists are trimmed of events past their retention (by every replica).
+const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 /// Takes one route's due events from the shared queue and attempts them: new entries of its stream,
 /// retries that fell due, and entries another process took but did not record within the lease.
@@ -546,7 +548,7 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
                 last_reclaim = Instant::now();
                 leased.extend(redis.reclaim(&name, free).await?);
             }
-            if last_trim.elapsed() >= Duration::from_secs(30) {
+            if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
                 redis.trim(&name).await?;
             }

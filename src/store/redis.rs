@@ -86,6 +86,7 @@ struct Scripts {
     attempt: Script,
     replay: Script,
     promote: Script,
+    trim: Script,
 }
 
 /// KEYS: the dedupe keys. ARGV: hold value, hold ms. Answers 0 held, 1 done, 2 held elsewhere.
@@ -116,9 +117,10 @@ end
 local p, route = ARGV[1], ARGV[2]
 local seq = redis.call('INCR', p .. ':seq')
 local ev = p .. ':ev:' .. seq
-redis.call('HSET', ev, 'r', ARGV[4], 's', ARGV[5])
+local idk = p .. ':id:' .. route .. ':' .. ARGV[3]
+redis.call('HSET', ev, 'r', ARGV[4], 's', ARGV[5], 'k', idk)
 redis.call('PEXPIRE', ev, ARGV[7])
-redis.call('SET', p .. ':id:' .. route .. ':' .. ARGV[3], seq, 'PX', ARGV[7])
+redis.call('SET', idk, seq, 'PX', ARGV[7])
 for i = 1, #KEYS do redis.call('SET', KEYS[i], 'done', 'PX', ARGV[6]) end
 redis.call('ZADD', p .. ':recent:' .. route, seq, seq)
 redis.call('ZADD', p .. ':recent', seq, seq)
@@ -154,6 +156,8 @@ if ARGV[6] == 'retry' then
 else
   redis.call('PEXPIRE', ev, ARGV[7])
   redis.call('PEXPIRE', at, ARGV[7])
+  local idk = redis.call('HGET', ev, 'k')
+  if idk then redis.call('PEXPIRE', idk, ARGV[7]) end
   if ARGV[6] == 'dead' then redis.call('ZADD', p .. ':dead:' .. route, ARGV[9], seq) end
 end
 if ARGV[8] ~= '' then
@@ -170,11 +174,34 @@ local ev = p .. ':ev:' .. seq
 if redis.call('EXISTS', ev) == 0 then return 0 end
 redis.call('HSET', ev, 's', ARGV[4])
 redis.call('PEXPIRE', ev, ARGV[5])
+local idk = redis.call('HGET', ev, 'k')
+if idk then redis.call('PEXPIRE', idk, ARGV[5]) end
+redis.call('PEXPIRE', p .. ':at:' .. seq, ARGV[5])
 redis.call('ZREM', p .. ':dead:' .. route, seq)
 redis.call('ZREM', p .. ':delay:' .. route, seq)
 redis.call('XADD', p .. ':q:' .. route, '*', 'seq', seq)
 return 1
 ";
+
+/// KEYS: a list by number. ARGV: prefix, at most. Drops the oldest entries whose event is gone (the
+/// lists are in the order events were accepted, so the first one still there ends it); answers how
+/// many it dropped.
+const TRIM: &str = r"
+local removed, most = 0, tonumber(ARGV[2])
+while removed < most do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 99)
+  if #oldest == 0 then return removed end
+  for _, seq in ipairs(oldest) do
+    if redis.call('EXISTS', ARGV[1] .. ':ev:' .. seq) == 1 then return removed end
+    redis.call('ZREM', KEYS[1], seq)
+    removed = removed + 1
+  end
+end
+return removed
+";
+
+/// Entries dropped per list by one call of `TRIM` at most (a few milliseconds of Redis's time).
+const TRIM_MOST: u64 = 5_000;
 
 /// ARGV: prefix, route, now ms, at most. Moves due retries to the stream.
 const PROMOTE: &str = r"
@@ -244,6 +271,7 @@ impl Redis {
                 attempt: Script::new(ATTEMPT),
                 replay: Script::new(REPLAY),
                 promote: Script::new(PROMOTE),
+                trim: Script::new(TRIM),
             }),
             settings: Arc::new(settings),
             observer,
@@ -760,25 +788,22 @@ impl Redis {
             .collect())
     }
 
-    /// Drops the route's lists entries older than the retention.
+    /// Drops the entries of the route's lists whose event is gone (past its retention), oldest
+    /// first, in slices of `TRIM_MOST` until none is left.
     pub async fn trim(&self, route: &str) -> Result<(), StoreError> {
-        // Entries are scored by number; find the first number still inside the retention by looking
-        // at the oldest summaries and dropping those whose event is gone.
         for key in [
             format!("{}:recent:{route}", self.prefix),
             format!("{}:recent", self.prefix),
             format!("{}:dead:{route}", self.prefix),
         ] {
-            let mut conn = self.conn.clone();
-            let oldest: Vec<u64> = self.run("trim", conn.zrange(&key, 0, 99)).await?;
-            for seq in oldest {
-                let exists: bool = self
-                    .run("trim", conn.exists(format!("{}:ev:{seq}", self.prefix)))
-                    .await?;
-                if exists {
+            loop {
+                let mut conn = self.conn.clone();
+                let mut inv = self.scripts.trim.prepare_invoke();
+                inv.key(&key).arg(&*self.prefix).arg(TRIM_MOST);
+                let removed: u64 = self.run("trim", inv.invoke_async(&mut conn)).await?;
+                if removed < TRIM_MOST {
                     break;
                 }
-                let _: i64 = self.run("trim", conn.zrem(&key, seq)).await?;
             }
         }
         Ok(())

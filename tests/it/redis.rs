@@ -257,3 +257,82 @@ async fn an_upstream_down_for_20_seconds_behind_three_replicas_gets_each_event_o
     assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), ids);
     assert!(got.values().all(|&n| n == 1), "each event once: {got:?}");
 }
+
+/// Every key under the prefix with its time to live in ms (-1: none).
+async fn keys_and_ttls(redis: &RedisServer) -> Vec<(String, i64)> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hookgate:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        out.push((k, ttl));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_events_leave_nothing_behind_past_their_retention() {
+    let redis = RedisServer::start("bounded").await;
+    let upstream = Upstream::start().await;
+    let config = config(&redis, &upstream, "").replace(
+        "[store]\n",
+        "[store]\nretention = \"1s\"\ndead_retention = \"1s\"\n",
+    );
+    let p = Proc::start("redis-bounded", &config);
+    // More than one slice of the lists' trimming.
+    let n = 150;
+    for i in 0..n {
+        let (h, b) = chamelio_delivery(SECRET, &format!("evt_bounded_{i}"));
+        assert_eq!(post(&p.url("/webhooks/q"), &h, b).await.status, 200);
+    }
+    until(
+        Duration::from_secs(20),
+        || upstream.count() >= n,
+        || format!("{} delivered", upstream.count()),
+    )
+    .await;
+    // Once settled, an event's every key (its record, attempts and id index) lives for the
+    // retention at most; the lists by number are trimmed of what expired; what has no time to live
+    // is the route's stream and the few keys of the whole store.
+    let started = Instant::now();
+    loop {
+        let keys = keys_and_ttls(&redis).await;
+        let long: Vec<&(String, i64)> = keys
+            .iter()
+            .filter(|(k, ttl)| {
+                let per_event = [":ev:", ":at:", ":id:"].iter().any(|p| k.contains(p));
+                (per_event && *ttl > 1_000)
+                    || (!per_event && !k.contains(":dd:") && *ttl == -1 && {
+                        ![
+                            "hookgate:seq",
+                            "hookgate:routes",
+                            "hookgate:q:q",
+                            "hookgate:q:d",
+                        ]
+                        .contains(&k.as_str())
+                    })
+            })
+            .collect();
+        if long.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "keys kept past the retention or without a time to live: {} of {}, first {:?}",
+            long.len(),
+            keys.len(),
+            &long[..long.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
