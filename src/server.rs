@@ -53,13 +53,29 @@ pub struct Handle {
 }
 
 /// Binds the listeners of `config` and starts serving.
+/// A listener that cannot be bound is an error that names its address and the key it came from.
 pub async fn start(config: Config) -> std::io::Result<Handle> {
-    let listener = TcpListener::bind(config.server.listen).await?;
+    let listener = bind(config.server.listen, "server.listen").await?;
     let admin = match &config.admin {
-        Some(a) => Some(TcpListener::bind(a.listen).await?),
+        Some(a) => Some(bind(a.listen, "admin.listen").await?),
         None => None,
     };
     start_on(listener, admin, config).await
+}
+
+async fn bind(addr: std::net::SocketAddr, key: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "; another process listens there (`ss -ltnp` shows which): stop it or choose another port"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "; ports below 1024 need privileges: choose a port above 1024"
+            }
+            _ => "",
+        };
+        std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({key}): {e}{hint}"))
+    })
 }
 
 /// Starts serving on listeners that are already bound.

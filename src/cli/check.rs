@@ -16,7 +16,7 @@ pub(crate) fn check(path: &Path) -> ExitCode {
         eprintln!("{}: server.tls: {e}", path.display());
         return ExitCode::from(EX_USAGE);
     }
-    print!("{}", describe(path, &config));
+    super::emit(&describe(path, &config));
     ExitCode::SUCCESS
 }
 

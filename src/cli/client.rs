@@ -16,7 +16,7 @@ pub(crate) fn reload(admin: &str, token: Option<&str>) -> ExitCode {
         Ok((status, body)) => {
             let text = String::from_utf8_lossy(&body);
             if status.is_success() {
-                print!("{text}");
+                super::emit(&text);
                 ExitCode::SUCCESS
             } else {
                 eprint!("{text}");
@@ -238,18 +238,23 @@ fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
                 None,
             )?;
             if json {
-                println!("{v}");
+                outln!("{v}");
                 return Ok(());
             }
             let events = v["events"].as_array().cloned().unwrap_or_default();
-            println!(
+            outln!(
                 "{:<20}  {:<14}  {:<10}  {:>8}  {:>6}  {:<28}  TYPE",
-                "RECEIVED", "ROUTE", "STATE", "ATTEMPTS", "LAST", "ID"
+                "RECEIVED",
+                "ROUTE",
+                "STATE",
+                "ATTEMPTS",
+                "LAST",
+                "ID"
             );
             for e in &events {
                 let text = |k: &str| e[k].as_str().unwrap_or("-").to_string();
                 let received: String = text("received").chars().take(19).collect();
-                println!(
+                outln!(
                     "{:<20}  {:<14}  {:<10}  {:>8}  {:>6}  {:<28}  {}",
                     received,
                     text("route"),
@@ -277,7 +282,7 @@ fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
                 None,
             )?;
             if json {
-                println!("{v}");
+                outln!("{v}");
                 return Ok(());
             }
             let e = &v["event"];
@@ -286,41 +291,41 @@ fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
                     .map(str::to_string)
                     .unwrap_or_else(|| v.to_string())
             };
-            println!(
+            outln!(
                 "{} {} ({})",
                 text(&e["route"]),
                 text(&e["id"]),
                 text(&e["state"])
             );
-            println!("  type      {}", text(&e["type"]));
-            println!(
+            outln!("  type      {}", text(&e["type"]));
+            outln!(
                 "  received  {} from {}",
                 text(&e["received"]),
                 text(&v["request"]["client"])
             );
             if let Some(reason) = e["dead_reason"].as_str() {
-                println!("  dead      {reason}");
+                outln!("  dead      {reason}");
             }
-            println!("\nrequest headers");
+            outln!("\nrequest headers");
             for h in v["request"]["headers"].as_array().into_iter().flatten() {
-                println!("  {}: {}", text(&h[0]), text(&h[1]));
+                outln!("  {}: {}", text(&h[0]), text(&h[1]));
             }
             let body = &v["request"]["body"];
-            println!("\nbody");
+            outln!("\nbody");
             match (body["text"].as_str(), body["base64"].as_str()) {
                 (Some(t), _) => match serde_json::from_str::<Value>(t) {
-                    Ok(json) => println!(
+                    Ok(json) => outln!(
                         "{}",
                         serde_json::to_string_pretty(&json).unwrap_or_default()
                     ),
-                    Err(_) => println!("{t}"),
+                    Err(_) => outln!("{t}"),
                 },
-                (None, Some(b)) => println!("(base64) {b}"),
+                (None, Some(b)) => outln!("(base64) {b}"),
                 _ => {}
             }
-            println!("\nattempts");
+            outln!("\nattempts");
             for a in v["attempts"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "  #{} {}  status {}  {:.1} ms  {}{}{}",
                     a["attempt"],
                     text(&a["at"]),
@@ -371,7 +376,7 @@ fn run_events(admin: &Admin, command: Events) -> Result<(), ExitCode> {
                     api(admin, Method::POST, "/api/replay", Some(filter.to_string()))?
                 }
             };
-            println!(
+            outln!(
                 "replayed {} event{}",
                 v["replayed"],
                 if v["replayed"] == 1 { "" } else { "s" }

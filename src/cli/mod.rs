@@ -5,6 +5,13 @@
 //! gateway under signals), `check` (what a configuration means), `sign`, and `client` (the commands
 //! that talk to a running gateway's admin listener).
 
+/// `println!` that writes through `emit`: a closed pipe ends the output quietly, not in a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod check;
 mod client;
 mod serve;
@@ -36,7 +43,8 @@ pub struct Cli {
 enum Command {
     /// Run the gateway.
     Serve {
-        #[arg(long, short, value_name = "FILE")]
+        /// The configuration file.
+        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
         config: PathBuf,
         /// Log lines as human-readable text or as JSON objects.
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
@@ -85,14 +93,16 @@ enum Command {
     },
     /// Validate a configuration and print the routes it would serve.
     Check {
-        #[arg(long, short, value_name = "FILE")]
+        /// The configuration file.
+        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
         config: PathBuf,
     },
     /// Print the headers a genuine vendor would send with BODY_FILE on a route.
     Sign {
         #[arg(long)]
         route: String,
-        #[arg(long, short, value_name = "FILE")]
+        /// The configuration file.
+        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
         config: PathBuf,
         body_file: PathBuf,
         /// Print a complete curl command against this base URL instead (e.g. http://127.0.0.1:8080).
@@ -133,7 +143,15 @@ pub(crate) enum LogFormat {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage mistake exits 64 (EX_USAGE), as the README says; help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     match cli.command {
         Command::Serve {
             config,
@@ -196,19 +214,21 @@ fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
         }
     };
     match action {
-        None if markdown => print!("{}", presets::markdown(table)),
+        None if markdown => emit(&presets::markdown(table)),
         None => {
+            let mut list = String::new();
             for p in &table.presets {
                 let aliases = if p.aliases.is_empty() {
                     String::new()
                 } else {
                     format!(" (also: {})", p.aliases.join(", "))
                 };
-                println!("{:<24} {}{aliases}", p.name, p.title);
+                list.push_str(&format!("{:<24} {}{aliases}\n", p.name, p.title));
             }
+            emit(&list);
         }
         Some(ProvidersAction::Show { name }) => match presets::find(&name) {
-            Some(p) => print!("{}", presets::as_route_toml(p)),
+            Some(p) => emit(&presets::as_route_toml(p)),
             None => {
                 eprintln!(
                     "hookgate: unknown provider \"{name}\"{}; run `hookgate providers` for the list",
@@ -219,6 +239,18 @@ fn providers(action: Option<ProvidersAction>, markdown: bool) -> ExitCode {
         },
     }
     ExitCode::SUCCESS
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (`hookgate providers | head`) is
+/// not an error: what it did not read is dropped, quietly.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("hookgate: cannot write the output: {e}");
+    }
 }
 
 fn probe(url: &str, token: Option<&str>, timeout: std::time::Duration) -> ExitCode {

@@ -73,7 +73,7 @@ pub(crate) fn sign(
     match curl {
         None => {
             for (name, value) in &headers {
-                println!("{name}: {value}");
+                outln!("{name}: {value}");
             }
         }
         Some(base) => {
@@ -86,7 +86,7 @@ pub(crate) fn sign(
                 cmd.push_str(&format!(" -H '{name}: {value}'"));
             }
             cmd.push_str(&format!(" --data-binary @{}", body_file.display()));
-            println!("{cmd}");
+            outln!("{cmd}");
         }
     }
     ExitCode::SUCCESS

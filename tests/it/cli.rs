@@ -140,3 +140,84 @@ fn check_names_the_routes_without_a_replay_window_and_the_warnings() {
         "{text}"
     );
 }
+
+#[test]
+fn usage_mistakes_exit_64_and_help_and_version_exit_0() {
+    let out = hookgate(&["serve"]);
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config <FILE>"));
+    let out = hookgate(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    for args in [&["--help"][..], &["--version"], &["serve", "--help"]] {
+        let out = hookgate(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_output_quietly() {
+    use std::process::Stdio;
+    for args in [&["providers"][..], &["providers", "--markdown"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reading end is closed before the child writes (as `| head -0` would): every write
+        // of the child meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_configuration_can_come_from_hookgate_config() {
+    let dir = std::env::temp_dir().join(format!("hookgate-cli-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    std::fs::write(
+        &path,
+        "[store]\nkind = \"memory\"\n[routes.ch]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndelivery = \"direct\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .arg("check")
+        .env("HOOKGATE_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ch"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_port_in_use_is_named_with_its_key_and_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = std::env::temp_dir().join(format!("hookgate-cli-port-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"{addr}\"\n[store]\nkind = \"memory\"\n\
+             [routes.ch]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\ndelivery = \"direct\"\n"
+        ),
+    )
+    .unwrap();
+    let out = hookgate(&["serve", "--config", path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (server.listen)"))
+            && stderr.contains("another process listens there"),
+        "{stderr}"
+    );
+    drop(taken);
+}
