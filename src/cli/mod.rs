@@ -28,10 +28,20 @@ use std::process::ExitCode;
 
 pub(crate) const EX_USAGE: u8 = 64;
 
+/// `hookgate --version`: the crate's version, the commit it was built from and the build date.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HOOKGATE_COMMIT"),
+    ", built ",
+    env!("HOOKGATE_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hookgate",
-    version,
+    version = VERSION,
     about = "Verify, deduplicate and forward incoming webhooks"
 )]
 pub struct Cli {
@@ -120,6 +130,10 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Print a completion script for a shell, e.g. `hookgate completions bash >
+    /// /etc/bash_completion.d/hookgate`, `hookgate completions zsh > "${fpath[1]}/_hookgate"` or
+    /// `hookgate completions fish > ~/.config/fish/completions/hookgate.fish`.
+    Completions { shell: clap_complete::Shell },
     /// List the provider presets, or show one as TOML to paste into a configuration.
     Providers {
         #[command(subcommand)]
@@ -185,6 +199,13 @@ pub fn run() -> ExitCode {
             content_type,
         } => sign::sign(&config, &route, &body_file, curl.as_deref(), &content_type),
         Command::Providers { action, markdown } => providers(action, markdown),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hookgate", &mut script);
+            emit(&String::from_utf8_lossy(&script));
+            ExitCode::SUCCESS
+        }
         Command::Probe {
             url,
             token,

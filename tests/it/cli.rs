@@ -221,3 +221,29 @@ fn a_port_in_use_is_named_with_its_key_and_what_to_do() {
     );
     drop(taken);
 }
+
+#[test]
+fn version_says_the_commit_and_build_date_and_completions_come_for_three_shells() {
+    let out = hookgate(&["--version"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // "hookgate 0.1.0 (commit 0123456789ab, built 2026-12-01)"; the commit is "unknown" outside a
+    // git checkout.
+    let shaped = text.starts_with(&format!("hookgate {} (commit ", env!("CARGO_PKG_VERSION")))
+        && text.contains(", built 20")
+        && text.trim_end().ends_with(')');
+    assert!(shaped, "{text}");
+    for (shell, marker) in [
+        ("bash", "complete -F _hookgate"),
+        ("zsh", "#compdef hookgate"),
+        ("fish", "complete -c hookgate"),
+    ] {
+        let out = hookgate(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}");
+        for sub in ["serve", "check", "tail", "events", "providers"] {
+            assert!(script.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    assert_eq!(hookgate(&["completions", "tcsh"]).status.code(), Some(64));
+}
