@@ -48,6 +48,30 @@ pub(crate) fn http_send(
     json: Option<String>,
     timeout: std::time::Duration,
 ) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    let mut headers = Vec::new();
+    if let Some(token) = token {
+        headers.push(("authorization".to_string(), format!("Bearer {token}")));
+    }
+    if json.is_some() {
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+    }
+    http_request(
+        method,
+        url,
+        &headers,
+        json.unwrap_or_default().into_bytes(),
+        timeout,
+    )
+}
+
+/// One request with these headers and body; the status and body of the answer.
+pub(crate) fn http_request(
+    method: Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: std::time::Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), String> {
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
@@ -61,13 +85,10 @@ pub(crate) fn http_send(
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
         let mut request = http::Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
-        if json.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
-        }
-        let body = Full::new(bytes::Bytes::from(json.unwrap_or_default()));
+        let body = Full::new(bytes::Bytes::from(body));
         let request = request.body(body).map_err(|e| e.to_string())?;
         let exchange = async {
             let resp = client.request(request).await.map_err(|e| e.to_string())?;

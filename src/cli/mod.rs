@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod check;
 mod client;
+mod send;
 mod serve;
 mod sign;
 
@@ -121,6 +122,32 @@ enum Command {
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
+    /// Sign BODY_FILE for a route now, as its vendor would, post it to the running gateway, and say
+    /// what the answer means (forwarded, accepted, duplicate, or refused and why).
+    Send {
+        /// The route to sign for (a [routes.NAME] of the configuration).
+        #[arg(long)]
+        route: String,
+        /// The configuration file (the route's secret or key signs the body).
+        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
+        config: PathBuf,
+        /// The event to send, as the vendor would (a JSON file, say).
+        body_file: PathBuf,
+        /// The gateway's base URL (default: server.listen of the configuration).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Send the same signed request this many times (the second is a duplicate).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        repeat: u32,
+        /// Change the body after signing it: the gateway refuses the signature.
+        #[arg(long)]
+        tamper: bool,
+        /// Sign with a time before the route's window: the gateway refuses it as stale.
+        #[arg(long)]
+        stale: bool,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
     /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
     Probe {
         url: String,
@@ -198,6 +225,27 @@ pub fn run() -> ExitCode {
             curl,
             content_type,
         } => sign::sign(&config, &route, &body_file, curl.as_deref(), &content_type),
+        Command::Send {
+            route,
+            config,
+            body_file,
+            url,
+            repeat,
+            tamper,
+            stale,
+            content_type,
+        } => send::send(
+            &config,
+            &route,
+            &body_file,
+            &send::Options {
+                url: url.as_deref(),
+                repeat,
+                tamper,
+                stale,
+                content_type: &content_type,
+            },
+        ),
         Command::Providers { action, markdown } => providers(action, markdown),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -1,10 +1,37 @@
 //! `hookgate sign`: the headers a genuine vendor would send with a body, for a route.
 
 use super::{EX_USAGE, load};
-use crate::config;
+use crate::config::{self, Config};
 use crate::replay;
 use std::path::Path;
 use std::process::ExitCode;
+
+/// The configuration at `path`, the index of its route `route_name`, and the body in `body_file`;
+/// or the exit code of a usage mistake, said on standard error.
+pub(super) fn route_and_body(
+    path: &Path,
+    route_name: &str,
+    body_file: &Path,
+) -> Result<(Config, usize, Vec<u8>), ExitCode> {
+    let config = load(path)?;
+    let Some(index) = config.routes.iter().position(|r| &*r.name == route_name) else {
+        let names: Vec<&str> = config.routes.iter().map(|r| &*r.name).collect();
+        eprintln!(
+            "hookgate: no route \"{route_name}\" in {}{}; routes: {}",
+            path.display(),
+            config::error::suggestion(route_name, names.iter().copied()),
+            names.join(", ")
+        );
+        return Err(ExitCode::from(EX_USAGE));
+    };
+    match std::fs::read(body_file) {
+        Ok(body) => Ok((config, index, body)),
+        Err(e) => {
+            eprintln!("hookgate: cannot read {}: {e}", body_file.display());
+            Err(ExitCode::from(EX_USAGE))
+        }
+    }
+}
 
 pub(crate) fn sign(
     path: &Path,
@@ -13,27 +40,11 @@ pub(crate) fn sign(
     curl: Option<&str>,
     content_type: &str,
 ) -> ExitCode {
-    let config = match load(path) {
-        Ok(c) => c,
+    let (config, index, body) = match route_and_body(path, route_name, body_file) {
+        Ok(found) => found,
         Err(code) => return code,
     };
-    let Some(route) = config.routes.iter().find(|r| &*r.name == route_name) else {
-        let names: Vec<&str> = config.routes.iter().map(|r| &*r.name).collect();
-        eprintln!(
-            "hookgate: no route \"{route_name}\" in {}{}; routes: {}",
-            path.display(),
-            config::error::suggestion(route_name, names.iter().copied()),
-            names.join(", ")
-        );
-        return ExitCode::from(EX_USAGE);
-    };
-    let body = match std::fs::read(body_file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("hookgate: cannot read {}: {e}", body_file.display());
-            return ExitCode::from(EX_USAGE);
-        }
-    };
+    let route = &config.routes[index];
     let id = format!("evt_{:016x}", fastrand::u64(..));
     let now = jiff::Timestamp::now();
     let headers = match route.verifier.sign(&body, &id, now) {

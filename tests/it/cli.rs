@@ -247,3 +247,59 @@ fn version_says_the_commit_and_build_date_and_completions_come_for_three_shells(
     }
     assert_eq!(hookgate(&["completions", "tcsh"]).status.code(), Some(64));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_at_the_moment_of_sending_and_says_what_each_answer_means() {
+    use crate::harness::{Proc, Upstream};
+    let upstream = Upstream::start().await;
+    let p = Proc::start(
+        "cli-send",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"memory\"\n\
+             [routes.pay]\nprovider = \"stripe\"\nsecrets = [\"whsec_send_test\"]\nupstream = \"{}\"\ndelivery = \"direct\"\n",
+            upstream.url()
+        ),
+    );
+    let body = p.dir.join("event.json");
+    std::fs::write(
+        &body,
+        r#"{"id":"evt_send_1","object":"event","type":"invoice.paid"}"#,
+    )
+    .unwrap();
+    let send = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["send", "--route", "pay", "--url", &p.url("")])
+            .arg("--config")
+            .arg(&p.config)
+            .args(extra)
+            .arg(&body)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, text) = tokio::task::block_in_place(|| send(&["--repeat", "2"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("1: forwarded: verified and delivered"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2: duplicate: this event was already stored or delivered"),
+        "{text}"
+    );
+    assert_eq!(upstream.count(), 1, "the repeat was not forwarded");
+    let (code, text) = tokio::task::block_in_place(|| send(&["--tamper"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("refused (invalid_signature)"), "{text}");
+    let (code, text) = tokio::task::block_in_place(|| send(&["--stale"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("refused (stale_timestamp)"), "{text}");
+    assert_eq!(
+        upstream.count(),
+        1,
+        "no refused request reached the upstream"
+    );
+}
