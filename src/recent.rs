@@ -214,16 +214,15 @@ pub struct RouteHistory {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seen(route: &str, n: usize) -> Seen {
+impl Seen {
+    /// An outcome of `route` as tests need one: the `n`th event, with nothing else known.
+    pub(crate) fn example(route: &str, outcome: &'static str, status: u16, n: usize) -> Seen {
         Seen {
             at_ms: 0,
             route: route.into(),
             source: "request",
-            outcome: "invalid_signature",
-            status: 401,
+            outcome,
+            status,
             event_id: Some(format!("e{n}")),
             request_id: None,
             client: None,
@@ -233,6 +232,15 @@ mod tests {
             headers: vec![],
             attempt: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(route: &str, n: usize) -> Seen {
+        Seen::example(route, "invalid_signature", 401, n)
     }
 
     #[test]

@@ -136,21 +136,7 @@ mod tests {
     use crate::recent::Recent;
 
     fn seen(route: &str, outcome: &'static str, n: usize) -> Seen {
-        Seen {
-            at_ms: 0,
-            route: route.into(),
-            source: "request",
-            outcome,
-            status: 200,
-            event_id: Some(format!("e{n}")),
-            request_id: None,
-            client: None,
-            latency_ms: 0.1,
-            upstream_ms: None,
-            reason: None,
-            headers: vec![],
-            attempt: None,
-        }
+        Seen::example(route, outcome, 200, n)
     }
 
     /// Every data frame the body yields until it ends, as text.

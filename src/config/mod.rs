@@ -418,63 +418,34 @@ fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
         })
         .map_or_else(|| "embedded".to_string(), |k| k.value);
     // Keys that belong to other kinds are refused, so that a half-edited table is noticed.
-    let only =
-        |c: &mut Checker<'_>, present: bool, loc: Option<error::Loc>, key: &str, kind_of: &str| {
-            if present && let Some(loc) = loc {
-                c.errors.push(ConfigError::at(
+    let foreign = [
+        (raw.path.as_ref().map(|p| c.loc(p)), "path", "embedded"),
+        (
+            raw.max_size.as_ref().map(|p| c.loc(p)),
+            "max_size",
+            "embedded",
+        ),
+        (raw.url.as_ref().map(|p| c.loc(p)), "url", "redis"),
+        (raw.lease.as_ref().map(|p| c.loc(p)), "lease", "redis"),
+        (
+            raw.durability.as_ref().map(|p| c.loc(p)),
+            "durability",
+            "redis",
+        ),
+        (raw.prefix.as_ref().map(|p| c.loc(p)), "prefix", "redis"),
+    ];
+    for (loc, key, kind_of) in foreign {
+        if let Some(loc) = loc
+            && kind != kind_of
+        {
+            c.errors.push(ConfigError::at(
                 &loc,
                 format!("store.{key}"),
                 format!(
                     "{key} belongs to kind = \"{kind_of}\"; remove it, or set kind = \"{kind_of}\""
                 ),
             ));
-            }
-        };
-    if kind != "embedded" {
-        only(
-            c,
-            raw.path.is_some(),
-            raw.path.as_ref().map(|p| c.loc(p)),
-            "path",
-            "embedded",
-        );
-        only(
-            c,
-            raw.max_size.is_some(),
-            raw.max_size.as_ref().map(|p| c.loc(p)),
-            "max_size",
-            "embedded",
-        );
-    }
-    if kind != "redis" {
-        only(
-            c,
-            raw.url.is_some(),
-            raw.url.as_ref().map(|p| c.loc(p)),
-            "url",
-            "redis",
-        );
-        only(
-            c,
-            raw.lease.is_some(),
-            raw.lease.as_ref().map(|p| c.loc(p)),
-            "lease",
-            "redis",
-        );
-        only(
-            c,
-            raw.durability.is_some(),
-            raw.durability.as_ref().map(|p| c.loc(p)),
-            "durability",
-            "redis",
-        );
-        only(
-            c,
-            raw.prefix.is_some(),
-            raw.prefix.as_ref().map(|p| c.loc(p)),
-            "prefix",
-            "redis",
-        );
+        }
     }
     let path = c
         .check(&raw.path, "store.path".to_string(), |p| {

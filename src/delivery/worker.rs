@@ -194,6 +194,24 @@ fn upstream_key(route: &Route) -> String {
     format!("{} {target}", route.name)
 }
 
+/// Whether the breaker of upstream `key` lets an attempt start now, given the attempts under way.
+fn gate(inner: &Inner, key: &str, now: Instant) -> Gate {
+    let busy = inner
+        .busy
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .copied()
+        .unwrap_or(0);
+    inner
+        .breakers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.to_string())
+        .or_default()
+        .gate(now, busy)
+}
+
 /// Starts every attempt that is due and allowed, then sleeps until the next one is due or something
 /// changes.
 async fn dispatch(inner: Arc<Inner>) {
@@ -235,21 +253,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
                 soonest(now + Duration::from_millis(at - now_ms));
                 break;
             }
-            let busy = inner
-                .busy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .copied()
-                .unwrap_or(0);
-            let gate = inner
-                .breakers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_default()
-                .gate(now, busy);
-            if let Gate::Wait(until) = gate {
+            if let Gate::Wait(until) = gate(inner, &key, now) {
                 soonest(until);
                 break;
             }
@@ -515,20 +519,7 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
             .get(&name)
             .map_or(0, |q| q.running.len());
         let free = route.policy.concurrency.saturating_sub(running);
-        let busy = inner
-            .busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .copied()
-            .unwrap_or(0);
-        let gate = inner
-            .breakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .gate(Instant::now(), busy);
+        let gate = gate(&inner, &key, Instant::now());
         if free == 0 || matches!(gate, Gate::Wait(_)) {
             let until = match gate {
                 Gate::Wait(t) => t,

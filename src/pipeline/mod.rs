@@ -96,24 +96,24 @@ pub struct Gateway {
 /// through and recorded (`orphaned` is given its outcome: nobody else will count it). This costs
 /// one allocation instead of a task and two wake-ups per request. The tracker token keeps graceful
 /// shutdown waiting for it either way.
-struct Detached<F: Future + Send + 'static>
+struct Detached<F, G>
 where
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
+    G: FnOnce(F::Output) + Send + Unpin + 'static,
 {
     future: Option<Pin<Box<F>>>,
     token: TaskTrackerToken,
-    orphaned: Option<Box<dyn FnOnce(F::Output) + Send>>,
+    orphaned: Option<G>,
 }
 
-impl<F: Future + Send + 'static> Detached<F>
+impl<F, G> Detached<F, G>
 where
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
+    G: FnOnce(F::Output) + Send + Unpin + 'static,
 {
-    fn new(
-        future: F,
-        token: TaskTrackerToken,
-        orphaned: Box<dyn FnOnce(F::Output) + Send>,
-    ) -> Detached<F> {
+    fn new(future: F, token: TaskTrackerToken, orphaned: G) -> Detached<F, G> {
         Detached {
             future: Some(Box::pin(future)),
             token,
@@ -122,9 +122,11 @@ where
     }
 }
 
-impl<F: Future + Send + 'static> Future for Detached<F>
+impl<F, G> Future for Detached<F, G>
 where
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
+    G: FnOnce(F::Output) + Send + Unpin + 'static,
 {
     type Output = F::Output;
 
@@ -138,9 +140,11 @@ where
     }
 }
 
-impl<F: Future + Send + 'static> Drop for Detached<F>
+impl<F, G> Drop for Detached<F, G>
 where
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
+    G: FnOnce(F::Output) + Send + Unpin + 'static,
 {
     fn drop(&mut self) {
         let Some(future) = self.future.take() else {
@@ -495,10 +499,10 @@ impl Gateway {
                 gateway.deliver(route, event, received).await
             },
             self.detached.token(),
-            Box::new(move |out| {
+            move |out: Result<Outcome, Reject>| {
                 let outcome = out.unwrap_or_else(Outcome::Rejected);
                 counter.count(&label, &outcome, started.elapsed(), true);
-            }),
+            },
         )
         .await
     }

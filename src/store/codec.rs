@@ -118,6 +118,26 @@ pub struct Summary {
     pub replays: u32,
 }
 
+impl Summary {
+    /// The summary of a newly accepted event: queued, due at once, never attempted.
+    pub fn queued(record: &EventRecord) -> Summary {
+        Summary {
+            route: record.route.clone(),
+            id: record.id.clone(),
+            kind: record.kind.clone(),
+            received_ms: record.received_ms,
+            state: State::Queued,
+            attempts: 0,
+            next_ms: Some(record.received_ms),
+            last_status: None,
+            last_error: None,
+            delivered_ms: None,
+            dead_reason: None,
+            replays: 0,
+        }
+    }
+}
+
 /// One delivery attempt and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {

@@ -49,6 +49,20 @@ pub struct Filter {
     pub limit: usize,
 }
 
+impl Filter {
+    /// Whether an event passes every filter but `since_ms`, which lists newest first stop at.
+    pub fn matches(&self, s: &Summary) -> bool {
+        self.until_ms.is_none_or(|until| s.received_ms <= until)
+            && self.state.is_none_or(|st| st == s.state)
+            && self.route.as_deref().is_none_or(|r| r == s.route)
+            && self.id.as_deref().is_none_or(|id| s.id.contains(id))
+            && self
+                .kind
+                .as_deref()
+                .is_none_or(|k| s.kind.as_deref().unwrap_or("").contains(k))
+    }
+}
+
 /// One event of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

@@ -393,20 +393,7 @@ impl Redis {
 
     pub async fn accept(&self, event: NewEvent) -> Result<Seq, StoreError> {
         let now = now_ms();
-        let summary = Summary {
-            route: event.record.route.clone(),
-            id: event.record.id.clone(),
-            kind: event.record.kind.clone(),
-            received_ms: event.record.received_ms,
-            state: State::Queued,
-            attempts: 0,
-            next_ms: Some(event.record.received_ms),
-            last_status: None,
-            last_error: None,
-            delivered_ms: None,
-            dead_reason: None,
-            replays: 0,
-        };
+        let summary = Summary::queued(&event.record);
         let mut conn = self.conn.clone();
         let mut inv = self.scripts.accept.prepare_invoke();
         for k in &event.keys {
@@ -583,15 +570,7 @@ impl Redis {
                 if filter.since_ms.is_some_and(|since| s.received_ms < since) {
                     return Ok(out);
                 }
-                if filter.until_ms.is_some_and(|until| s.received_ms > until)
-                    || filter.state.is_some_and(|st| st != s.state)
-                    || filter.route.as_deref().is_some_and(|r| r != s.route)
-                    || filter.id.as_deref().is_some_and(|id| !s.id.contains(id))
-                    || filter
-                        .kind
-                        .as_deref()
-                        .is_some_and(|k| !s.kind.as_deref().unwrap_or("").contains(k))
-                {
+                if !filter.matches(&s) {
                     continue;
                 }
                 out.push(Listed {

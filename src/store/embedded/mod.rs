@@ -435,15 +435,7 @@ impl Embedded {
                 // Newest first: everything after this is older still.
                 return Ok(false);
             }
-            if filter.until_ms.is_some_and(|until| s.received_ms > until)
-                || filter.state.is_some_and(|st| st != s.state)
-                || filter.route.as_deref().is_some_and(|r| r != s.route)
-                || filter.id.as_deref().is_some_and(|id| !s.id.contains(id))
-                || filter
-                    .kind
-                    .as_deref()
-                    .is_some_and(|k| !s.kind.as_deref().unwrap_or("").contains(k))
-            {
+            if !filter.matches(&s) {
                 return Ok(true);
             }
             out.push(Listed { seq, summary: s });

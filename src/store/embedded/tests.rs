@@ -16,6 +16,29 @@ fn limits() -> Limits {
     }
 }
 
+/// Limits under which a settled event is past its retention at once.
+fn settled_expire_at_once() -> Limits {
+    Limits {
+        retention: Duration::ZERO,
+        ..limits()
+    }
+}
+
+/// Opens the store in `d` again once the previous handle's writer thread has let the file go (it
+/// ends when its channel closes; the lock is released with the database).
+fn reopen(d: &Path) -> Embedded {
+    let started = Instant::now();
+    loop {
+        match Embedded::open(d, limits(), observer()) {
+            Ok(s) => return s,
+            Err(_) if started.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn observer() -> CommitObserver {
     Arc::new(|_, _| {})
 }
@@ -66,18 +89,7 @@ async fn an_accepted_event_is_remembered_queued_and_survives_reopening() {
         );
         seq
     };
-    // The writer thread of the first handle ends when its channel closes; the file lock is
-    // released with the database.
-    let started = Instant::now();
-    let s = loop {
-        match Embedded::open(&d, limits(), observer()) {
-            Ok(s) => break s,
-            Err(_) if started.elapsed() < Duration::from_secs(5) => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let s = reopen(&d);
     assert!(s.seen(&[EventKey::new("r", "evt_1")]).unwrap());
     assert_eq!(s.find("r", "evt_1").await.unwrap(), Some(seq));
     let queued = s.queued().unwrap();
@@ -192,15 +204,7 @@ async fn lists_are_newest_first_filtered_and_paged() {
 #[tokio::test]
 async fn more_expired_events_than_one_sweep_takes_are_all_removed_slice_by_slice() {
     let d = dir("slices");
-    let s = Embedded::open(
-        &d,
-        Limits {
-            retention: Duration::ZERO,
-            ..limits()
-        },
-        observer(),
-    )
-    .unwrap();
+    let s = Embedded::open(&d, settled_expire_at_once(), observer()).unwrap();
     let n = SWEEP_LIMIT * 2 + 50;
     for i in 0..n {
         let mut e = event("r", &format!("evt_{i}"));
@@ -210,45 +214,38 @@ async fn more_expired_events_than_one_sweep_takes_are_all_removed_slice_by_slice
     }
     std::thread::sleep(Duration::from_millis(5));
     s.sweep().await;
-    // The first slice is committed with the sweep; the writer goes on by itself. The bound only
-    // catches a writer that stopped after one slice (the next periodic sweep is a second away).
-    let started = Instant::now();
-    loop {
-        let left = s
-            .list(&Filter {
-                limit: 10_000,
-                ..Filter::default()
-            })
-            .await
-            .unwrap()
-            .len();
-        let keys = (0..n)
-            .filter(|i| s.seen(&[EventKey::new("r", &format!("evt_{i}"))]).unwrap())
-            .count();
-        if left == 0 && keys == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{left} events and {keys} dedupe keys left"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    // Three slices are needed. A write is answered once its commit is done, and while expired
+    // records remain every commit sweeps one more slice: after the first write the first slice is
+    // done, after the third the third. A writer that waited for its next periodic sweep (a second
+    // away) would still hold most of them.
+    for k in 0..3 {
+        s.remember(
+            vec![EventKey::new("other", &format!("x{k}"))],
+            now_ms() + 60_000,
+        )
+        .await
+        .unwrap();
     }
+    let left = s
+        .list(&Filter {
+            limit: 10_000,
+            route: Some("r".into()),
+            ..Filter::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    let keys = (0..n)
+        .filter(|i| s.seen(&[EventKey::new("r", &format!("evt_{i}"))]).unwrap())
+        .count();
+    assert_eq!((left, keys), (0, 0), "events and dedupe keys left");
     let _ = std::fs::remove_dir_all(&d);
 }
 
 #[tokio::test]
 async fn retention_removes_settled_events_and_expired_keys() {
     let d = dir("retention");
-    let s = Embedded::open(
-        &d,
-        Limits {
-            retention: Duration::ZERO,
-            ..limits()
-        },
-        observer(),
-    )
-    .unwrap();
+    let s = Embedded::open(&d, settled_expire_at_once(), observer()).unwrap();
     let mut e = event("r", "gone");
     e.remember_until_ms = now_ms() + 1;
     let seq = s.accept(e).await.unwrap();
@@ -399,16 +396,7 @@ async fn the_tally_matches_a_scan_through_every_change_and_after_reopening() {
         );
         (a2, b1)
     };
-    let started = Instant::now();
-    let s = loop {
-        match Embedded::open(&d, limits(), observer()) {
-            Ok(s) => break s,
-            Err(_) if started.elapsed() < Duration::from_secs(5) => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let s = reopen(&d);
     // Read back from the file, the tally is what it was.
     assert_eq!(s.counts().await.unwrap(), scanned(&s).await);
     assert_eq!(s.counts().await.unwrap().len(), 4);

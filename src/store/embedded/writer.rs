@@ -333,20 +333,7 @@ impl Writer {
                 .insert((event.remember_until_ms, &key), ())
                 .map_err(storage)?;
         }
-        let summary = Summary {
-            route: event.record.route.clone(),
-            id: event.record.id.clone(),
-            kind: event.record.kind.clone(),
-            received_ms: event.record.received_ms,
-            state: State::Queued,
-            attempts: 0,
-            next_ms: Some(event.record.received_ms),
-            last_status: None,
-            last_error: None,
-            delivered_ms: None,
-            dead_reason: None,
-            replays: 0,
-        };
+        let summary = Summary::queued(&event.record);
         let route = event.record.route.as_str();
         let record = codec::encode(&event.record);
         let summary_bytes = codec::encode(&summary);
