@@ -6,10 +6,10 @@
 #     -v hookgate-data:/var/lib/hookgate \
 #     -e CHAMELIO_SECRET=... hookgate
 #
-# The admin endpoints (/healthz, /readyz, /metrics, /reload) listen on 127.0.0.1:9090 inside the
+# The admin endpoints (/healthz, /readyz, /metrics, /reload) listen on 127.0.0.1:8079 inside the
 # container, where the HEALTHCHECK reaches them; they are not published. To scrape metrics from outside,
 # set admin.token (every admin request must then send it) and run with
-# `--admin-listen 0.0.0.0:9090 -e HOOKGATE_ADMIN_TOKEN=...`, publishing 9090 on a private interface.
+# `--admin-listen 0.0.0.0:8079 -e HOOKGATE_ADMIN_TOKEN=...`, publishing 8079 on a private interface.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -31,6 +31,6 @@ VOLUME /var/lib/hookgate
 USER nonroot:nonroot
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-    CMD ["/usr/local/bin/hookgate", "probe", "http://127.0.0.1:9090/readyz"]
+    CMD ["/usr/local/bin/hookgate", "probe", "http://127.0.0.1:8079/readyz"]
 ENTRYPOINT ["/usr/local/bin/hookgate"]
-CMD ["serve", "--config", "/etc/hookgate/hookgate.toml", "--listen", "0.0.0.0:8080", "--admin-listen", "127.0.0.1:9090", "--data-dir", "/var/lib/hookgate"]
+CMD ["serve", "--config", "/etc/hookgate/hookgate.toml", "--listen", "0.0.0.0:8080", "--admin-listen", "127.0.0.1:8079", "--data-dir", "/var/lib/hookgate"]

@@ -25,7 +25,20 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Stands for a secret that was deliberately not read (`hookgate check --no-secrets`): checks of
+    /// a secret's contents (its encoding, a key's format, a token's length) pass it over.
+    pub fn placeholder() -> Self {
+        Secret::new(PLACEHOLDER)
+    }
+
+    pub fn is_placeholder(&self) -> bool {
+        *self.0 == *PLACEHOLDER
+    }
 }
+
+/// No environment variable or file yields NUL bytes around text, so no real secret equals this.
+const PLACEHOLDER: &[u8] = b"\0hookgate: secret not read\0";
 
 impl Drop for Secret {
     fn drop(&mut self) {

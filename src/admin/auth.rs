@@ -150,18 +150,18 @@ mod tests {
 
     #[test]
     fn loopback_reads_need_no_token_but_changes_do() {
-        let a = auth("127.0.0.1:9090", Some(TOKEN), &[]);
+        let a = auth("127.0.0.1:8079", Some(TOKEN), &[]);
         let get = Method::GET;
         let post = Method::POST;
         let bearer = format!("Bearer {TOKEN}");
         type Case<'a> = (&'a Method, &'a [(&'a str, &'a str)], Result<(), Refusal>);
         let cases: &[Case] = &[
-            (&get, &[("host", "127.0.0.1:9090")], Ok(())),
-            (&get, &[("host", "localhost:9090")], Ok(())),
-            (&get, &[("host", "[::1]:9090")], Ok(())),
-            (&get, &[("host", "evil.example:9090")], Err(BAD_HOST)),
+            (&get, &[("host", "127.0.0.1:8079")], Ok(())),
+            (&get, &[("host", "localhost:8079")], Ok(())),
+            (&get, &[("host", "[::1]:8079")], Ok(())),
+            (&get, &[("host", "evil.example:8079")], Err(BAD_HOST)),
             (&get, &[], Err(BAD_HOST)),
-            (&post, &[("host", "127.0.0.1:9090")], Err(BAD_TOKEN)),
+            (&post, &[("host", "127.0.0.1:8079")], Err(BAD_TOKEN)),
             (
                 &post,
                 &[
@@ -198,7 +198,7 @@ mod tests {
                 &[
                     ("host", "127.0.0.1"),
                     ("authorization", &bearer),
-                    ("origin", "http://127.0.0.1:9090"),
+                    ("origin", "http://127.0.0.1:8079"),
                 ],
                 Ok(()),
             ),
@@ -223,8 +223,8 @@ mod tests {
 
     #[test]
     fn without_a_token_state_changes_are_refused() {
-        let a = auth("127.0.0.1:9090", None, &[]);
-        let h = headers(&[("host", "127.0.0.1:9090")]);
+        let a = auth("127.0.0.1:8079", None, &[]);
+        let h = headers(&[("host", "127.0.0.1:8079")]);
         assert_eq!(a.check(&Method::GET, "/api/events", &h), Ok(()));
         assert_eq!(
             a.check(&Method::POST, "/api/replay", &h),
@@ -234,9 +234,9 @@ mod tests {
 
     #[test]
     fn off_loopback_every_endpoint_needs_the_token_and_named_hosts_are_allowed() {
-        let a = auth("0.0.0.0:9090", Some(TOKEN), &["hookgate.internal"]);
+        let a = auth("0.0.0.0:8079", Some(TOKEN), &["hookgate.internal"]);
         let bearer = format!("Bearer {TOKEN}");
-        let plain = headers(&[("host", "hookgate.internal:9090")]);
+        let plain = headers(&[("host", "hookgate.internal:8079")]);
         assert_eq!(a.check(&Method::GET, "/metrics", &plain), Err(BAD_TOKEN));
         let authed = headers(&[("host", "HOOKGATE.internal."), ("authorization", &bearer)]);
         assert_eq!(a.check(&Method::GET, "/metrics", &authed), Ok(()));
@@ -246,10 +246,10 @@ mod tests {
 
     #[test]
     fn with_a_token_configured_the_event_api_needs_it_even_on_loopback_and_the_page_never_does() {
-        let a = auth("127.0.0.1:9090", Some(TOKEN), &[]);
+        let a = auth("127.0.0.1:8079", Some(TOKEN), &[]);
         let bearer = format!("Bearer {TOKEN}");
-        let plain = headers(&[("host", "127.0.0.1:9090")]);
-        let authed = headers(&[("host", "127.0.0.1:9090"), ("authorization", &bearer)]);
+        let plain = headers(&[("host", "127.0.0.1:8079")]);
+        let authed = headers(&[("host", "127.0.0.1:8079"), ("authorization", &bearer)]);
         assert_eq!(a.check(&Method::GET, "/api/events", &plain), Err(BAD_TOKEN));
         assert_eq!(a.check(&Method::GET, "/api/stream", &plain), Err(BAD_TOKEN));
         assert_eq!(a.check(&Method::GET, "/api/events", &authed), Ok(()));
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(a.check(&Method::GET, "/ui/", &plain), Ok(()));
         assert_eq!(a.check(&Method::GET, "/ui/app.js", &plain), Ok(()));
         // Off loopback the page still loads (it holds no data); its API calls carry the token.
-        let remote = auth("0.0.0.0:9090", Some(TOKEN), &[]);
+        let remote = auth("0.0.0.0:8079", Some(TOKEN), &[]);
         assert_eq!(remote.check(&Method::GET, "/ui/", &plain), Ok(()));
         assert_eq!(
             remote.check(&Method::GET, "/metrics", &plain),

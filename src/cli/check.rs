@@ -1,22 +1,34 @@
 //! `hookgate check`: validate a configuration and say what it means, route by route.
 
-use super::{EX_USAGE, load};
-use crate::config::Config;
+use super::{EX_USAGE, load_with};
+use crate::config::{Config, Secrets};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn check(path: &Path) -> ExitCode {
-    let config = match load(path) {
+pub(crate) fn check(path: &Path, no_secrets: bool) -> ExitCode {
+    let secrets = if no_secrets {
+        Secrets::Skip
+    } else {
+        Secrets::Read
+    };
+    let config = match load_with(path, secrets) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The TLS key is a secret too: --no-secrets reads neither it nor its certificate.
     if let Some(tls) = &config.server.tls
+        && !no_secrets
         && let Err(e) = crate::tls::CertStore::load(tls)
     {
         eprintln!("{}: server.tls: {e}", path.display());
         return ExitCode::from(EX_USAGE);
     }
     super::emit(&describe(path, &config));
+    if no_secrets {
+        outln!(
+            "\nsecrets written as \"${{VAR}}\" or \"file:...\" were not read (--no-secrets); `hookgate serve` and `hookgate check` without it need them"
+        );
+    }
     ExitCode::SUCCESS
 }
 

@@ -114,7 +114,8 @@ pub(crate) struct Admin {
     #[arg(
         long = "admin",
         value_name = "ADDR",
-        default_value = "127.0.0.1:9090",
+        default_value = "127.0.0.1:8079",
+        env = "HOOKGATE_ADMIN",
         global = true
     )]
     pub addr: String,

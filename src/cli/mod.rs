@@ -74,7 +74,12 @@ enum Command {
     /// listener, and print the result.
     Reload {
         /// The gateway's admin address (admin.listen).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+        #[arg(
+            long,
+            value_name = "ADDR",
+            default_value = "127.0.0.1:8079",
+            env = "HOOKGATE_ADMIN"
+        )]
         admin: String,
         /// The admin token (admin.token), sent as a bearer token.
         #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
@@ -107,6 +112,10 @@ enum Command {
         /// The configuration file.
         #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
         config: PathBuf,
+        /// Validate everything but the secrets' values: secrets written as "${VAR}" or "file:..."
+        /// are not read, so a configuration can be checked where its secrets are not (CI).
+        #[arg(long)]
+        no_secrets: bool,
     },
     /// Print the headers a genuine vendor would send with BODY_FILE on a route.
     Sign {
@@ -209,7 +218,7 @@ pub fn run() -> ExitCode {
                 data_dir,
             },
         ),
-        Command::Check { config } => check::check(&config),
+        Command::Check { config, no_secrets } => check::check(&config, no_secrets),
         Command::Events { command, admin } => client::events(&admin, command),
         Command::Tail {
             route,
@@ -263,7 +272,11 @@ pub fn run() -> ExitCode {
 }
 
 pub(crate) fn load(path: &Path) -> Result<Config, ExitCode> {
-    config::load(path).map_err(|errors| {
+    load_with(path, config::Secrets::Read)
+}
+
+fn load_with(path: &Path, secrets: config::Secrets) -> Result<Config, ExitCode> {
+    config::load_with(path, secrets).map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
             "hookgate: {} error{} in the configuration; nothing was started",

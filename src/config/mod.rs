@@ -150,25 +150,50 @@ impl AdminConfig {
     }
 }
 
+/// Whether a configuration's secrets are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// Every secret is read (from the file, the environment or its `file:`); the gateway's way.
+    Read,
+    /// Secrets written as `${VAR}` or `file:…` are not read: everything else is validated, so that
+    /// a configuration can be linted where its secrets are not (CI). Such a configuration cannot run.
+    Skip,
+}
+
 /// Reads and validates the file at `path`, taking `${VAR}`s from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, Secrets::Read)
+}
+
+/// `load`, choosing whether secrets are read.
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::file(&name, format!("cannot read the configuration: {e}")))?;
-    parse(&name, &text, &|var| std::env::var(var).ok())
+    parse_with(&name, &text, &|var| std::env::var(var).ok(), secrets)
 }
 
 /// Validates configuration `text`; `name` is the file it came from (for messages and for resolving
 /// relative paths). No message names the value of a secret-bearing key (`redact`).
 pub fn parse(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
-    let secrets = secret_texts(text);
-    match parse_unredacted(name, text, env) {
+    parse_with(name, text, env, Secrets::Read)
+}
+
+/// `parse`, choosing whether secrets are read.
+pub fn parse_with(
+    name: &str,
+    text: &str,
+    env: EnvLookup<'_>,
+    secrets: Secrets,
+) -> Result<Config, ConfigErrors> {
+    let texts = secret_texts(text);
+    match parse_unredacted(name, text, env, secrets) {
         Ok(mut config) => {
-            redact(&mut config.warnings, &secrets);
+            redact(&mut config.warnings, &texts);
             Ok(config)
         }
         Err(mut errors) => {
-            redact(&mut errors, &secrets);
+            redact(&mut errors, &texts);
             Err(errors)
         }
     }
@@ -238,7 +263,12 @@ fn redact(errors: &mut ConfigErrors, secrets: &[String]) {
     }
 }
 
-fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
+fn parse_unredacted(
+    name: &str,
+    text: &str,
+    env: EnvLookup<'_>,
+    secrets: Secrets,
+) -> Result<Config, ConfigErrors> {
     let origin = Origin::new(name, text);
     let raw = deserialize::<RawFile>(&origin)?;
     let base = Path::new(name).parent().unwrap_or(Path::new(""));
@@ -248,6 +278,7 @@ fn parse_unredacted(name: &str, text: &str, env: EnvLookup<'_>) -> Result<Config
         origin: origin.clone(),
         env,
         errors: &mut errors,
+        read_secrets: secrets == Secrets::Read,
     };
     let server = server(&mut c, raw.server.unwrap_or_default(), base);
     let admin = raw.admin.and_then(|a| admin(&mut c, a));
@@ -480,7 +511,7 @@ fn store(c: &mut Checker<'_>, raw: raw::RawStore, base: &Path) -> StoreConfig {
                 }
                 Some(_) => c.check_secret(&raw.url, "store.url".to_string()).and_then(|u| {
                     let text = String::from_utf8_lossy(u.value.expose()).into_owned();
-                    if text.starts_with("redis://") || text.starts_with("rediss://") {
+                    if u.value.is_placeholder() || text.starts_with("redis://") || text.starts_with("rediss://") {
                         Some(u.value)
                     } else {
                         c.errors.push(u.err(format!(
@@ -529,7 +560,7 @@ fn admin(c: &mut Checker<'_>, raw: raw::RawAdmin) -> Option<AdminConfig> {
     let token = c
         .check_secret(&raw.token, "admin.token".to_string())
         .and_then(|t| {
-            if t.value.expose().len() < MIN_ADMIN_TOKEN {
+            if !t.value.is_placeholder() && t.value.expose().len() < MIN_ADMIN_TOKEN {
                 c.errors.push(t.err(format!(
                     "the token is shorter than {MIN_ADMIN_TOKEN} characters; use a long random one, such as the output of `openssl rand -hex 16`"
                 )));
@@ -837,6 +868,7 @@ pub fn preset_layers() -> &'static Result<HashMap<String, Layer>, ConfigErrors> 
             origin: table.origin.clone(),
             env: &no_env,
             errors: &mut errors,
+            read_secrets: true,
         };
         let mut layers: HashMap<String, Layer> = table
             .presets

@@ -180,6 +180,10 @@ pub fn route(
         Some(kind) => match &merged.public_key {
             Some(list) if !list.value.is_empty() => {
                 for k in &list.value {
+                    if k.value.is_placeholder() {
+                        public_keys.push(keys::placeholder(kind));
+                        continue;
+                    }
                     let text = String::from_utf8_lossy(k.value.expose()).into_owned();
                     match keys::parse(kind, &text, secret_prefix) {
                         Ok(key) => public_keys.push(key),
@@ -199,6 +203,10 @@ pub fn route(
         None => match &merged.secrets {
             Some(list) if !list.value.is_empty() => {
                 for s in &list.value {
+                    if s.value.is_placeholder() {
+                        secrets.push(s.value.clone());
+                        continue;
+                    }
                     match secret_encoding.decode(secret_prefix, &s.value) {
                         Ok(k) => secrets.push(k),
                         Err(m) => errors.push(s.err(format!(

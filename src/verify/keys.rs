@@ -32,6 +32,27 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
+/// A valid key of `kind` that verifies nothing anyone signed: what `check --no-secrets` puts where
+/// a key it did not read would be.
+pub fn placeholder(kind: KeyKind) -> PublicKey {
+    match kind {
+        KeyKind::Ed25519 => {
+            PublicKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key())
+        }
+        KeyKind::P256 => {
+            let key = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into())
+                .expect("7…7 is a valid P-256 scalar");
+            PublicKey::P256(*key.verifying_key())
+        }
+        KeyKind::Rsa => {
+            let n = rsa::BigUint::from_bytes_be(&[0xff; 256]);
+            let key = rsa::RsaPublicKey::new(n, rsa::BigUint::from(65_537u32))
+                .expect("a 2048-bit modulus and e = 65537 are accepted");
+            PublicKey::Rsa(Box::new(rsa::pkcs1v15::VerifyingKey::new(key)))
+        }
+    }
+}
+
 /// Parses `text` as a key of `kind`; `prefix` (such as `whpk_`) is removed first when present.
 pub fn parse(kind: KeyKind, text: &str, prefix: Option<&str>) -> Result<PublicKey, String> {
     let text = text.trim();

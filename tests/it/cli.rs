@@ -303,3 +303,71 @@ async fn send_signs_at_the_moment_of_sending_and_says_what_each_answer_means() {
         "no refused request reached the upstream"
     );
 }
+
+#[test]
+fn check_no_secrets_validates_everything_but_the_secrets_values() {
+    let dir = std::env::temp_dir().join(format!("hookgate-cli-nosecrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookgate.toml");
+    let good = "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"${HG_TEST_ADMIN_TOKEN}\"\n\
+         [store]\nkind = \"redis\"\nurl = \"${HG_TEST_REDIS_URL}\"\n\
+         [routes.sw]\nprovider = \"standard-webhooks\"\nsecrets = [\"${HG_TEST_SW_SECRET}\"]\nupstream = \"stdout\"\nupstream_secret = \"file:/nonexistent/hookgate-upstream\"\n\
+         [routes.discord]\nprovider = \"discord\"\npublic_key = \"${HG_TEST_DISCORD_KEY}\"\nupstream = \"stdout\"\n\
+         [routes.ch]\nprovider = \"chamelio\"\nsecrets = [\"file:/run/secrets/hookgate-chamelio\"]\nupstream = \"stdout\"\n";
+    let run = |text: &str, extra: &[&str]| {
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec!["check", "--config", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = hookgate(&args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
+
+    // Without the flag every unread secret is an error, each named.
+    let (code, text) = run(good, &[]);
+    assert_eq!(code, Some(64), "{text}");
+    for key in [
+        "admin.token",
+        "store.url",
+        "routes.sw.secrets[0]",
+        "routes.sw.upstream_secret",
+        "routes.discord.public_key[0]",
+        "routes.ch.secrets[0]",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+
+    // With it, the same file passes, and says what was not read.
+    let (code, text) = run(good, &["--no-secrets"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("were not read (--no-secrets)"), "{text}");
+    assert!(text.contains("discord  POST /webhooks/discord"), "{text}");
+
+    // Everything else is still checked: a mistake outside the secrets, a broken reference, and a
+    // secret written in the file itself that is not what the vendor's scheme needs.
+    let broken = good
+        .replace("upstream = \"stdout\"\nupstream_secret", "upstream = \"${HG_TEST_UNSET_UPSTREAM}\"\nupstream_secret")
+        .replace("${HG_TEST_DISCORD_KEY}", "${HG_TEST_DISCORD_KEY")
+        .replace("file:/run/secrets/hookgate-chamelio", "whsec_not base64!")
+        .replace("provider = \"chamelio\"", "provider = \"standard-webhooks\"")
+        + "[routes.late]\nprovider = \"chamelio\"\nsecrets = [\"${HG_TEST_LATE}\"]\nupstream = \"stdout\"\ntolerance = \"soon\"\n";
+    let (code, text) = run(&broken, &["--no-secrets"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(64), "{text}");
+    for (key, why) in [
+        ("routes.sw.upstream", "HG_TEST_UNSET_UPSTREAM is not set"),
+        ("routes.discord.public_key[0]", "unclosed"),
+        ("routes.ch.secrets[0]", "base64"),
+        ("routes.late.tolerance", "is not a duration"),
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(key) && l.contains(why)),
+            "{key} ({why}) missing from:\n{text}"
+        );
+    }
+    assert!(!text.contains("not base64!"), "a secret was echoed:\n{text}");
+}

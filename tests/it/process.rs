@@ -321,7 +321,7 @@ async fn the_admin_listener_refuses_strangers_foreign_hosts_and_cross_site_posts
     let bearer = format!("Bearer {ADMIN_TOKEN}");
     // Reads on loopback need no token; a foreign Host (DNS rebinding) is refused.
     assert_eq!(admin(&proc, "GET", "/metrics", &[]).await.status, 200);
-    let rebound = admin(&proc, "GET", "/metrics", &[("host", "evil.example:9090")]).await;
+    let rebound = admin(&proc, "GET", "/metrics", &[("host", "evil.example:8079")]).await;
     assert_eq!(rebound.status, 403);
     // Changing state needs the token; a page elsewhere cannot post a reload, token or not.
     let r = admin(&proc, "POST", "/reload", &[("content-type", "text/plain")]).await;
