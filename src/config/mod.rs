@@ -721,15 +721,114 @@ fn server(c: &mut Checker<'_>, raw: RawServer, base: &Path) -> ServerConfig {
 }
 
 /// Parses `origin` as `T`, turning serde's error into one located, key-named configuration error.
+///
+/// Every mistake is reported at once, not the first alone: every syntax error the parser recovers
+/// from, and then every unknown key and wrong type. serde stops at the first of those, so each one
+/// found is taken out of the document (spans stay those of the file) and the rest deserialized again.
 pub fn deserialize<T: serde::de::DeserializeOwned>(
     origin: &Arc<Origin>,
 ) -> Result<T, ConfigErrors> {
-    let de = toml::Deserializer::parse(&origin.text)
-        .map_err(|e| toml_error(origin, &e, String::new()))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = key_path(e.path());
-        toml_error(origin, e.inner(), key)
-    })
+    let (mut doc, syntax) = toml::de::DeTable::parse_recoverable(&origin.text);
+    // Reported in the order of the file, whatever order serde met them in.
+    let mut found: Vec<(usize, ConfigError)> = Vec::new();
+    let done = |mut found: Vec<(usize, ConfigError)>| {
+        found.sort_by_key(|(at, _)| *at);
+        ConfigErrors(found.into_iter().map(|(_, e)| e).collect())
+    };
+    let at = |e: &toml::de::Error| e.span().map_or(0, |s| s.start);
+    if !syntax.is_empty() {
+        for e in &syntax {
+            found.push((at(e), toml_error(origin, e, String::new())));
+        }
+        return Err(done(found));
+    }
+    // Bounded: each round removes one key, and no file needs this many reported at once.
+    for _ in 0..100 {
+        let de = toml::Deserializer::from(doc.clone());
+        let e = match serde_path_to_error::deserialize(de) {
+            Ok(value) if found.is_empty() => return Ok(value),
+            Ok(_) => return Err(done(found)),
+            Err(e) => e,
+        };
+        found.push((
+            at(e.inner()),
+            toml_error(origin, e.inner(), key_path(e.path())),
+        ));
+        let unknown = unknown_key(e.inner().message());
+        if !take_out(doc.get_mut(), e.path(), unknown) {
+            break;
+        }
+    }
+    Err(done(found))
+}
+
+/// The key serde's "unknown field `x`, expected …" names.
+fn unknown_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Removes from `table` the key at `path` (for an unknown key, that key in the table at `path`), so
+/// that deserializing again goes past it. False when the path leads nowhere.
+fn take_out(
+    table: &mut toml::de::DeTable<'_>,
+    path: &serde_path_to_error::Path,
+    unknown: Option<&str>,
+) -> bool {
+    use serde_path_to_error::Segment;
+    use toml::de::DeValue;
+    // toml's Spanned wrapper adds segments of its own ("$__serde_spanned_private_…"), which are not
+    // in the document.
+    let mut segments: Vec<Segment> = path
+        .iter()
+        .filter(|s| !matches!(s, Segment::Map { key } if key.starts_with("$__")))
+        .cloned()
+        .collect();
+    if let Some(name) = unknown
+        && !matches!(segments.last(), Some(Segment::Map { key }) if key == name)
+    {
+        segments.push(Segment::Map {
+            key: name.to_string(),
+        });
+    }
+    // The last key of the path goes, with whatever array below it the mistake is in.
+    let Some(last) = segments
+        .iter()
+        .rposition(|s| matches!(s, Segment::Map { .. }))
+    else {
+        return false;
+    };
+    let Segment::Map { key: doomed } = &segments[last] else {
+        return false;
+    };
+    let mut here = table;
+    let mut i = 0;
+    while i < last {
+        let Segment::Map { key } = &segments[i] else {
+            return false;
+        };
+        let Some(value) = here.get_mut(key.as_str()) else {
+            return false;
+        };
+        // Descend through arrays (of tables) by the indexes that follow.
+        let mut value = value.get_mut();
+        while let Some(Segment::Seq { index }) = segments.get(i + 1) {
+            let DeValue::Array(items) = value else {
+                return false;
+            };
+            let Some(item) = items.get_mut(*index) else {
+                return false;
+            };
+            value = item.get_mut();
+            i += 1;
+        }
+        let DeValue::Table(inner) = value else {
+            return false;
+        };
+        here = inner;
+        i += 1;
+    }
+    here.remove(doomed.as_str()).is_some()
 }
 
 /// The path serde took, without the internal names `toml::Spanned` uses.
@@ -752,7 +851,7 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-fn toml_error(origin: &Arc<Origin>, e: &toml::de::Error, key: String) -> ConfigErrors {
+fn toml_error(origin: &Arc<Origin>, e: &toml::de::Error, key: String) -> ConfigError {
     let location = match e.span() {
         Some(span) => Loc {
             origin: origin.clone(),
@@ -761,13 +860,79 @@ fn toml_error(origin: &Arc<Origin>, e: &toml::de::Error, key: String) -> ConfigE
         .to_string(),
         None => origin.name.clone(),
     };
-    let (key, message) = explain(key, e.message().trim());
+    let (key, message) = match e.span() {
+        Some(span) if key.is_empty() => syntax(&origin.text, span.start, e.message().trim()),
+        _ => explain(key, e.message().trim()),
+    };
     ConfigError {
         location: Some(location),
         key,
         message,
     }
-    .into()
+}
+
+/// A syntax error in the words of this file, with its fix, under the key written on its line (the
+/// table header above it gives the table). The value is never echoed: it may be a secret.
+fn syntax(text: &str, at: usize, message: &str) -> (String, String) {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    let header = |l: &str| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    };
+    let table = text[..start].lines().rev().find_map(header);
+    let key = match (line.starts_with('['), line.split_once('=')) {
+        (true, _) => header(line).unwrap_or_default(),
+        (false, Some((k, _))) => match &table {
+            Some(t) => format!("{t}.{}", k.trim()),
+            None => k.trim().to_string(),
+        },
+        // `key "value"`: the key is the first word.
+        (false, None) => {
+            let word = line
+                .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .next()
+                .unwrap_or("");
+            match (&table, word.is_empty()) {
+                (Some(t), false) => format!("{t}.{word}"),
+                (Some(t), true) => t.clone(),
+                (None, _) => word.to_string(),
+            }
+        }
+    };
+    let fix = if message.starts_with("duplicate key") && line.starts_with('[') {
+        "this table is written twice; merge its keys under one header".to_string()
+    } else if message.starts_with("duplicate key") {
+        "this key is set twice in its table; keep one".to_string()
+    } else if message.starts_with("string values must be quoted")
+        || [
+            "invalid float",
+            "invalid integer",
+            "invalid number",
+            "invalid datetime",
+        ]
+        .iter()
+        .any(|m| message.starts_with(m))
+    {
+        "a value must be quoted text (\"127.0.0.1:8080\", \"5m\"), a number, true or false, a [list] or a { table }; put text in quotes".to_string()
+    } else if message.contains("string") && message.starts_with("invalid") {
+        "the quoted text is not closed on its line; end it with the quote it starts with (text over several lines goes in triple quotes)".to_string()
+    } else if message.starts_with("key with no value") {
+        "write key = value".to_string()
+    } else if message.starts_with("missing comma") {
+        "separate a list's items with commas: [\"a\", \"b\"]".to_string()
+    } else if message.starts_with("unclosed inline table") {
+        "close it with } on the same line, or write it as a [section] of its own".to_string()
+    } else if message.starts_with("unclosed table") {
+        "close the table name with ]: [routes.NAME]".to_string()
+    } else if message.starts_with("unclosed array") {
+        "close the list with ]".to_string()
+    } else {
+        format!("{message} (TOML syntax: https://toml.io/en/v1.0.0)")
+    };
+    (key, fix)
 }
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a sentence with a suggestion,
@@ -838,6 +1003,12 @@ fn wrong_type(rest: &str) -> String {
         "; put the value in brackets: [\"...\"]"
     } else if expected.starts_with("text") && found != "text in quotes" {
         "; put the value in quotes"
+    } else if expected.starts_with("a whole number") && found == "text in quotes" {
+        "; write the number without quotes, such as 16"
+    } else if expected.starts_with("true or false") {
+        "; write true or false, without quotes"
+    } else if expected.starts_with("a table") {
+        "; write it as a [section] of its own or as { key = value }"
     } else {
         ""
     };

@@ -270,7 +270,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a\n",
-            "hookgate.toml:1:10: unclosed table, expected `]`",
+            "hookgate.toml:1:10: routes.a: close the table name with ]: [routes.NAME]",
         ),
         (
             "[surver]\n",
@@ -280,6 +280,81 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     for (text, want) in cases {
         assert_eq!(&errors(text), want, "for:\n{text}");
     }
+}
+
+#[test]
+fn every_syntax_type_and_unknown_key_mistake_comes_at_once_in_file_order() {
+    // serde stops at the first wrong type or unknown key; every one of them is reported, in the
+    // order of the file, each with its fix.
+    let text = "[server]\nlisten = 8080\ntolerence = \"5m\"\n\
+                [routes.a]\nprovider = \"chamelio\"\nsecrets = \"abc\"\nupstream = \"stdout\"\nretry_schedule = \"5s\"\n\
+                [routes.b]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = [\"stdout\"]\ndelivery_concurrency = \"many\"\n\
+                [[routes.b.handshake]]\nmatch = \"header:x\"\nstatus = \"ok\"\n";
+    let lines: Vec<String> = parse_with(text, &[])
+        .unwrap_err()
+        .to_string()
+        .lines()
+        .map(|l| l.split(": ").take(2).collect::<Vec<_>>().join(": "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "hookgate.toml:2:10: server.listen",
+            "hookgate.toml:3:1: server.tolerence",
+            "hookgate.toml:6:11: routes.a.secrets",
+            "hookgate.toml:8:18: routes.a.retry_schedule",
+            "hookgate.toml:12:12: routes.b.upstream",
+            "hookgate.toml:13:24: routes.b.delivery_concurrency",
+            "hookgate.toml:15:1: routes.b.handshake[0].match",
+            "hookgate.toml:16:10: routes.b.handshake[0].status",
+        ]
+    );
+    let all = parse_with(text, &[]).unwrap_err().to_string();
+    assert!(all.contains("put the value in quotes"), "{all}");
+    assert!(all.contains("write the number without quotes"), "{all}");
+    assert!(!all.contains("abc"), "a secret was echoed: {all}");
+
+    // Syntax errors come together too, each under its key, with a fix and without the value.
+    let text = "[server]\nlisten = 127.0.0.1:8080\nmax_body = \"1MiB\n[routes.a]\nsecrets = [hunter2secret]\nupstream \"stdout\"\nallow_ips = [\"a\" \"b\"]\n";
+    let all = parse_with(text, &[]).unwrap_err().to_string();
+    let want = [
+        (
+            "hookgate.toml:2:",
+            "server.listen: a value must be quoted text",
+        ),
+        (
+            "hookgate.toml:3:",
+            "server.max_body: the quoted text is not closed",
+        ),
+        (
+            "hookgate.toml:5:",
+            "routes.a.secrets: a value must be quoted text",
+        ),
+        ("hookgate.toml:6:", "routes.a.upstream: write key = value"),
+        (
+            "hookgate.toml:7:",
+            "routes.a.allow_ips: separate a list's items with commas",
+        ),
+    ];
+    for (at, what) in want {
+        assert!(
+            all.lines().any(|l| l.starts_with(at) && l.contains(what)),
+            "{at} {what} missing from:\n{all}"
+        );
+    }
+    assert!(!all.contains("hunter2"), "a secret was echoed: {all}");
+    let twice = "[routes.a]\nprovider = \"chamelio\"\nprovider = \"github\"\n[routes.a]\n";
+    let all = parse_with(twice, &[]).unwrap_err().to_string();
+    assert!(
+        all.contains(
+            "hookgate.toml:3:1: routes.a.provider: this key is set twice in its table; keep one"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("hookgate.toml:4:") && all.contains("routes.a: this table is written twice"),
+        "{all}"
+    );
 }
 
 #[test]

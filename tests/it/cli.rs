@@ -350,10 +350,16 @@ fn check_no_secrets_validates_everything_but_the_secrets_values() {
     // Everything else is still checked: a mistake outside the secrets, a broken reference, and a
     // secret written in the file itself that is not what the vendor's scheme needs.
     let broken = good
-        .replace("upstream = \"stdout\"\nupstream_secret", "upstream = \"${HG_TEST_UNSET_UPSTREAM}\"\nupstream_secret")
+        .replace(
+            "upstream = \"stdout\"\nupstream_secret",
+            "upstream = \"${HG_TEST_UNSET_UPSTREAM}\"\nupstream_secret",
+        )
         .replace("${HG_TEST_DISCORD_KEY}", "${HG_TEST_DISCORD_KEY")
         .replace("file:/run/secrets/hookgate-chamelio", "whsec_not base64!")
-        .replace("provider = \"chamelio\"", "provider = \"standard-webhooks\"")
+        .replace(
+            "provider = \"chamelio\"",
+            "provider = \"standard-webhooks\"",
+        )
         + "[routes.late]\nprovider = \"chamelio\"\nsecrets = [\"${HG_TEST_LATE}\"]\nupstream = \"stdout\"\ntolerance = \"soon\"\n";
     let (code, text) = run(&broken, &["--no-secrets"]);
     let _ = std::fs::remove_dir_all(&dir);
@@ -369,5 +375,8 @@ fn check_no_secrets_validates_everything_but_the_secrets_values() {
             "{key} ({why}) missing from:\n{text}"
         );
     }
-    assert!(!text.contains("not base64!"), "a secret was echoed:\n{text}");
+    assert!(
+        !text.contains("not base64!"),
+        "a secret was echoed:\n{text}"
+    );
 }
