@@ -235,9 +235,10 @@ pub fn markdown(table: &Table) -> String {
          checks that this page matches the table. Use a preset with `provider = \"NAME\"` in a route; \
          `hookgate providers show NAME` prints it as TOML to paste and edit. Without an event id the \
          SHA-256 of the body (which the signature covers) is the id; tolerances marked * are hookgate's \
-         default.\n\n\
-         | name | vendor | signature | scheme | signed time | tolerance | event id | answered by hookgate | docs |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         default. *Refusals* are the statuses a vendor asks for when a signature or timestamp is refused \
+         (otherwise 401 and 400); *notes* say why a tolerance is what it is and how the vendor retries.\n\n\
+         | name | vendor | signature | scheme | signed time | tolerance | event id | refusals | answered by hookgate | notes | docs |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
         table.presets.len()
     );
     for p in &table.presets {
@@ -252,6 +253,22 @@ pub fn markdown(table: &Table) -> String {
         if let Some(s) = v.and_then(|v| v.signature.as_ref()) {
             carriers.extend(s.value.iter().map(|s| code(s.to_string())));
         }
+        let mut carriers = carriers.join(", ");
+        if let Some(prefix) = v.and_then(|v| v.prefix.as_ref()) {
+            carriers.push_str(&format!(" (prefix `{}`)", prefix.value));
+        }
+        let status = layer.map(|l| &l.status).and_then(|s| {
+            let parts: Vec<String> = [("signature", &s.signature), ("timestamp", &s.timestamp)]
+                .into_iter()
+                .filter_map(|(what, code)| code.as_ref().map(|c| format!("{what} {}", c.value.as_u16())))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        });
+        let notes = [p.notes.clone(), p.retries.as_ref().map(|r| format!("Retries: {r}."))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
         let scheme = v.and_then(|v| v.algorithm.as_ref()).map(|a| {
             let alg = a.value;
             if alg.signs_template() {
@@ -289,14 +306,16 @@ pub fn markdown(table: &Table) -> String {
             name.push_str(&format!(", `{a}`"));
         }
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             cell(Some(p.title.clone())),
-            cell((!carriers.is_empty()).then(|| carriers.join(", "))),
+            cell((!carriers.is_empty()).then_some(carriers)),
             cell(scheme),
             cell(timestamp.map(|t| code(alternatives(&t.value)))),
             cell(tolerance),
             cell(id),
+            cell(status),
             cell(handshakes),
+            cell((!notes.is_empty()).then_some(notes)),
             cell(Some(p.docs.clone())),
         ));
     }
@@ -306,6 +325,20 @@ pub fn markdown(table: &Table) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_preset_cites_a_public_page_or_names_the_vendors_own() {
+        // docs/providers.md is read outside this repository: a docs entry is a public https:// page,
+        // or the title of a vendor document this repository does not hold, said as such.
+        for p in &table().unwrap().presets {
+            let ok = (p.docs.starts_with("https://") && !p.docs.contains(' '))
+                || p.docs.ends_with(", the vendor's webhook documentation");
+            assert!(ok, "{}: docs = {:?}", p.name, p.docs);
+            for text in [Some(&p.docs), p.notes.as_ref(), p.retries.as_ref()].into_iter().flatten() {
+                assert!(!text.contains(".txt"), "{}: points at a file: {text}", p.name);
+            }
+        }
+    }
 
     #[test]
     fn the_table_parses_and_every_preset_checks() {
