@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod check;
 mod client;
+mod init;
 mod send;
 mod serve;
 mod sign;
@@ -157,6 +158,19 @@ enum Command {
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
+    /// Write a commented starting configuration for the vendors named (`hookgate init stripe github`),
+    /// with their secrets as ${VAR} references, queued delivery and the embedded store.
+    Init {
+        /// Vendors, by preset name (`hookgate providers` lists them).
+        #[arg(required = true, value_name = "VENDOR")]
+        vendors: Vec<String>,
+        /// The file to write; "-" prints it instead.
+        #[arg(long, short, value_name = "FILE", default_value = "hookgate.toml")]
+        output: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
     Probe {
         url: String,
@@ -256,6 +270,11 @@ pub fn run() -> ExitCode {
             },
         ),
         Command::Providers { action, markdown } => providers(action, markdown),
+        Command::Init {
+            vendors,
+            output,
+            force,
+        } => init::init(&vendors, &output, force),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();

@@ -919,7 +919,8 @@ fn syntax(text: &str, at: usize, message: &str) -> (String, String) {
         "a value must be quoted text (\"127.0.0.1:8080\", \"5m\"), a number, true or false, a [list] or a { table }; put text in quotes".to_string()
     } else if message.contains("string") && message.starts_with("invalid") {
         "the quoted text is not closed on its line; end it with the quote it starts with (text over several lines goes in triple quotes)".to_string()
-    } else if message.starts_with("missing escaped value") || message.starts_with("invalid escape") {
+    } else if message.starts_with("missing escaped value") || message.starts_with("invalid escape")
+    {
         "a backslash in \"double quotes\" starts an escape such as \\n; write \\\\ for a backslash, or put the text in 'single quotes', which take it as written".to_string()
     } else if message.starts_with("key with no value") {
         "write key = value".to_string()

@@ -170,36 +170,8 @@ pub const EXAMPLE_URL: &str = "https://hooks.example.com/webhooks/";
 /// A preset as a route table a user can paste into `hookgate.toml` and edit: the vendor's settings
 /// under `[routes.NAME]`, with placeholders for what only the user knows.
 pub fn as_route_toml(p: &Preset) -> String {
-    let var = p.name.to_uppercase().replace('-', "_");
-    let needs = needs(&p.name);
-    let mut out = format!("# {} — {}\n", p.title, p.docs);
-    if let Some(notes) = &p.notes {
-        out.push_str(&format!("# {notes}\n"));
-    }
-    if let Some(retries) = &p.retries {
-        out.push_str(&format!(
-            "# Retries: {retries}. Ids are remembered for at least retry_horizon and a tenth (dedupe_ttl is raised to that), so every retry still finds its event.\n"
-        ));
-    }
-    out.push_str(&format!("[routes.{}]\nprovider = \"{}\"\n", p.name, p.name));
-    if needs.public_key {
-        out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
-    } else {
-        out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n"));
-    }
-    if needs.public_url {
-        out.push_str(&format!(
-            "public_url = \"{EXAMPLE_URL}{}\"  # the URL the vendor calls, exactly as registered\n",
-            p.name
-        ));
-    }
-    if needs.verify_token {
-        out.push_str(&format!("verify_token = \"${{{var}_VERIFY_TOKEN}}\"\n"));
-    }
-    out.push_str(
-        "upstream = \"http://127.0.0.1:9000/events\"\n\
-         # The preset's settings follow; any of them can be changed here.\n",
-    );
+    let mut out = route_head(p, "http://127.0.0.1:9000/events");
+    out.push_str("# The preset's settings follow; any of them can be changed here.\n");
     if let Some(base) = &p.base {
         out.push_str(&format!(
             "# They add to those of the \"{b}\" preset (`hookgate providers show {b}`).\n",
@@ -221,6 +193,45 @@ pub fn as_route_toml(p: &Preset) -> String {
             }
         }
     }
+    out
+}
+
+/// The environment variable a route of preset `name` reads its secret from, by default.
+pub fn secret_var(name: &str) -> String {
+    format!("{}_SECRET", name.to_uppercase().replace('-', "_"))
+}
+
+/// The part of a route that only its user can write, for preset `p`: the comments on the vendor,
+/// `[routes.NAME]`, the provider, the secret (or key, URL, token) as `${VAR}` references, and
+/// `upstream`.
+pub fn route_head(p: &Preset, upstream: &str) -> String {
+    let var = p.name.to_uppercase().replace('-', "_");
+    let needs = needs(&p.name);
+    let mut out = format!("# {} — {}\n", p.title, p.docs);
+    if let Some(notes) = &p.notes {
+        out.push_str(&format!("# {notes}\n"));
+    }
+    if let Some(retries) = &p.retries {
+        out.push_str(&format!(
+            "# Retries: {retries}. Ids are remembered for at least retry_horizon and a tenth (dedupe_ttl is raised to that), so every retry still finds its event.\n"
+        ));
+    }
+    out.push_str(&format!("[routes.{}]\nprovider = \"{}\"\n", p.name, p.name));
+    if needs.public_key {
+        out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
+    } else {
+        out.push_str(&format!("secrets = [\"${{{}}}\"]\n", secret_var(&p.name)));
+    }
+    if needs.public_url {
+        out.push_str(&format!(
+            "public_url = \"{EXAMPLE_URL}{}\"  # the URL the vendor calls, exactly as registered\n",
+            p.name
+        ));
+    }
+    if needs.verify_token {
+        out.push_str(&format!("verify_token = \"${{{var}_VERIFY_TOKEN}}\"\n"));
+    }
+    out.push_str(&format!("upstream = \"{upstream}\"\n"));
     out
 }
 
@@ -260,15 +271,21 @@ pub fn markdown(table: &Table) -> String {
         let status = layer.map(|l| &l.status).and_then(|s| {
             let parts: Vec<String> = [("signature", &s.signature), ("timestamp", &s.timestamp)]
                 .into_iter()
-                .filter_map(|(what, code)| code.as_ref().map(|c| format!("{what} {}", c.value.as_u16())))
+                .filter_map(|(what, code)| {
+                    code.as_ref()
+                        .map(|c| format!("{what} {}", c.value.as_u16()))
+                })
                 .collect();
             (!parts.is_empty()).then(|| parts.join(", "))
         });
-        let notes = [p.notes.clone(), p.retries.as_ref().map(|r| format!("Retries: {r}."))]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let notes = [
+            p.notes.clone(),
+            p.retries.as_ref().map(|r| format!("Retries: {r}.")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let scheme = v.and_then(|v| v.algorithm.as_ref()).map(|a| {
             let alg = a.value;
             if alg.signs_template() {
@@ -334,8 +351,15 @@ mod tests {
             let ok = (p.docs.starts_with("https://") && !p.docs.contains(' '))
                 || p.docs.ends_with(", the vendor's webhook documentation");
             assert!(ok, "{}: docs = {:?}", p.name, p.docs);
-            for text in [Some(&p.docs), p.notes.as_ref(), p.retries.as_ref()].into_iter().flatten() {
-                assert!(!text.contains(".txt"), "{}: points at a file: {text}", p.name);
+            for text in [Some(&p.docs), p.notes.as_ref(), p.retries.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    !text.contains(".txt"),
+                    "{}: points at a file: {text}",
+                    p.name
+                );
             }
         }
     }

@@ -421,8 +421,19 @@ pub struct Proc {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// What the process printed on standard output (the envelopes of `upstream = "stdout"`), by line.
+    pub stdout: Arc<Mutex<Vec<String>>>,
     pub config: PathBuf,
     pub dir: PathBuf,
+}
+
+/// How to start the real binary beyond its configuration file: where, with which environment, and
+/// with which extra `serve` arguments.
+#[derive(Default)]
+pub struct Launch<'a> {
+    pub cwd: Option<&'a std::path::Path>,
+    pub env: &'a [(&'a str, &'a str)],
+    pub args: &'a [&'a str],
 }
 
 impl Proc {
@@ -453,13 +464,31 @@ impl Proc {
     }
 
     fn launch(path: PathBuf, dir: PathBuf) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        Proc::launch_with(path, dir, Launch::default())
+    }
+
+    /// Starts `hookgate serve` on the file at `path` as `how` says; `dir` is removed when dropped.
+    pub fn launch_with(path: PathBuf, dir: PathBuf, how: Launch<'_>) -> Proc {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+        command
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("hookgate starts");
+            .args(how.args)
+            .envs(how.env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = how.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().expect("hookgate starts");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let printed = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                printed.lock().unwrap().push(line);
+            }
+        });
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = logs.clone();
@@ -475,6 +504,7 @@ impl Proc {
             addr: "127.0.0.1:0".parse().unwrap(),
             admin: None,
             logs,
+            stdout,
             config: path,
             dir,
         };

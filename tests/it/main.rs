@@ -16,6 +16,7 @@ mod pipeline;
 mod presets;
 mod process;
 mod queued;
+mod readme;
 mod redis;
 mod replay;
 mod tls;
