@@ -430,6 +430,7 @@ pub fn route(
             .timestamp_format
             .as_ref()
             .map_or_else(TimestampFormat::default, |f| f.value),
+        timestamp_stated: v.timestamp_format.is_some(),
         event: EventFields {
             id: merged
                 .event
@@ -566,6 +567,7 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         payload: v.payload.as_ref().ok_or_else(missing)?.value.clone(),
         timestamp: first(&v.timestamp).into_iter().collect(),
         timestamp_format: TimestampFormat::Unix,
+        timestamp_stated: false,
         event: EventFields {
             id: first(&layer.event.id).into_iter().collect(),
             ..EventFields::default()

@@ -96,6 +96,8 @@ pub struct Verifier {
     payload: Template,
     timestamp: Vec<Source>,
     timestamp_format: TimestampFormat,
+    /// `Some` when the preset or route states the timestamp's form: it is read in that form only.
+    timestamp_read: Option<TimestampFormat>,
     event: EventFields,
     body_hash: Option<Source>,
     single_item: Option<Pointer>,
@@ -260,6 +262,7 @@ impl Verifier {
             payload: spec.payload,
             timestamp: spec.timestamp,
             timestamp_format: spec.timestamp_format,
+            timestamp_read: spec.timestamp_stated.then_some(spec.timestamp_format),
             event: spec.event,
             body_hash: spec.body_hash,
             single_item: spec.single_item,
@@ -392,7 +395,11 @@ impl Verifier {
             let raw = req
                 .lookup_any(&self.timestamp)
                 .ok_or(VerifyError::MissingTimestamp)?;
-            Some(timestamp::parse(&raw).ok_or(VerifyError::MalformedTimestamp)?)
+            let at = match self.timestamp_read {
+                Some(form) => timestamp::parse_as(&raw, form),
+                None => timestamp::parse(&raw),
+            };
+            Some(at.ok_or(VerifyError::MalformedTimestamp)?)
         };
         let (id, id_is_body_hash, id_signed) = match self.event_id(&req) {
             Some((id, signed)) => (id, false, signed),

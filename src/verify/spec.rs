@@ -133,8 +133,9 @@ impl SignatureFormat {
     }
 }
 
-/// How timestamps are written when *producing* a signature (`hookgate sign`, upstream signing).
-/// Verification accepts any of them.
+/// How timestamps are written. Producing a signature (`hookgate sign`, upstream signing) writes this
+/// form; verifying reads only this form when the preset or route states it (`Spec::timestamp_stated`),
+/// and otherwise accepts any (`timestamp::parse`), with integers read by their size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimestampFormat {
     #[default]
@@ -251,6 +252,9 @@ pub struct Spec {
     /// Where the signed timestamp is (alternatives); empty: none.
     pub timestamp: Vec<Source>,
     pub timestamp_format: TimestampFormat,
+    /// Whether the preset or route wrote `timestamp_format`: then a timestamp is read in that form
+    /// only, its units never guessed from its size.
+    pub timestamp_stated: bool,
     pub event: EventFields,
     /// The URL the vendor calls, for schemes that sign it.
     pub public_url: Option<http::Uri>,

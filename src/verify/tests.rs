@@ -84,6 +84,7 @@ impl V {
                 .into_iter()
                 .collect(),
             timestamp_format: TimestampFormat::Unix,
+            timestamp_stated: false,
             event: EventFields {
                 id: self
                     .id
@@ -279,6 +280,7 @@ fn standard_webhooks_published_vector() {
         payload: Template::parse("{id}.{timestamp}.{body}").unwrap(),
         timestamp: vec![Source::parse("header:webhook-timestamp").unwrap()],
         timestamp_format: TimestampFormat::Unix,
+        timestamp_stated: false,
         event: EventFields {
             id: vec![Source::parse("header:webhook-id").unwrap()],
             ..EventFields::default()
@@ -655,4 +657,45 @@ mod properties {
             prop_assert_eq!(timestamp::parse(&secs.to_string()), Some(want));
         }
     }
+}
+
+#[test]
+fn a_stated_timestamp_form_is_read_in_that_form_only() {
+    // A route that states unix-ms reads "1700000000" as milliseconds (January 1970), where a route
+    // that states nothing reads it, by its size, as seconds (November 2023).
+    let shape = V {
+        payload: "{timestamp}.{body}",
+        timestamp: Some("header:x-ts"),
+        ..V::hex_body("")
+    };
+    let signed = |v: &Verifier, ts: &str| {
+        use hmac::Mac;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        m.update(format!("{ts}.{BODY}").as_bytes());
+        let mac = hex::encode(m.finalize().into_bytes());
+        v.verify(&parts(&[("x-sig", &mac), ("x-ts", ts)]), Bytes::from(BODY))
+            .map(|e| e.signed_at().map(|t| t.to_string()))
+    };
+    let guessed = shape.build();
+    assert_eq!(
+        signed(&guessed, "1700000000"),
+        Ok(Some("2023-11-14T22:13:20Z".into()))
+    );
+    let mut spec = shape.spec();
+    spec.timestamp_format = TimestampFormat::UnixMillis;
+    spec.timestamp_stated = true;
+    let millis = Verifier::new(spec).unwrap();
+    assert_eq!(
+        signed(&millis, "1700000000"),
+        Ok(Some("1970-01-20T16:13:20Z".into()))
+    );
+    assert_eq!(
+        signed(&millis, "1700000000123"),
+        Ok(Some("2023-11-14T22:13:20.123Z".into()))
+    );
+    // A form it does not state is malformed, not guessed at.
+    assert_eq!(
+        signed(&millis, "2023-11-14T22:13:20Z"),
+        Err(VerifyError::MalformedTimestamp)
+    );
 }

@@ -12,7 +12,27 @@ use jiff::tz::TimeZone;
 /// is March 1973, so no real delivery time is ambiguous.
 const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
-/// Parses a vendor timestamp; `None` when it is none of the accepted shapes.
+/// Parses a timestamp in the one form a preset or route states: seconds (whole or fractional),
+/// milliseconds (whole) or RFC 3339, whatever the number's size. HubSpot's v3 test value `15000000`
+/// is milliseconds; read by its size it would be seconds.
+pub fn parse_as(raw: &str, form: super::TimestampFormat) -> Option<Timestamp> {
+    use super::TimestampFormat as F;
+    let s = raw.trim();
+    let numeric = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match form {
+        F::UnixMillis if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Timestamp::from_millisecond(s.parse().ok()?).ok()
+        }
+        F::Unix if numeric => match s.split_once('.') {
+            None => Timestamp::from_second(s.parse().ok()?).ok(),
+            Some(_) => parse(s),
+        },
+        F::Rfc3339 if !numeric => parse(s),
+        _ => None,
+    }
+}
+
+/// Parses a vendor timestamp whose form nobody stated; `None` when it is none of the accepted shapes.
 pub fn parse(raw: &str) -> Option<Timestamp> {
     let s = raw.trim();
     if s.is_empty() {
@@ -73,5 +93,45 @@ mod tests {
             let got = parse(raw).map(|t| t.to_string());
             assert_eq!(got.as_deref(), *want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_stated_form_is_read_as_stated_whatever_the_size() {
+        use crate::verify::TimestampFormat as F;
+        let cases: &[(&str, F, Option<&str>)] = &[
+            // HubSpot's v3 test value, 15000000 (as quoted in issue 15 from HubSpot's v3 request
+            // validation): milliseconds, though small enough to pass for seconds.
+            ("15000000", F::UnixMillis, Some("1970-01-01T04:10:00Z")),
+            (
+                "1700000000123",
+                F::UnixMillis,
+                Some("2023-11-14T22:13:20.123Z"),
+            ),
+            ("1700000000", F::UnixMillis, Some("1970-01-20T16:13:20Z")),
+            ("1700000000.5", F::UnixMillis, None),
+            ("2025-06-01T14:32:00Z", F::UnixMillis, None),
+            // Stated seconds stay seconds, even past the size that would otherwise mean milliseconds.
+            ("1700000000", F::Unix, Some("2023-11-14T22:13:20Z")),
+            ("100000000000", F::Unix, Some("5138-11-16T09:46:40Z")),
+            ("1700000000.5", F::Unix, Some("2023-11-14T22:13:20.5Z")),
+            ("2025-06-01T14:32:00Z", F::Unix, None),
+            (
+                "2025-06-01T14:32:00Z",
+                F::Rfc3339,
+                Some("2025-06-01T14:32:00Z"),
+            ),
+            ("1700000000", F::Rfc3339, None),
+            ("", F::Unix, None),
+            ("", F::UnixMillis, None),
+        ];
+        for (raw, form, want) in cases {
+            let got = parse_as(raw, *form).map(|t| t.to_string());
+            assert_eq!(got.as_deref(), *want, "{raw:?} as {form:?}");
+        }
+        // Unstated, the same small number is read by its size: as seconds.
+        assert_eq!(
+            parse("15000000").unwrap().to_string(),
+            "1970-06-23T14:40:00Z"
+        );
     }
 }
