@@ -254,9 +254,9 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")
     print("building (release)...", file=sys.stderr)
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "hookgate", "-p", "hookgate-bench"],
+    subprocess.run(["cargo", "build", "--profile", "profiling", "--locked", "-p", "hookgate", "-p", "hookgate-bench"],
                    cwd=ROOT, check=True)
-    release = ROOT / "target" / "release"
+    release = ROOT / "target" / "profiling"
     work = Path(tempfile.mkdtemp(prefix="hookgate-bench-"))
     started = []
     try:

@@ -63,9 +63,9 @@ def main():
     ap.add_argument("--per-second", type=int, default=60_000, help="corpus sized for at most this rate")
     args = ap.parse_args()
     seg = max(1, args.duration // args.segments)
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "hookgate", "-p", "hookgate-bench"],
+    subprocess.run(["cargo", "build", "--profile", "profiling", "--locked", "-p", "hookgate", "-p", "hookgate-bench"],
                    cwd=bench.ROOT, check=True)
-    release = bench.ROOT / "target" / "release"
+    release = bench.ROOT / "target" / "profiling"
     work = Path(tempfile.mkdtemp(prefix="hookgate-soak-"))
     procs = []
     try:

@@ -527,7 +527,7 @@ fn ids_are_remembered_for_at_least_the_vendors_retry_horizon() {
     assert_eq!(
         r.dedupe_ttl_reason.as_deref(),
         Some(
-            "dedupe_ttl 1d raised to 1d 23h 18m to outlast the vendor's retries (9 attempts over 43 hours, each with a fresh sent_at (vendor-docs/chameleon.txt); retry_horizon 1d 19h)"
+            "dedupe_ttl 1d raised to 1d 23h 18m to outlast the vendor's retries (9 attempts over 43 hours, each with a fresh sent_at; retry_horizon 1d 19h)"
         )
     );
     // A longer configured ttl is kept as it is.

@@ -184,6 +184,7 @@ impl Writer {
         let db = self.db.load_full();
         self.pending.clear();
         let mut measure = false;
+        let seq_before = self.next_seq;
         let result = (|| -> Result<(), StoreError> {
             let txn = db
                 .as_ref()
@@ -216,9 +217,13 @@ impl Writer {
                         }
                     }
                 }
-                t.meta()?
-                    .insert("next_seq", self.next_seq)
-                    .map_err(storage)?;
+                // Only a batch that accepted events moves the counter; writing it anyway would
+                // dirty the meta table's page in every commit (direct mode's commits accept nothing).
+                if self.next_seq != seq_before {
+                    t.meta()?
+                        .insert("next_seq", self.next_seq)
+                        .map_err(storage)?;
+                }
             }
             if measure {
                 self.check_size(&txn);
