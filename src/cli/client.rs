@@ -133,6 +133,7 @@ pub(crate) struct Admin {
 pub(crate) enum Events {
     /// List stored events, newest first.
     List {
+        /// Only this route's events.
         #[arg(long)]
         route: Option<String>,
         /// queued, delivering, delivered or dead.
@@ -141,6 +142,7 @@ pub(crate) enum Events {
         /// An RFC 3339 time, or a duration ago such as 1h.
         #[arg(long)]
         since: Option<String>,
+        /// An RFC 3339 time, or a duration ago such as 10m: only events received before it.
         #[arg(long)]
         until: Option<String>,
         /// Part of the vendor's event id.
@@ -149,6 +151,7 @@ pub(crate) enum Events {
         /// Part of the event type.
         #[arg(long = "type")]
         kind: Option<String>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// Print the API's JSON instead of a table.
@@ -157,23 +160,31 @@ pub(crate) enum Events {
     },
     /// Show one event: what the vendor sent, what is forwarded, every attempt.
     Show {
+        /// The route the event came in on.
         route: String,
+        /// The vendor's event id (as `events list` shows it).
         id: String,
+        /// Print the API's JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Deliver stored events again: one (ROUTE ID), or all matching --route/--state/--since/--until.
     /// Replaying a delivered event delivers it again, on purpose.
     Replay {
+        /// The route of the one event to replay.
         route: Option<String>,
+        /// The vendor's event id of the one event to replay.
         id: Option<String>,
+        /// Replay every stored event of this route that matches the other filters.
         #[arg(long = "route", value_name = "ROUTE")]
         of_route: Option<String>,
         /// queued, delivered or dead (dead letters: --state dead).
         #[arg(long)]
         state: Option<String>,
+        /// An RFC 3339 time, or a duration ago such as 1h: only events received since.
         #[arg(long)]
         since: Option<String>,
+        /// An RFC 3339 time, or a duration ago such as 10m: only events received before it.
         #[arg(long)]
         until: Option<String>,
     },

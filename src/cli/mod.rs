@@ -120,15 +120,18 @@ enum Command {
     },
     /// Print the headers a genuine vendor would send with BODY_FILE on a route.
     Sign {
+        /// The route to sign for (a [routes.NAME] of the configuration).
         #[arg(long)]
         route: String,
-        /// The configuration file.
+        /// The configuration file (the route's secret or key signs the body).
         #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
         config: PathBuf,
+        /// The body to sign, as the vendor would send it (a JSON file, say).
         body_file: PathBuf,
         /// Print a complete curl command against this base URL instead (e.g. http://127.0.0.1:8080).
         #[arg(long, value_name = "URL")]
         curl: Option<String>,
+        /// The Content-Type the vendor sends with the body.
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
@@ -155,6 +158,7 @@ enum Command {
         /// Sign with a time before the route's window: the gateway refuses it as stale.
         #[arg(long)]
         stale: bool,
+        /// The Content-Type the vendor sends with the body.
         #[arg(long, default_value = "application/json")]
         content_type: String,
     },
@@ -173,17 +177,22 @@ enum Command {
     },
     /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
     Probe {
+        /// The URL to GET, such as http://127.0.0.1:8079/readyz.
         url: String,
         /// Sent as a bearer token (an admin listener off loopback asks for it on every endpoint).
         #[arg(long, env = "HOOKGATE_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Give up (exit 1) when no answer comes within this long.
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
     /// Print a completion script for a shell, e.g. `hookgate completions bash >
     /// /etc/bash_completion.d/hookgate`, `hookgate completions zsh > "${fpath[1]}/_hookgate"` or
     /// `hookgate completions fish > ~/.config/fish/completions/hookgate.fish`.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
     /// List the provider presets, or show one as TOML to paste into a configuration.
     Providers {
         #[command(subcommand)]
@@ -194,10 +203,43 @@ enum Command {
     },
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_argument_of_every_command_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "hookgate", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum ProvidersAction {
     /// Print a preset as a route table a user can paste and edit.
-    Show { name: String },
+    Show {
+        /// A preset name or alias (`hookgate providers` lists them).
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
