@@ -249,20 +249,27 @@ delivery = "{delivery}"
     for name, r in results.items():
         ratio = f"{r['per_request'] / base:.2f}x" if base else ""
         print(f"| {name} | {r['per_request']:,.0f} | {ratio} |")
+    # One table, a column per target: where each one's instructions go.
+    columns = {}
     for name, r in results.items():
-        if not name.startswith("hookgate"):
-            continue
         steps, rows = breakdown(Path(r["dump"]), args.requests)
-        r["steps"] = dict(steps)
-        print(f"\n{name}: by step (each function's own instructions, per request)\n")
-        print("| step | instructions | share |")
-        print("|---|---:|---:|")
-        for label, ir in steps:
-            print(f"| {label} | {ir:,.0f} | {ir / r['per_request']:.0%} |")
-        if args.top:
+        columns[name] = dict(steps)
+        r["steps"] = columns[name]
+        r["top"] = [(ir / args.requests, fn) for ir, fn in rows[:50]]
+    labels = [label for label, _ in STEPS] + ["unattributed"]
+    print("\nby step: each function's own instructions per request, given to the first step whose "
+          "pattern (STEPS) matches its name\n")
+    print("| step | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for label in labels:
+        if any(c.get(label) for c in columns.values()):
+            print(f"| {label} | " + " | ".join(f"{c.get(label, 0):,.0f}" for c in columns.values()) + " |")
+    print("| **total** | " + " | ".join(f"**{r['per_request']:,.0f}**" for r in results.values()) + " |")
+    if args.top:
+        for name, r in results.items():
             print(f"\n{name}: costliest functions (own instructions), per request\n")
-            for ir, fn in rows[: args.top]:
-                print(f"{ir / args.requests:>12,.0f}  {fn[:140]}")
+            for ir, fn in r["top"][: args.top]:
+                print(f"{ir:>12,.0f}  {fn[:140]}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
