@@ -415,6 +415,36 @@ def constructed():
                                                   "timestamp": T_RFC}),
              secret=b64(b"airtable mac secret"), key=b"airtable mac secret", prefix="hmac-sha256=",
              id="body-sha256")
+    body_mac("adyen-platform", "https://docs.adyen.com/development-resources/webhooks/verify-hmac-signatures",
+             "sha256", "HmacSignature", "base64",
+             js({"data": {"balancePlatform": "YOUR_PLATFORM", "accountHolder": {"id": "AH3227C223222B5"}},
+                 "environment": "test", "timestamp": T_RFC, "type": "balancePlatform.accountHolder.created"}),
+             secret="44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+             key=bytes.fromhex("44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"),
+             id="body-sha256", type="balancePlatform.accountHolder.created")
+    body_mac("alchemy", "https://docs.alchemy.com/reference/notify-api-faq", "sha256",
+             "X-Alchemy-Signature", "hex",
+             js({"webhookId": "wh_octjglnywaupz6th", "id": "whevt_ogrc5v64myey69ux", "createdAt": T_RFC,
+                 "type": "ADDRESS_ACTIVITY", "event": {"network": "ETH_MAINNET", "activity": []}}),
+             secret="whsec_alchemy_signing_key", id="whevt_ogrc5v64myey69ux", type="ADDRESS_ACTIVITY")
+    anet = js({"notificationId": "d0e8e7fe-c3e7-4add-a480-27bc5ce28934", "eventType":
+               "net.authorize.payment.authcapture.created", "eventDate": T_RFC, "webhookId":
+               "0b2e7e1a-2c2e-4d7a-b3c1-1f1e8f0e7a11", "payload": {"responseCode": 1, "entityName": "transaction",
+                                                                  "id": "60020981676"}})
+    body_mac("authorize-net", "https://developer.authorize.net/api/reference/features/webhooks.html", "sha512",
+             "X-ANET-Signature", "hex", anet, secret="8A1B" * 32, prefix="sha512=",
+             id="d0e8e7fe-c3e7-4add-a480-27bc5ce28934", type="net.authorize.payment.authcapture.created")
+    # Authorize.net sends the hex in upper case.
+    add("authorize-net", docs("https://developer.authorize.net/api/reference/features/webhooks.html"), anet,
+        [JSON, ("X-ANET-Signature", "sha512=" + hx(mac("sha512", "8A1B" * 32, anet)).upper())],
+        secret="8A1B" * 32, id="d0e8e7fe-c3e7-4add-a480-27bc5ce28934", type="net.authorize.payment.authcapture.created")
+    body_mac("line", "https://developers.line.biz/en/docs/messaging-api/verify-webhook-signature", "sha256",
+             "x-line-signature", "base64",
+             js({"destination": "U1234567890abcdef1234567890abcdef", "events": [
+                 {"type": "message", "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR", "timestamp": T * 1000,
+                  "deliveryContext": {"isRedelivery": False}, "mode": "active",
+                  "message": {"type": "text", "id": "444573844083572737", "text": "Hello"}}]}),
+             secret="line-channel-secret", id="01FZ74A0TDDPYRVKNK77XKC3ZR", type="message")
     body_mac("bitbucket", "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/", "sha256",
              "X-Hub-Signature", "hex", js({"push": {"changes": []}, "repository": {"name": "app"}}),
              secret="bb-secret", prefix="sha256=",
