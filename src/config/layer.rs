@@ -3,7 +3,9 @@
 //! merge key by key). Errors are collected, not returned at the first one.
 
 use super::error::{ConfigError, ConfigErrors, Loc, Origin, suggestion};
-use super::raw::{OneOrMany, RawEvent, RawHandshake, RawRoute, RawSize, RawStatus, RawVerify, S};
+use super::raw::{
+    OneOrMany, RawAllowIps, RawEvent, RawHandshake, RawRoute, RawSize, RawStatus, RawVerify, S,
+};
 use crate::client_ip::parse_net;
 use crate::delivery::{Mode as DeliveryMode, Upstream4xx};
 use crate::envelope::Mode;
@@ -20,6 +22,14 @@ use std::time::Duration;
 
 /// Reads environment variables; injected so tests do not touch the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The addresses a route admits: a list (written, or read from a file), or the preset's published
+/// list, resolved once the route's preset is known.
+#[derive(Debug, Clone)]
+pub enum AllowIps {
+    Nets(Vec<IpNet>),
+    Preset,
+}
 
 /// A checked value, with where it was written and under which key.
 #[derive(Debug, Clone)]
@@ -189,6 +199,29 @@ impl Checker<'_> {
     }
 }
 
+/// An `allow_ips = "file:…"` list: one address or CIDR block per line; blank lines and `#` comments
+/// are skipped. Read at start and at every reload, so that a list kept current by a script (a
+/// vendor's published file, GitHub's `/meta`) applies without editing the configuration.
+fn ips_file(path: &std::path::Path) -> Result<Vec<IpNet>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the address list {shown}: {e}"))?;
+    let mut nets = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        nets.push(parse_net(line).map_err(|m| format!("{shown}:{}: {m}", n + 1))?);
+    }
+    if nets.is_empty() {
+        return Err(format!(
+            "the address list {shown} lists no address, which would refuse every delivery; put one address or CIDR block per line"
+        ));
+    }
+    Ok(nets)
+}
+
 pub fn duration(text: &String) -> Result<Duration, String> {
     // humantime reads "M" as months and "y" as years: "5M" meant as minutes would be five months.
     // No key here needs more than days, so those units are refused with the likely intent.
@@ -296,7 +329,7 @@ pub struct Layer {
     pub secrets: Option<At<Vec<At<Secret>>>>,
     pub upstream: Option<At<Upstream>>,
     pub upstream_secret: Option<At<Secret>>,
-    pub allow_ips: Option<At<Vec<IpNet>>>,
+    pub allow_ips: Option<At<AllowIps>>,
     pub delivery: Option<At<DeliveryMode>>,
     pub retry_schedule: Option<At<Vec<Duration>>>,
     pub max_delivery_age: Option<At<Duration>>,
@@ -406,11 +439,11 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
             )),
         }
     });
-    let allow_ips = match &raw.allow_ips {
+    let allow_ips = match raw.allow_ips.as_ref().map(|a| (a, a.get_ref())) {
         None => None,
-        Some(list) => {
+        Some((at_list, RawAllowIps::List(list))) => {
             let mut nets = Vec::new();
-            for (i, s) in list.get_ref().iter().enumerate() {
+            for (i, s) in list.iter().enumerate() {
                 match parse_net(s.get_ref()) {
                     Ok(n) => nets.push(n),
                     Err(m) => {
@@ -421,10 +454,36 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
                 }
             }
             Some(At {
-                value: nets,
-                loc: c.loc(list),
+                value: AllowIps::Nets(nets),
+                loc: c.loc(at_list),
                 key: k("allow_ips"),
             })
+        }
+        Some((written, RawAllowIps::Named(text))) => {
+            let loc = c.loc(written);
+            let value = if text == "preset" {
+                Ok(AllowIps::Preset)
+            } else if let Some(path) = text.strip_prefix("file:") {
+                let base = std::path::Path::new(&c.origin.name)
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""));
+                ips_file(&base.join(path)).map(AllowIps::Nets)
+            } else {
+                Err(format!(
+                    "\"{text}\" is not a list of addresses; write allow_ips = [\"203.0.113.0/24\"], \"preset\" (the vendor's published addresses) or \"file:/etc/hookgate/vendor-ips.txt\" (one per line)"
+                ))
+            };
+            match value {
+                Ok(value) => Some(At {
+                    value,
+                    loc,
+                    key: k("allow_ips"),
+                }),
+                Err(m) => {
+                    c.errors.push(ConfigError::at(&loc, k("allow_ips"), m));
+                    None
+                }
+            }
         }
     };
     let positive_duration = |t: &String| {

@@ -81,7 +81,7 @@ pub struct RawRoute {
     pub secrets: Option<S<Vec<S<String>>>>,
     pub upstream: Option<S<String>>,
     pub upstream_secret: Option<S<String>>,
-    pub allow_ips: Option<S<Vec<S<String>>>>,
+    pub allow_ips: Option<S<RawAllowIps>>,
     pub delivery: Option<S<String>>,
     pub retry_schedule: Option<S<Vec<S<String>>>>,
     pub max_delivery_age: Option<S<String>>,
@@ -188,6 +188,7 @@ pub struct RawPreset {
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
     pub handshake: Option<S<Vec<S<RawHandshake>>>>,
+    pub source_ips: Option<RawSourceIps>,
 }
 
 impl RawPreset {
@@ -214,6 +215,55 @@ impl RawPreset {
 pub enum RawSize {
     Bytes(u64),
     Text(String),
+}
+
+/// `allow_ips`: a list of addresses and CIDR blocks, `"preset"` (the vendor's published list) or
+/// `"file:PATH"` (one per line).
+#[derive(Debug, Clone)]
+pub enum RawAllowIps {
+    List(Vec<S<String>>),
+    Named(String),
+}
+
+// By hand rather than `#[serde(untagged)]`, which buffers the value and so loses the list items'
+// positions (each item's errors point at the item).
+impl<'de> Deserialize<'de> for RawAllowIps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawAllowIps;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a list of addresses such as [\"203.0.113.0/24\"], \"preset\" or \"file:PATH\"",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAllowIps, E> {
+                Ok(RawAllowIps::Named(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawAllowIps, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<S<String>>()? {
+                    items.push(item);
+                }
+                Ok(RawAllowIps::List(items))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// A preset's `[NAME.source_ips]`: the addresses the vendor publishes as its webhooks' sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSourceIps {
+    pub addresses: Vec<S<String>>,
+    /// Where the vendor publishes them.
+    pub published: String,
+    /// When the list here was taken from there (YYYY-MM-DD).
+    pub as_of: S<String>,
 }
 
 /// A header name or a list of them.

@@ -3,7 +3,7 @@
 //! public URL where the scheme signs it, the handshakes' secrets.
 
 use super::error::{ConfigError, ConfigErrors, Loc, suggestion};
-use super::layer::{At, Layer};
+use super::layer::{AllowIps, At, Layer};
 use crate::delivery::{Mode as DeliveryMode, Policy, defaults as delivery_defaults};
 use crate::envelope::Mode;
 use crate::handshake::Handshake;
@@ -369,6 +369,50 @@ pub fn route(
         )
     });
 
+    let allow_ips = match &merged.allow_ips {
+        None => None,
+        Some(At {
+            value: AllowIps::Nets(nets),
+            ..
+        }) => Some(nets.clone()),
+        Some(
+            a @ At {
+                value: AllowIps::Preset,
+                ..
+            },
+        ) => {
+            let published = provider
+                .as_ref()
+                .and_then(|p| presets::find(&p.value))
+                .and_then(|p| p.source_ips.as_ref().map(|ips| (p, ips)));
+            match published {
+                Some((preset, ips)) => {
+                    let age = jiff::Zoned::now()
+                        .date()
+                        .since(ips.as_of)
+                        .map_or(0, |span| span.get_days());
+                    if age > presets::SOURCE_IPS_STALE_DAYS {
+                        warnings.push(a.err(format!(
+                            "the built-in list of {}'s source addresses is from {} ({age} days ago), and vendors change them; compare it with {} and, if it changed, put the current list in a file: allow_ips = \"file:/etc/hookgate/{}-ips.txt\" (one per line, re-read on reload)",
+                            preset.title, ips.as_of, ips.published, preset.name
+                        )));
+                    }
+                    Some(ips.nets.clone())
+                }
+                None => {
+                    errors.push(a.err(match &provider {
+                        Some(p) => format!(
+                            "\"preset\" takes the addresses the vendor publishes, and the {} preset has none (no published list, or none built in); list them: allow_ips = [\"203.0.113.0/24\"]",
+                            p.value
+                        ),
+                        None => "\"preset\" takes the addresses the route's vendor publishes, and the route names no provider; list them: allow_ips = [\"203.0.113.0/24\"]".to_string(),
+                    }));
+                    None
+                }
+            }
+        }
+    };
+
     let upstream_signer =
         merged
             .upstream_secret
@@ -481,7 +525,7 @@ pub fn route(
         verifier,
         upstream: upstream?,
         upstream_signer,
-        allow_ips: merged.allow_ips.map(|a| a.value),
+        allow_ips,
         delivery,
         policy: Arc::new(policy),
         upstream_4xx: merged

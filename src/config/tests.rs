@@ -599,3 +599,76 @@ fn a_redis_lease_must_outlast_two_attempts_and_events_outlive_every_max_delivery
         other => panic!("not a Redis store: {other:?}"),
     }
 }
+
+#[test]
+fn allow_ips_takes_a_list_the_vendors_published_addresses_or_a_file() {
+    let base = "[routes.a]\nprovider = \"stripe\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
+    // "preset": the 15 webhook addresses Stripe publishes, with a warning once the built-in list is
+    // older than presets::SOURCE_IPS_STALE_DAYS (this one is of 2026-05-15).
+    let c = parse_with(&format!("{base}allow_ips = \"preset\"\n"), &[]).unwrap();
+    let nets = route(&c, "a").allow_ips.clone().unwrap();
+    assert_eq!(nets.len(), 15);
+    assert!(
+        nets.iter()
+            .any(|n| n.contains(&"54.187.174.169".parse::<std::net::IpAddr>().unwrap()))
+    );
+    let stale = jiff::Zoned::now().date()
+        > jiff::civil::date(2026, 5, 15).saturating_add(jiff::Span::new().days(180));
+    let warned = c.warnings.to_string();
+    assert_eq!(
+        warned.contains(
+            "routes.a.allow_ips: the built-in list of Stripe's source addresses is from 2026-05-15"
+        ),
+        stale,
+        "{warned}"
+    );
+
+    // A file: one per line, comments and blank lines skipped; relative to the configuration.
+    let dir = std::env::temp_dir().join(format!("hookgate-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ok.txt"),
+        "# Stripe\n54.187.174.169\n\n203.0.113.0/24 # ours\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.txt"), "203.0.113.0/24\nnot-an-address\n").unwrap();
+    std::fs::write(dir.join("empty.txt"), "# nothing yet\n").unwrap();
+    let name = dir.join("hookgate.toml").display().to_string();
+    let parse_at = |text: &str| crate::config::parse(&name, text, &|_| None);
+    let c = parse_at(&format!("{base}allow_ips = \"file:ok.txt\"\n")).unwrap();
+    assert_eq!(route(&c, "a").allow_ips.as_ref().unwrap().len(), 2);
+    let e = parse_at(&format!("{base}allow_ips = \"file:bad.txt\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("routes.a.allow_ips:")
+            && e.contains("bad.txt:2: \"not-an-address\" is not an IP address"),
+        "{e}"
+    );
+    let e = parse_at(&format!("{base}allow_ips = \"file:empty.txt\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lists no address, which would refuse every delivery"),
+        "{e}"
+    );
+    let e = parse_at(&format!("{base}allow_ips = \"file:missing.txt\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read the address list"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A preset without a published list, and text that is none of the three forms.
+    let e = parse_with("[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nallow_ips = \"preset\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the chamelio preset has none"), "{e}");
+    let e = parse_with(&format!("{base}allow_ips = \"anywhere\"\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"anywhere\" is not a list of addresses"), "{e}");
+    let e = parse_with(&format!("{base}allow_ips = 5\n"), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a list of addresses"), "{e}");
+}

@@ -31,6 +31,72 @@ pub struct Preset {
     pub route: RawRoute,
     /// The table's own text in `presets.toml`, for `hookgate providers show`.
     pub text: String,
+    /// The addresses the vendor publishes as its webhooks' sources, when it does.
+    pub source_ips: Option<SourceIps>,
+}
+
+/// A vendor's published source addresses, as of a date, for `allow_ips = "preset"`.
+#[derive(Debug, Clone)]
+pub struct SourceIps {
+    pub nets: Vec<ipnet::IpNet>,
+    pub published: String,
+    pub as_of: jiff::civil::Date,
+}
+
+/// A built-in list of source addresses older than this makes `check` warn: vendors change them
+/// (Stripe with seven days' notice on a mailing list), and a stale list refuses genuine deliveries.
+pub const SOURCE_IPS_STALE_DAYS: i32 = 180;
+
+fn source_ips(
+    name: &str,
+    raw: crate::config::raw::RawSourceIps,
+) -> Result<SourceIps, ConfigErrors> {
+    let origin = Origin::new(SOURCE_NAME, SOURCE);
+    let mut errors = ConfigErrors::default();
+    let mut nets = Vec::new();
+    for (i, a) in raw.addresses.iter().enumerate() {
+        match crate::client_ip::parse_net(a.get_ref()) {
+            Ok(n) => nets.push(n),
+            Err(m) => errors.push(ConfigError::at(
+                &crate::config::error::Loc {
+                    origin: origin.clone(),
+                    span: a.span(),
+                },
+                format!("{name}.source_ips.addresses[{i}]"),
+                m,
+            )),
+        }
+    }
+    let as_of = raw
+        .as_of
+        .get_ref()
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| {
+            ConfigError::file(
+                SOURCE_NAME,
+                format!(
+                    "{name}.source_ips.as_of: \"{}\" is not a date like \"2026-05-15\"",
+                    raw.as_of.get_ref()
+                ),
+            )
+        });
+    match as_of {
+        Ok(as_of) if errors.is_empty() && !nets.is_empty() => Ok(SourceIps {
+            nets,
+            published: raw.published,
+            as_of,
+        }),
+        Ok(_) if errors.is_empty() => Err(ConfigError::file(
+            SOURCE_NAME,
+            format!("{name}.source_ips: lists no address"),
+        )
+        .into()),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.push(e);
+            Err(errors)
+        }
+    }
 }
 
 pub struct Table {
@@ -62,7 +128,12 @@ fn load() -> Result<Table, ConfigErrors> {
             }
         }
         let text = sections.get(name.as_str()).cloned().unwrap_or_default();
+        let ips = match preset.source_ips.take() {
+            Some(raw) => Some(source_ips(&name, raw)?),
+            None => None,
+        };
         presets.push(Preset {
+            source_ips: ips,
             route: preset.take_route(),
             base: preset.base.take(),
             title: preset.title,
@@ -179,9 +250,15 @@ pub fn as_route_toml(p: &Preset) -> String {
         ));
     }
     let meta = ["title", "docs", "aliases", "notes", "base", "retries"];
+    // The published source addresses are the preset's, not a route key: `allow_ips = "preset"`.
+    let ips_table = format!("[{}.source_ips]", p.name);
+    let mut skipping = false;
     for line in p.text.lines().skip(1) {
+        if line.starts_with('[') {
+            skipping = line.trim() == ips_table;
+        }
         let key = line.split('=').next().unwrap_or("").trim();
-        if meta.contains(&key) {
+        if skipping || meta.contains(&key) {
             continue;
         }
         match (line.strip_prefix("[["), line.strip_prefix('[')) {
@@ -208,6 +285,14 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
     let var = p.name.to_uppercase().replace('-', "_");
     let needs = needs(&p.name);
     let mut out = format!("# {} — {}\n", p.title, p.docs);
+    if let Some(ips) = &p.source_ips {
+        out.push_str(&format!(
+            "# Source addresses: {} published at {} (the list here is of {}); allow_ips = \"preset\" admits only them.\n",
+            ips.nets.len(),
+            ips.published,
+            ips.as_of
+        ));
+    }
     if let Some(notes) = &p.notes {
         out.push_str(&format!("# {notes}\n"));
     }
@@ -278,9 +363,18 @@ pub fn markdown(table: &Table) -> String {
                 .collect();
             (!parts.is_empty()).then(|| parts.join(", "))
         });
+        let ips = p.source_ips.as_ref().map(|ips| {
+            format!(
+                "Source addresses: {} published at {} (built-in list of {}; `allow_ips = \"preset\"`).",
+                ips.nets.len(),
+                ips.published,
+                ips.as_of
+            )
+        });
         let notes = [
             p.notes.clone(),
             p.retries.as_ref().map(|r| format!("Retries: {r}.")),
+            ips,
         ]
         .into_iter()
         .flatten()

@@ -84,6 +84,45 @@ async fn allowlist_and_forwarded_for_from_trusted_proxies_only() {
 }
 
 #[tokio::test]
+async fn allow_ips_preset_admits_the_vendors_published_addresses_and_a_file_its_own() {
+    // The allowlist comes before the signature: a request from an admitted address without a
+    // signature is 401, one from any other address 403, and none reaches the upstream.
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("allow-file");
+    let list = dir.0.join("ips.txt");
+    std::fs::write(
+        &list,
+        "# addresses kept by a script\n203.0.113.0/24  # a test range\n\n2001:db8::/32\n",
+    )
+    .unwrap();
+    let routes = format!(
+        "[routes.s]\nprovider = \"stripe\"\nsecrets = [\"whsec_test\"]\nupstream = \"{u}\"\nallow_ips = \"preset\"\n\
+         [routes.f]\nprovider = \"stripe\"\nsecrets = [\"whsec_test\"]\nupstream = \"{u}\"\nallow_ips = \"file:{}\"\n",
+        list.display(),
+        u = upstream.url()
+    );
+    let gw = Gateway::start(&routes, "trusted_proxies = [\"127.0.0.1/32\"]", &[]).await;
+    let cases = [
+        // One of Stripe's published webhook addresses (presets.toml, stripe.source_ips).
+        ("/webhooks/s", Some("54.187.174.169"), 401),
+        ("/webhooks/s", Some("203.0.113.9"), 403),
+        ("/webhooks/s", None, 403),
+        ("/webhooks/f", Some("203.0.113.9"), 401),
+        ("/webhooks/f", Some("2001:db8::7"), 401),
+        ("/webhooks/f", Some("54.187.174.169"), 403),
+    ];
+    for (path, client, want) in cases {
+        let headers: Vec<(String, String)> = client
+            .map(|c| ("x-forwarded-for".to_string(), c.to_string()))
+            .into_iter()
+            .collect();
+        let r = post(&gw.url(path), &headers, event("evt_ips")).await;
+        assert_eq!(r.status, want, "{path} from {client:?}: {:?}", r.body);
+    }
+    assert_eq!(upstream.count(), 0);
+}
+
+#[tokio::test]
 async fn bodies_over_max_body_get_413_without_being_read() {
     let upstream = Upstream::start().await;
     let gw = Gateway::start(&route("a", &upstream.url(), ""), "max_body = 1024", &[]).await;
