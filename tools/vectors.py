@@ -208,6 +208,25 @@ def official():
         url="/webhooks/twilio?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620",
     )
     add(
+        "twilio",
+        "official: twilio-python tests/unit/test_request_validator.py, test_compute_signature_duplicate_query_dict: "
+        "a repeated parameter is signed with its values sorted (Digits 1234 before 5678), not in arrival order",
+        "Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234",
+        [FORM, ("X-Twilio-Signature", "IK+Dwps556ElfBT0I3Rgjkr1wJU=")],
+        id="body-sha256", secret="12345",
+        public_url="https://mycompany.com/myapp.php", url="/webhooks/twilio?foo=1&bar=2",
+    )
+    add(
+        "twilio",
+        "official: twilio-python tests/unit/test_request_validator.py, test_validation_removes_port_on_https: "
+        "the URL registered with a port, the signature made without it",
+        urllib.parse.urlencode([("CallSid", "CA1234567890ABCDE"), ("Digits", "1234"), ("From", "+14158675309"),
+                                ("To", "+18005551212"), ("Caller", "+14158675309")]),
+        [FORM, ("X-Twilio-Signature", "RSOYDt4T1cUTdK1PDd93/VVr8B8=")],
+        id="body-sha256", secret="12345",
+        public_url="https://mycompany.com:1234/myapp.php", url="/webhooks/twilio?foo=1&bar=2",
+    )
+    add(
         "hubspot-v1",
         "official: HubSpot docs, 'v1 request validation', example for a request with a body "
         "(https://legacydocs.hubspot.com/docs/faq/v1-request-validation)",

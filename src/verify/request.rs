@@ -120,8 +120,10 @@ pub fn feed(
                 if is_form(req.parts) {
                     let mut params: Vec<(Cow<str>, Cow<str>)> =
                         form_urlencoded::parse(req.body).collect();
-                    // Stable sort by name keeps repeated names in the order they were sent.
-                    params.sort_by(|a, b| a.0.cmp(&b.0));
+                    // By name, and a repeated name's values sorted too, as Twilio's SDKs build the
+                    // string (twilio-python: `sorted(set(params))`, then `sorted(values)`); not in
+                    // the order they arrived.
+                    params.sort();
                     for (k, v) in params {
                         sink(k.as_bytes());
                         sink(v.as_bytes());
@@ -221,9 +223,10 @@ fn contentful_encode_uri(path: &str, query: Option<&str>) -> String {
     escape(&raw, URI_KEEP)
 }
 
-/// `public_url` split into the base `{url}` uses (scheme, authority and path) and its path; the
-/// second URL is the same one with the default port toggled, because some vendors (Twilio) sign the URL
-/// sometimes with and sometimes without an explicit `:443`/`:80`.
+/// `public_url` split into the base `{url}` uses (scheme, authority and path) and its path. The
+/// second URL is the same one with the port toggled, as Twilio's SDKs try it (twilio-python's
+/// `RequestValidator.validate`): without a port, with the scheme's default one added; with any port,
+/// with it removed. Twilio signs the URL sometimes with and sometimes without it.
 pub fn url_variants(public_url: &http::Uri) -> (Vec<String>, String) {
     let scheme = public_url.scheme_str().unwrap_or("https");
     let host = public_url.host().unwrap_or("");
@@ -234,7 +237,7 @@ pub fn url_variants(public_url: &http::Uri) -> (Vec<String>, String) {
     let variants = match public_url.port_u16() {
         None => vec![without_port, with_port(default_port)],
         Some(p) if p == default_port => vec![with_port(p), without_port],
-        Some(p) => vec![with_port(p)],
+        Some(p) => vec![with_port(p), without_port],
     };
     (variants, path)
 }
@@ -244,7 +247,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_variants_toggle_only_the_default_port() {
+    fn url_variants_toggle_the_port_as_twilios_sdk_does() {
         let v = |u: &str| url_variants(&u.parse().unwrap()).0;
         assert_eq!(
             v("https://example.com/hook"),
@@ -260,7 +263,7 @@ mod tests {
         );
         assert_eq!(
             v("https://example.com:8443/hook"),
-            ["https://example.com:8443/hook"]
+            ["https://example.com:8443/hook", "https://example.com/hook"]
         );
     }
 
