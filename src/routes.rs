@@ -54,6 +54,8 @@ pub struct Route {
     pub handshakes: Vec<Handshake>,
     /// The `Allow` header: POST, plus the methods of GET or HEAD handshakes.
     pub allow: http::HeaderValue,
+    /// The route's request metrics, resolved at its first request.
+    pub metrics: crate::metrics::RouteHandles,
 }
 
 const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");

@@ -559,6 +559,7 @@ pub fn route(
         handshakes,
         allow: HeaderValue::from_str(&methods.join(", "))
             .expect("method names are valid header text"),
+        metrics: Default::default(),
     })
 }
 

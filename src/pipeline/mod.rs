@@ -492,7 +492,7 @@ impl Gateway {
             headers: (route.delivery == DeliveryMode::Queued).then(|| parts.headers.clone()),
         };
         let counter = self.clone();
-        let label = route.name.clone();
+        let counted = route.clone();
         Detached::new(
             async move {
                 let _place = place;
@@ -501,7 +501,7 @@ impl Gateway {
             self.detached.token(),
             move |out: Result<Outcome, Reject>| {
                 let outcome = out.unwrap_or_else(Outcome::Rejected);
-                counter.count(&label, &outcome, started.elapsed(), true);
+                counter.count(Some(&counted), &outcome, started.elapsed());
             },
         )
         .await
@@ -616,25 +616,36 @@ impl Gateway {
     /// answers the upstream's latency, if it was forwarded.
     fn count(
         &self,
-        route_label: &Arc<str>,
+        route: Option<&Route>,
         outcome: &Outcome,
         elapsed: Duration,
-        routed: bool,
     ) -> Option<Duration> {
-        self.metrics.record(route_label, outcome.kind(), elapsed);
-        let upstream = match outcome {
+        let answered = match outcome {
             Outcome::Forwarded(Reply {
                 status, latency, ..
-            }) => {
-                self.metrics
-                    .record_upstream(route_label, status.as_u16(), *latency);
-                Some(*latency)
-            }
+            }) => Some((status.as_u16(), *latency)),
             _ => None,
         };
-        if routed && !matches!(outcome, Outcome::Health) {
-            self.recent
-                .count(route_label, outcome.kind(), elapsed, upstream);
+        let upstream = answered.map(|(_, latency)| latency);
+        match route {
+            Some(r) => {
+                self.metrics
+                    .record_route(&r.name, &r.metrics, outcome.kind(), elapsed, answered);
+                if !matches!(outcome, Outcome::Health) {
+                    self.recent
+                        .count(&r.name, outcome.kind(), elapsed, upstream);
+                }
+            }
+            None => {
+                static NO_ROUTE_LABEL: std::sync::LazyLock<Arc<str>> =
+                    std::sync::LazyLock::new(|| Arc::from(NO_ROUTE));
+                self.metrics
+                    .record(&NO_ROUTE_LABEL, outcome.kind(), elapsed);
+                if let Some((status, latency)) = answered {
+                    self.metrics
+                        .record_upstream(&NO_ROUTE_LABEL, status, latency);
+                }
+            }
         }
         upstream
     }
@@ -649,12 +660,10 @@ impl Gateway {
         started: Instant,
     ) {
         let elapsed = started.elapsed();
-        static NO_ROUTE_LABEL: std::sync::LazyLock<Arc<str>> =
-            std::sync::LazyLock::new(|| Arc::from(NO_ROUTE));
-        let route_label = trace.route.as_ref().map_or(&*NO_ROUTE_LABEL, |r| &r.name);
         let upstream = self
-            .count(route_label, outcome, elapsed, trace.route.is_some())
+            .count(trace.route.as_deref(), outcome, elapsed)
             .map(millis);
+        let route_label = trace.route.as_ref().map_or(NO_ROUTE, |r| &*r.name);
         if matches!(outcome, Outcome::Health) {
             return;
         }
