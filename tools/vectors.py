@@ -464,6 +464,11 @@ def constructed():
                   "deliveryContext": {"isRedelivery": False}, "mode": "active",
                   "message": {"type": "text", "id": "444573844083572737", "text": "Hello"}}]}),
              secret="line-channel-secret", id="01FZ74A0TDDPYRVKNK77XKC3ZR", type="message")
+    gh = js({"zen": "Keep it logically awesome.", "hook_id": 1})
+    body_mac("github-sha1", "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries",
+             "sha1", "X-Hub-Signature", "hex", gh, secret="ghes-secret", prefix="sha1=",
+             headers=[("X-GitHub-Delivery", "9a1c7c1e-cc78-11e3-81ab-4c9367dc0958"), ("X-GitHub-Event", "ping")],
+             id="9a1c7c1e-cc78-11e3-81ab-4c9367dc0958", type="ping")
     body_mac("bitbucket", "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/", "sha256",
              "X-Hub-Signature", "hex", js({"push": {"changes": []}, "repository": {"name": "app"}}),
              secret="bb-secret", prefix="sha256=",

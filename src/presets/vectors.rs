@@ -440,3 +440,28 @@ fn the_catalogue_is_broad_and_backed_by_vendors_own_examples() {
         );
     }
 }
+
+#[test]
+fn the_legacy_sha1_signature_is_accepted_only_by_the_route_that_opts_in() {
+    // A delivery that carries only X-Hub-Signature (SHA-1), as older GitHub Enterprise Servers send:
+    // the github-sha1 preset accepts it (every_preset_verifies… checks that), the github preset
+    // answers that the signature it requires is missing.
+    let table = table().expect("preset table");
+    let v = &vectors()["github-sha1"][0];
+    let github = table.presets.iter().find(|p| p.name == "github").unwrap();
+    let route = build_route(github, v, &v.secrets(), None).unwrap();
+    let delivery = Delivery {
+        uri: route.path.clone(),
+        headers: v
+            .headers
+            .iter()
+            .map(|[k, h]| (k.clone(), h.clone()))
+            .collect(),
+        body: v.body.clone(),
+    };
+    let got = route
+        .verifier
+        .verify(&delivery.parts(), bytes::Bytes::from(v.body.clone()))
+        .map(|_| ());
+    assert_eq!(got, Err(crate::verify::VerifyError::MissingSignature));
+}
