@@ -7,7 +7,20 @@ use crate::presets::{self, Preset};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn init(vendors: &[String], output: &Path, force: bool) -> ExitCode {
+pub(crate) fn init(
+    vendors: &[String],
+    output: &Path,
+    force: bool,
+    upstream: Option<&str>,
+) -> ExitCode {
+    if let Some(url) = upstream
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        eprintln!(
+            "hookgate: --upstream {url} is not an http:// or https:// URL; write it like http://billing.internal/events"
+        );
+        return ExitCode::from(EX_USAGE);
+    }
     let mut chosen: Vec<&'static Preset> = Vec::new();
     let mut unknown = false;
     for name in vendors {
@@ -26,7 +39,7 @@ pub(crate) fn init(vendors: &[String], output: &Path, force: bool) -> ExitCode {
     if unknown {
         return ExitCode::from(EX_USAGE);
     }
-    let text = starting_config(&chosen);
+    let text = starting_config(&chosen, upstream);
     if output == Path::new("-") {
         super::emit(&text);
         return ExitCode::SUCCESS;
@@ -98,8 +111,8 @@ fn variables(chosen: &[&Preset]) -> Vec<String> {
     vars
 }
 
-/// The file `init` writes.
-pub(crate) fn starting_config(chosen: &[&Preset]) -> String {
+/// The file `init` writes; each route delivers to `upstream` + `/` + its name, or prints its events.
+pub(crate) fn starting_config(chosen: &[&Preset], upstream: Option<&str>) -> String {
     let mut out = format!(
         r#"# hookgate configuration for {names}, written by `hookgate init`.
 # Check it:  hookgate check --config THIS_FILE   (add --no-secrets where the secrets are not set)
@@ -136,11 +149,22 @@ forward_timeout = "5s"
     );
     for p in chosen {
         out.push('\n');
-        out.push_str(
-            "# upstream: where the CloudEvent goes. \"stdout\" prints it; point it at your service,\n\
-             # such as \"http://billing.internal/events\".\n",
-        );
-        out.push_str(&presets::route_head(p, "stdout"));
+        let target = match upstream {
+            Some(base) => {
+                out.push_str(
+                    "# upstream: where the CloudEvent goes (\"stdout\" prints it instead).\n",
+                );
+                format!("{}/{}", base.trim_end_matches('/'), p.name)
+            }
+            None => {
+                out.push_str(
+                    "# upstream: where the CloudEvent goes. \"stdout\" prints it; point it at your service,\n\
+                     # such as \"http://billing.internal/events\".\n",
+                );
+                "stdout".to_string()
+            }
+        };
+        out.push_str(&presets::route_head(p, &target));
     }
     out
 }
@@ -155,7 +179,7 @@ mod tests {
         // Every preset at once: each route's head must be a valid route once its secret is set, and
         // nothing but ${VAR} references may stand where a secret goes.
         let all: Vec<&Preset> = presets::table().unwrap().presets.iter().collect();
-        let text = starting_config(&all);
+        let text = starting_config(&all, None);
         let checked = config::parse_with("hookgate.toml", &text, &|_| None, Secrets::Skip);
         let checked = checked.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(checked.routes.len(), all.len());
@@ -175,5 +199,18 @@ mod tests {
         for v in &vars {
             assert!(errors.to_string().contains(v.as_str()), "{v}");
         }
+        // With --upstream, every route delivers there, under its own name.
+        let text = starting_config(&all[..2], Some("http://events.internal:9000/hooks/"));
+        let checked = config::parse_with("hookgate.toml", &text, &|_| None, Secrets::Skip).unwrap();
+        let want: Vec<String> = all[..2]
+            .iter()
+            .map(|p| format!("http://events.internal:9000/hooks/{}", p.name))
+            .collect();
+        let got: Vec<String> = checked
+            .routes
+            .iter()
+            .map(|r| r.upstream.to_string())
+            .collect();
+        assert_eq!(got, want);
     }
 }

@@ -174,6 +174,10 @@ enum Command {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        /// Where every route delivers (an http:// or https:// URL; the route's name is appended as
+        /// the last path segment), instead of printing events on standard output.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
     },
     /// GET a URL and exit 0 on a 2xx answer (a container HEALTHCHECK without curl or a shell).
     Probe {
@@ -316,7 +320,8 @@ pub fn run() -> ExitCode {
             vendors,
             output,
             force,
-        } => init::init(&vendors, &output, force),
+            upstream,
+        } => init::init(&vendors, &output, force, upstream.as_deref()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();
