@@ -108,6 +108,8 @@ async fn sighup_and_reload_apply_a_valid_file_and_refuse_an_invalid_one() {
     let error = line["error"].as_str().unwrap();
     assert!(error.contains("hookgate.toml:"), "{error}");
     assert!(error.contains("did you mean \"provider\""), "{error}");
+    // Logged after the errors (one line each): wait for it rather than race the log reader.
+    proc.wait_for_log("reload refused", Duration::from_secs(5));
     assert_eq!(proc.log_count("reload refused"), 1);
     let (h2, b2) = signed("evt_hup_2", 0);
     assert_eq!(post(&proc.url("/webhooks/b"), &h2, b2).await.status, 200);
