@@ -503,9 +503,11 @@ fn the_systemd_unit_is_valid_hardened_and_runs_the_binary_as_written() {
     );
     // systemd's own score of the sandbox: 0.0 is fully locked down, 10.0 unprotected (the threshold
     // is in tenths); this unit scores 1.1 (systemd 252), what remains being mostly the network it
-    // serves. Dropping even ProtectHome= takes it past 1.2.
+    // serves. Dropping ProtectHome= or PrivateUsers= takes it to 1.2, SystemCallFilter= to 2.6,
+    // CapabilityBoundingSet= to 2.8: each fails here. (ProtectSystem= alone does not: DynamicUser=
+    // implies it.)
     let security = Command::new("systemd-analyze")
-        .args(["security", "--offline=yes", "--threshold=12"])
+        .args(["security", "--offline=yes", "--threshold=11"])
         .arg(&file)
         .output()
         .unwrap();
