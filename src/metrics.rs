@@ -35,24 +35,29 @@ impl std::fmt::Debug for RouteHandles {
     }
 }
 
-/// The counter for `key` in `cache`, made by `make` the first time.
-fn cached<K: PartialEq + Copy>(
+/// Counts one for `key` in `cache`, whose counter `make` gives the first time.
+fn inc_cached<K: PartialEq + Copy>(
     cache: &RwLock<Vec<(K, Counter)>>,
     key: K,
     make: impl FnOnce() -> Counter,
-) -> Counter {
+) {
     let read = cache.read().unwrap_or_else(|p| p.into_inner());
     if let Some((_, c)) = read.iter().find(|(k, _)| *k == key) {
-        return c.clone();
+        c.inc();
+        return;
     }
     drop(read);
     let mut write = cache.write().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, c)) = write.iter().find(|(k, _)| *k == key) {
-        return c.clone();
+    match write.iter().find(|(k, _)| *k == key) {
+        Some((_, c)) => {
+            c.inc();
+        }
+        None => {
+            let c = make();
+            c.inc();
+            write.push((key, c));
+        }
     }
-    let c = make();
-    write.push((key, c.clone()));
-    c
 }
 
 /// The label used for requests that matched no route.
@@ -487,26 +492,24 @@ impl Metrics {
             outcomes: RwLock::new(Vec::new()),
             statuses: RwLock::new(Vec::new()),
         });
-        cached(&h.outcomes, outcome, || {
+        inc_cached(&h.outcomes, outcome, || {
             self.requests
                 .get_or_create(&RequestLabels {
                     route: route.clone(),
                     outcome,
                 })
                 .clone()
-        })
-        .inc();
+        });
         h.duration.observe(elapsed.as_secs_f64());
         if let Some((status, latency)) = upstream {
-            cached(&h.statuses, status, || {
+            inc_cached(&h.statuses, status, || {
                 self.upstream_responses
                     .get_or_create(&UpstreamLabels {
                         route: route.clone(),
                         status,
                     })
                     .clone()
-            })
-            .inc();
+            });
             h.upstream_duration.observe(latency.as_secs_f64());
         }
     }

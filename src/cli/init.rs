@@ -95,20 +95,7 @@ fn names(chosen: &[&Preset]) -> String {
 
 /// The environment variables the configuration reads, in the order of its routes.
 fn variables(chosen: &[&Preset]) -> Vec<String> {
-    let mut vars = Vec::new();
-    for p in chosen {
-        let var = p.name.to_uppercase().replace('-', "_");
-        let needs = presets::needs(&p.name);
-        vars.push(if needs.public_key {
-            format!("{var}_PUBLIC_KEY")
-        } else {
-            presets::secret_var(&p.name)
-        });
-        if needs.verify_token {
-            vars.push(format!("{var}_VERIFY_TOKEN"));
-        }
-    }
-    vars
+    chosen.iter().flat_map(|p| presets::variables(p)).collect()
 }
 
 /// The file `init` writes; each route delivers to `upstream` + `/` + its name, or prints its events.

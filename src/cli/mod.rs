@@ -120,32 +120,17 @@ enum Command {
     },
     /// Print the headers a genuine vendor would send with BODY_FILE on a route.
     Sign {
-        /// The route to sign for (a [routes.NAME] of the configuration).
-        #[arg(long)]
-        route: String,
-        /// The configuration file (the route's secret or key signs the body).
-        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
-        config: PathBuf,
-        /// The body to sign, as the vendor would send it (a JSON file, say).
-        body_file: PathBuf,
+        #[command(flatten)]
+        what: Signed,
         /// Print a complete curl command against this base URL instead (e.g. http://127.0.0.1:8080).
         #[arg(long, value_name = "URL")]
         curl: Option<String>,
-        /// The Content-Type the vendor sends with the body.
-        #[arg(long, default_value = "application/json")]
-        content_type: String,
     },
     /// Sign BODY_FILE for a route now, as its vendor would, post it to the running gateway, and say
     /// what the answer means (forwarded, accepted, duplicate, or refused and why).
     Send {
-        /// The route to sign for (a [routes.NAME] of the configuration).
-        #[arg(long)]
-        route: String,
-        /// The configuration file (the route's secret or key signs the body).
-        #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
-        config: PathBuf,
-        /// The event to send, as the vendor would (a JSON file, say).
-        body_file: PathBuf,
+        #[command(flatten)]
+        what: Signed,
         /// The gateway's base URL (default: server.listen of the configuration).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
@@ -158,9 +143,6 @@ enum Command {
         /// Sign with a time before the route's window: the gateway refuses it as stale.
         #[arg(long)]
         stale: bool,
-        /// The Content-Type the vendor sends with the body.
-        #[arg(long, default_value = "application/json")]
-        content_type: String,
     },
     /// Write a commented starting configuration for the vendors named (`hookgate init stripe github`),
     /// with their secrets as ${VAR} references, queued delivery and the embedded store.
@@ -237,6 +219,22 @@ mod tests {
     }
 }
 
+/// What `sign` and `send` sign: a body, for a route of a configuration.
+#[derive(clap::Args, Debug)]
+struct Signed {
+    /// The route to sign for (a [routes.NAME] of the configuration).
+    #[arg(long)]
+    route: String,
+    /// The configuration file (the route's secret or key signs the body).
+    #[arg(long, short, value_name = "FILE", env = "HOOKGATE_CONFIG")]
+    config: PathBuf,
+    /// The body, as the vendor would send it (a JSON file, say).
+    body_file: PathBuf,
+    /// The Content-Type the vendor sends with the body.
+    #[arg(long, default_value = "application/json")]
+    content_type: String,
+}
+
 #[derive(Subcommand, Debug)]
 enum ProvidersAction {
     /// Print a preset as a route table a user can paste and edit.
@@ -287,32 +285,29 @@ pub fn run() -> ExitCode {
             admin,
         } => client::tail(&admin, route, outcome, json),
         Command::Reload { admin, token } => client::reload(&admin, token.as_deref()),
-        Command::Sign {
-            route,
-            config,
-            body_file,
-            curl,
-            content_type,
-        } => sign::sign(&config, &route, &body_file, curl.as_deref(), &content_type),
+        Command::Sign { what, curl } => sign::sign(
+            &what.config,
+            &what.route,
+            &what.body_file,
+            curl.as_deref(),
+            &what.content_type,
+        ),
         Command::Send {
-            route,
-            config,
-            body_file,
+            what,
             url,
             repeat,
             tamper,
             stale,
-            content_type,
         } => send::send(
-            &config,
-            &route,
-            &body_file,
+            &what.config,
+            &what.route,
+            &what.body_file,
             &send::Options {
                 url: url.as_deref(),
                 repeat,
                 tamper,
                 stale,
-                content_type: &content_type,
+                content_type: &what.content_type,
             },
         ),
         Command::Providers { action, markdown } => providers(action, markdown),

@@ -273,16 +273,32 @@ pub fn as_route_toml(p: &Preset) -> String {
     out
 }
 
-/// The environment variable a route of preset `name` reads its secret from, by default.
-pub fn secret_var(name: &str) -> String {
-    format!("{}_SECRET", name.to_uppercase().replace('-', "_"))
+/// The environment variables a route of preset `p` reads, as `route_head` writes them: its secret
+/// (or public key), and its verify token when a handshake compares one.
+pub fn variables(p: &Preset) -> Vec<String> {
+    let var = env_prefix(&p.name);
+    let needs = needs(&p.name);
+    let mut vars = vec![if needs.public_key {
+        format!("{var}_PUBLIC_KEY")
+    } else {
+        format!("{var}_SECRET")
+    }];
+    if needs.verify_token {
+        vars.push(format!("{var}_VERIFY_TOKEN"));
+    }
+    vars
+}
+
+/// `stripe-connect` → `STRIPE_CONNECT`: the prefix of a preset's environment variables.
+fn env_prefix(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
 }
 
 /// The part of a route that only its user can write, for preset `p`: the comments on the vendor,
 /// `[routes.NAME]`, the provider, the secret (or key, URL, token) as `${VAR}` references, and
 /// `upstream`.
 pub fn route_head(p: &Preset, upstream: &str) -> String {
-    let var = p.name.to_uppercase().replace('-', "_");
+    let var = env_prefix(&p.name);
     let needs = needs(&p.name);
     let mut out = format!("# {} — {}\n", p.title, p.docs);
     if let Some(ips) = &p.source_ips {
@@ -305,7 +321,7 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
     if needs.public_key {
         out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
     } else {
-        out.push_str(&format!("secrets = [\"${{{}}}\"]\n", secret_var(&p.name)));
+        out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n"));
     }
     if needs.public_url {
         out.push_str(&format!(

@@ -59,6 +59,19 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// The vector as a request to `route`: at the vector's URL, or else the route's path.
+    fn of(v: &Vector, route: &Route) -> Delivery {
+        Delivery {
+            uri: v.url.clone().unwrap_or_else(|| route.path.clone()),
+            headers: v
+                .headers
+                .iter()
+                .map(|[k, h]| (k.clone(), h.clone()))
+                .collect(),
+            body: v.body.clone(),
+        }
+    }
+
     fn parts(&self) -> Parts {
         let mut b = http::Request::builder().method("POST").uri(&self.uri);
         for (k, v) in &self.headers {
@@ -226,15 +239,7 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
             return failures;
         }
     };
-    let delivery = Delivery {
-        uri: v.url.clone().unwrap_or_else(|| route.path.clone()),
-        headers: v
-            .headers
-            .iter()
-            .map(|[k, h]| (k.clone(), h.clone()))
-            .collect(),
-        body: v.body.clone(),
-    };
+    let delivery = Delivery::of(v, &route);
     let verify = |d: &Delivery| {
         route
             .verifier
@@ -450,15 +455,7 @@ fn the_legacy_sha1_signature_is_accepted_only_by_the_route_that_opts_in() {
     let v = &vectors()["github-sha1"][0];
     let github = table.presets.iter().find(|p| p.name == "github").unwrap();
     let route = build_route(github, v, &v.secrets(), None).unwrap();
-    let delivery = Delivery {
-        uri: route.path.clone(),
-        headers: v
-            .headers
-            .iter()
-            .map(|[k, h]| (k.clone(), h.clone()))
-            .collect(),
-        body: v.body.clone(),
-    };
+    let delivery = Delivery::of(v, &route);
     let got = route
         .verifier
         .verify(&delivery.parts(), bytes::Bytes::from(v.body.clone()))
