@@ -6,6 +6,10 @@
 //! are UTF-8 (form posts) and as `data_base64` otherwise. `raw` is the binary mode: the vendor's body and
 //! content type untouched, with the event attributes in `ce-` headers.
 //!
+//! A delivery that came by another method than POST (a signed GET or DELETE) carries the extension
+//! attributes `webhookmethod` and, when the signature covers it, `webhookquery`; with no body it has no
+//! `data`. The upstream always receives a POST.
+//!
 //! An envelope can only be built from a `Verified`. This module never sees secrets or signature headers.
 
 use crate::verify::Verified;
@@ -83,6 +87,23 @@ fn structured(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
         out.extend_from_slice(b",\"time\":");
         push_json_string(&mut out, &time.to_string());
     }
+    if let Some(line) = event.request_line() {
+        out.extend_from_slice(b",\"webhookmethod\":");
+        push_json_string(&mut out, line.method.as_str());
+        if let Some(query) = &line.query {
+            out.extend_from_slice(b",\"webhookquery\":");
+            push_json_string(&mut out, query);
+        }
+        if body.is_empty() {
+            // A GET or DELETE delivery usually has no body: the event has no data.
+            out.push(b'}');
+            return Envelope {
+                body: Bytes::from(out),
+                content_type: STRUCTURED,
+                headers: Vec::new(),
+            };
+        }
+    }
     out.extend_from_slice(b",\"datacontenttype\":");
     push_json_string(&mut out, &data_content_type(event));
     if event.is_json() {
@@ -131,6 +152,18 @@ fn binary(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
             HeaderName::from_static("ce-time"),
             header_text(&time.to_string()),
         ));
+    }
+    if let Some(line) = event.request_line() {
+        headers.push((
+            HeaderName::from_static("ce-webhookmethod"),
+            header_text(line.method.as_str()),
+        ));
+        if let Some(query) = &line.query {
+            headers.push((
+                HeaderName::from_static("ce-webhookquery"),
+                header_text(query),
+            ));
+        }
     }
     let content_type = HeaderValue::from_str(&data_content_type(event))
         .unwrap_or(HeaderValue::from_static(OCTETS));
@@ -241,5 +274,45 @@ mod tests {
         assert_eq!(get("ce-id").unwrap(), "evt_9");
         assert_eq!(get("ce-type").unwrap(), "t.x");
         assert_eq!(get("ce-source").unwrap(), "chamelio");
+        assert!(get("ce-webhookmethod").is_none());
+    }
+
+    #[test]
+    fn other_methods_are_named_and_an_empty_body_has_no_data() {
+        use crate::verify::RequestLine;
+        let get = Verified::for_test("", "h", None, "").with_request_line(RequestLine {
+            method: http::Method::GET,
+            query: Some("a=1&b=%20".to_string()),
+            digest: [0; 32],
+        });
+        let ce = json(&build(Mode::CloudEvents, &get, &ATTRS));
+        assert_eq!(ce["webhookmethod"], "GET");
+        assert_eq!(ce["webhookquery"], "a=1&b=%20");
+        assert!(
+            ce.get("data").is_none() && ce.get("datacontenttype").is_none(),
+            "{ce}"
+        );
+        let raw = build(Mode::Raw, &get, &ATTRS);
+        let header = |n: &str| {
+            raw.headers
+                .iter()
+                .find(|(h, _)| h == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("ce-webhookmethod").unwrap(), "GET");
+        // Percent-encoded, as the CloudEvents HTTP binding encodes header values.
+        assert_eq!(header("ce-webhookquery").unwrap(), "a=1&b=%2520");
+
+        // An unsigned query is not there to forward; a body is still data.
+        let delete = Verified::for_test("{\"x\":1}", "h", None, "application/json")
+            .with_request_line(RequestLine {
+                method: http::Method::DELETE,
+                query: None,
+                digest: [0; 32],
+            });
+        let ce = json(&build(Mode::CloudEvents, &delete, &ATTRS));
+        assert_eq!(ce["webhookmethod"], "DELETE");
+        assert!(ce.get("webhookquery").is_none());
+        assert_eq!(ce["data"]["x"], 1);
     }
 }

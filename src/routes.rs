@@ -52,7 +52,9 @@ pub struct Route {
     pub status: StatusOverrides,
     /// Endpoint-verification handshakes the gateway answers itself.
     pub handshakes: Vec<Handshake>,
-    /// The `Allow` header: POST, plus the methods of GET or HEAD handshakes.
+    /// The methods signed deliveries come by: POST unless `methods` says otherwise.
+    pub methods: Vec<http::Method>,
+    /// The `Allow` header: those methods, plus the methods of GET or HEAD handshakes.
     pub allow: http::HeaderValue,
     /// The route's request metrics, resolved at its first request.
     pub metrics: crate::metrics::RouteHandles,

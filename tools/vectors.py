@@ -247,6 +247,16 @@ def official():
         id="body-sha256", secret="yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
         public_url="https://www.example.com/webhook_uri",
     )
+    add(
+        "hubspot-v2",
+        "official: HubSpot's Python SDK, signature test 'v2, GET method' "
+        "(hubspot-api-python tests/spec/utils/test_signature.py, test_is_valid__v2_get_method)",
+        "",
+        [("X-HubSpot-Signature-Version", "v2"),
+         ("X-HubSpot-Signature", "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e")],
+        id="request-sha256", secret="yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+        public_url="https://www.example.com/webhook_uri", method="GET",
+    )
     svix = dict(
         body='{"test": 2432232314}',
         secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -766,6 +776,11 @@ def timestamped():
         [JSON, ("x-zendesk-webhook-invocation-id", "8350205582"), ("X-Zendesk-Webhook-Signature-Timestamp", T_RFC),
          ("X-Zendesk-Webhook-Signature", b64(mac("sha256", "zendesk-signing-secret", T_RFC + b)))],
         id="8350205582", type="zen:event-type:user.created", secret="zendesk-signing-secret")
+    # A webhook configured with the DELETE method: no body, so the signature covers the timestamp.
+    add("zendesk", docs("https://developer.zendesk.com/documentation/webhooks/verifying/"), "",
+        [("x-zendesk-webhook-invocation-id", "8350205583"), ("X-Zendesk-Webhook-Signature-Timestamp", T_RFC),
+         ("X-Zendesk-Webhook-Signature", b64(mac("sha256", "zendesk-signing-secret", T_RFC)))],
+        id="8350205583", secret="zendesk-signing-secret", method="DELETE")
 
     msg_id = "befa7b53-d79d-478f-86b9-120f112b044e"
     ts = "2026-01-01T00:00:00.123456789Z"
@@ -1017,13 +1032,15 @@ def write(path):
         "# Test deliveries for every preset, written by tools/vectors.py; do not edit by hand.",
         "# Each [[NAME]] is one delivery. source says where it came from: \"official: ...\" for a vendor's",
         "# published example, \"constructed from ...\" for one built from the vendor's documentation.",
-        "# id = \"body-sha256\" means the event id is the SHA-256 of the body. The test in",
+        "# id = \"body-sha256\" means the event id is the SHA-256 of the body (\"request-sha256\": of the",
+        "# signed parts of a delivery by another method than POST, verify::request_digest). The test in",
         "# src/presets/vectors.rs derives tampered, wrong-key, malformed, missing, stale and future variants.",
         "",
     ]
     for v in sorted(VECTORS, key=lambda v: v["preset"]):
         out.append(f"[[{v['preset']}]]")
-        for key in ["source", "secret", "public_key", "other_public_key", "public_url", "url", "id", "type"]:
+        for key in ["source", "secret", "public_key", "other_public_key", "public_url", "method", "url", "id",
+                    "type"]:
             if key in v:
                 out.append(f"{key} = {toml_str(v[key])}")
         if "secrets" in v:

@@ -326,6 +326,8 @@ fn jwt_algorithm(name: &str) -> Option<jsonwebtoken::Algorithm> {
 pub struct Layer {
     pub provider: Option<At<String>>,
     pub path: Option<At<String>>,
+    /// The methods signed deliveries come by (POST unless set).
+    pub methods: Option<At<Vec<http::Method>>>,
     pub secrets: Option<At<Vec<At<Secret>>>>,
     pub upstream: Option<At<Upstream>>,
     pub upstream_secret: Option<At<Secret>>,
@@ -393,6 +395,9 @@ pub struct StatusLayer {
     pub timestamp: Option<At<StatusCode>>,
 }
 
+/// The methods a vendor can sign a delivery with (HubSpot and Zendesk sign GET and DELETE too).
+const SIGNED_METHODS: &[&str] = &["POST", "PUT", "PATCH", "DELETE", "GET"];
+
 /// Checks each key of a raw route (or preset, or `[defaults]`) under the key prefix `at`.
 pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
     let k = |name: &str| format!("{at}.{name}");
@@ -407,6 +412,24 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         } else {
             Ok(p.clone())
         }
+    });
+    let methods = c.check(&raw.methods, k("methods"), |list| {
+        let mut out: Vec<http::Method> = Vec::new();
+        for m in list {
+            let method = choice(m.get_ref(), SIGNED_METHODS, |t| {
+                SIGNED_METHODS
+                    .contains(&t)
+                    .then(|| t.parse().expect("a method name"))
+            })?;
+            if out.contains(&method) {
+                return Err(format!("\"{method}\" is listed twice; list each method once"));
+            }
+            out.push(method);
+        }
+        if out.is_empty() {
+            return Err("is empty, so no delivery could arrive; list at least one method, such as [\"POST\"]".to_string());
+        }
+        Ok(out)
     });
     let secrets = c.secrets(&raw.secrets, &k("secrets"));
     let upstream = c.check_env(&raw.upstream, k("upstream"), |c, t| {
@@ -510,6 +533,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
     Layer {
         provider,
         path,
+        methods,
         secrets,
         upstream,
         upstream_secret,
@@ -764,7 +788,7 @@ macro_rules! over {
 impl Layer {
     pub fn over(self, lower: Layer) -> Layer {
         over!(self, lower, Layer {
-            provider, path, secrets, upstream, upstream_secret, allow_ips, delivery,
+            provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
             vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token,

@@ -78,6 +78,7 @@ pub struct RawAdmin {
 pub struct RawRoute {
     pub provider: Option<S<String>>,
     pub path: Option<S<String>>,
+    pub methods: Option<S<Vec<S<String>>>>,
     pub secrets: Option<S<Vec<S<String>>>>,
     pub upstream: Option<S<String>>,
     pub upstream_secret: Option<S<String>>,

@@ -440,7 +440,11 @@ pub fn route(
             }
         }
     }
-    let mut methods = vec!["POST"];
+    let signed_methods = merged
+        .methods
+        .as_ref()
+        .map_or_else(|| vec![Method::POST], |m| m.value.clone());
+    let mut methods: Vec<&str> = signed_methods.iter().map(Method::as_str).collect();
     for h in &handshakes {
         if h.method == Method::GET && !methods.contains(&"GET") {
             methods.push("GET");
@@ -450,6 +454,8 @@ pub fn route(
         }
     }
     methods.sort();
+    let allow =
+        HeaderValue::from_str(&methods.join(", ")).expect("method names are valid header text");
 
     if errors.len() > before {
         return None;
@@ -557,8 +563,8 @@ pub fn route(
             timestamp: merged.status.timestamp.as_ref().map(|s| s.value),
         },
         handshakes,
-        allow: HeaderValue::from_str(&methods.join(", "))
-            .expect("method names are valid header text"),
+        methods: signed_methods,
+        allow,
         metrics: Default::default(),
     })
 }

@@ -156,6 +156,25 @@ header = "X-Sig"
 }
 
 #[test]
+fn a_route_takes_signed_deliveries_by_the_methods_it_lists() {
+    let text = |methods: &str| {
+        format!(
+            "[routes.a]\nprovider = \"zendesk\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n{methods}"
+        )
+    };
+    let c = parse_with(&text(""), &[]).unwrap();
+    assert_eq!(route(&c, "a").methods, [http::Method::POST]);
+    assert_eq!(route(&c, "a").allow, "POST");
+    let c = parse_with(&text("methods = [\"POST\", \"DELETE\", \"GET\"]\n"), &[]).unwrap();
+    let r = route(&c, "a");
+    assert_eq!(
+        r.methods,
+        [http::Method::POST, http::Method::DELETE, http::Method::GET]
+    );
+    assert_eq!(r.allow, "DELETE, GET, POST");
+}
+
+#[test]
 fn sizes_may_be_integers_or_have_units() {
     let text = |v: &str| format!("[server]\nmax_body = {v}\n");
     for (v, want) in [
@@ -197,8 +216,20 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nprovider = \"zendesk\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nmethods = [\"POST\", \"DELET\"]\n",
+            "hookgate.toml:5:11: routes.a.methods: \"DELET\" is not one of \"POST\", \"PUT\", \"PATCH\", \"DELETE\", \"GET\"; did you mean \"DELETE\"?",
+        ),
+        (
+            "[routes.a]\nprovider = \"zendesk\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nmethods = [\"GET\", \"GET\"]\n",
+            "hookgate.toml:5:11: routes.a.methods: \"GET\" is listed twice; list each method once",
+        ),
+        (
+            "[routes.a]\nprovider = \"zendesk\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nmethods = []\n",
+            "hookgate.toml:5:11: routes.a.methods: is empty, so no delivery could arrive; list at least one method, such as [\"POST\"]",
+        ),
+        (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",

@@ -431,9 +431,8 @@ impl Gateway {
         let not_allowed = || Reject::MethodNotAllowed {
             allow: route.allow.clone(),
         };
-        if req.method() != Method::POST
-            && !route.handshakes.iter().any(|h| h.method == req.method())
-        {
+        let signed_method = route.methods.contains(req.method());
+        if !signed_method && !route.handshakes.iter().any(|h| h.method == req.method()) {
             return Err(not_allowed());
         }
 
@@ -444,8 +443,14 @@ impl Gateway {
         }
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
-            // A GET or HEAD handshake (Meta, Dropbox, Okta, Trello); nothing else is served.
-            return handshake(&route, &parts, b"", false).ok_or_else(not_allowed);
+            // A GET or HEAD handshake (Meta, Dropbox, Okta, Trello); otherwise only a method the
+            // route takes signed deliveries by (HubSpot's and Zendesk's GET and DELETE) goes on.
+            if let Some(answer) = handshake(&route, &parts, b"", false) {
+                return Ok(answer);
+            }
+            if !signed_method {
+                return Err(not_allowed());
+            }
         }
 
         // 3. Body, up to max_body; the request then moves from the receiving places to the delivering
@@ -770,7 +775,10 @@ fn dedupe_keys(route: &Route, event: &Verified) -> Keys {
     if event.id_is_signed() {
         return Keys::id_only(id);
     }
-    let digest = sha2::Sha256::digest(event.body());
+    let digest: [u8; 32] = match event.request_line() {
+        Some(line) => line.digest,
+        None => sha2::Sha256::digest(event.body()).into(),
+    };
     Keys {
         id,
         content: Some(EventKey::content(&route.name, &digest)),

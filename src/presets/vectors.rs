@@ -10,7 +10,7 @@
 use super::{EXAMPLE_URL, Preset, as_route_toml, needs, table};
 use crate::replay::{WindowError, check_window};
 use crate::routes::Route;
-use crate::verify::{Source, VerifyError, body_hash};
+use crate::verify::{Piece, Source, VerifyError, body_hash};
 use bytes::Bytes;
 use http::request::Parts;
 use jiff::SignedDuration;
@@ -26,6 +26,8 @@ struct Vector {
     public_key: Option<String>,
     other_public_key: Option<String>,
     public_url: Option<String>,
+    /// The method the delivery comes by, when it is not POST.
+    method: Option<String>,
     url: Option<String>,
     id: Option<String>,
     #[serde(rename = "type")]
@@ -53,6 +55,7 @@ impl Vector {
 /// One request: target, headers and body.
 #[derive(Clone)]
 struct Delivery {
+    method: http::Method,
     uri: String,
     headers: Vec<(String, String)>,
     body: String,
@@ -62,6 +65,12 @@ impl Delivery {
     /// The vector as a request to `route`: at the vector's URL, or else the route's path.
     fn of(v: &Vector, route: &Route) -> Delivery {
         Delivery {
+            method: v
+                .method
+                .as_deref()
+                .unwrap_or("POST")
+                .parse()
+                .expect("a method"),
             uri: v.url.clone().unwrap_or_else(|| route.path.clone()),
             headers: v
                 .headers
@@ -73,7 +82,9 @@ impl Delivery {
     }
 
     fn parts(&self) -> Parts {
-        let mut b = http::Request::builder().method("POST").uri(&self.uri);
+        let mut b = http::Request::builder()
+            .method(self.method.clone())
+            .uri(&self.uri);
         for (k, v) in &self.headers {
             b = b.header(k, v);
         }
@@ -263,6 +274,15 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
                 );
             }
         }
+        Some("request-sha256") => {
+            let digest = verified.request_line().map(|l| hex::encode(l.digest));
+            if !verified.id_is_body_hash() || digest.as_deref() != Some(verified.id()) {
+                fail(
+                    "id",
+                    format!("expected the request digest, got {:?}", verified.id()),
+                );
+            }
+        }
         Some(id) if verified.id() != id => {
             fail("id", format!("expected {id:?}, got {:?}", verified.id()))
         }
@@ -323,6 +343,26 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
         if got != Err(VerifyError::InvalidSignature) {
             fail(
                 "tampered body",
+                format!("expected InvalidSignature, got {got:?}"),
+            );
+        }
+    }
+
+    // Another method, where the scheme signs it.
+    if route.verifier.payload().uses(&Piece::Method) {
+        let other = if delivery.method == http::Method::POST {
+            http::Method::PUT
+        } else {
+            http::Method::POST
+        };
+        let d = Delivery {
+            method: other,
+            ..delivery.clone()
+        };
+        let got = verify(&d).map(|_| ());
+        if got != Err(VerifyError::InvalidSignature) {
+            fail(
+                "another method",
                 format!("expected InvalidSignature, got {got:?}"),
             );
         }

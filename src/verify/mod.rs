@@ -33,7 +33,7 @@ pub use spec::{
     TimestampFormat,
 };
 pub use template::{Piece, Template};
-pub use verified::{Verified, body_hash, is_json};
+pub use verified::{RequestLine, Verified, body_hash, is_json, request_digest};
 
 use check::Presented;
 use verified::EventId;
@@ -401,9 +401,25 @@ impl Verifier {
             };
             Some(at.ok_or(VerifyError::MalformedTimestamp)?)
         };
-        let (id, id_is_body_hash, id_signed) = match self.event_id(&req) {
-            Some((id, signed)) => (id, false, signed),
-            None => (EventId::Owned(body_hash(&body)), true, true),
+        // A delivery by another method (a signed GET or DELETE) usually has no body: what identifies
+        // it is everything the signature covers.
+        let request = (parts.method != http::Method::POST).then(|| {
+            let query = self
+                .covers_query()
+                .then(|| parts.uri.query().map(str::to_string))
+                .flatten();
+            let stamp = signed_at.and_then(|_| req.lookup_any(&self.timestamp));
+            let digest = request_digest(&parts.method, query.as_deref(), stamp.as_deref(), &body);
+            Box::new(RequestLine {
+                method: parts.method.clone(),
+                query,
+                digest,
+            })
+        });
+        let (id, id_is_body_hash, id_signed) = match (self.event_id(&req), &request) {
+            (Some((id, signed)), _) => (id, false, signed),
+            (None, None) => (EventId::Owned(body_hash(&body)), true, true),
+            (None, Some(line)) => (EventId::Owned(hex::encode(line.digest)), true, true),
         };
         let kind = req.lookup_any(&self.event.kind).map(Cow::into_owned);
         let time = req
@@ -423,7 +439,15 @@ impl Verifier {
             signed_at,
             content_type,
             json,
+            request,
         })
+    }
+
+    /// Whether the signature covers the query string the vendor called with: a template with the
+    /// URL or the path in it (both are taken with the query as received).
+    pub fn covers_query(&self) -> bool {
+        self.algorithm.signs_template()
+            && (self.payload.uses(&Piece::Url) || self.payload.uses(&Piece::Path))
     }
 
     /// The vendor's event id, from the first source that has one, and whether the signature covers

@@ -699,3 +699,95 @@ fn a_stated_timestamp_form_is_read_in_that_form_only() {
         Err(VerifyError::MalformedTimestamp)
     );
 }
+
+fn by(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
+    let mut b = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+#[test]
+fn a_delivery_by_another_method_is_identified_by_its_signed_parts_only() {
+    // Zendesk's kind: the timestamp and the (empty) body are signed, the query is not.
+    // python3: hmac.new(b"s3cret", b"1700000000", hashlib.sha256).hexdigest()
+    let stamped = V {
+        payload: "{timestamp}{body}",
+        timestamp: Some("header:x-ts"),
+        ..V::hex_body("")
+    }
+    .build();
+    let sig = "b82d76a98690627a418267faa0be5e8830d04d82cc88b5450d2c0f32173127c5";
+    let get = |uri: &str, ts: &str, sig: &str| {
+        stamped.verify(
+            &by("GET", uri, &[("x-ts", ts), ("x-sig", sig)]),
+            Bytes::new(),
+        )
+    };
+    let one = get("/webhooks/x?ticket=1", "1700000000", sig).unwrap();
+    let line = one.request_line().expect("a GET is described");
+    assert_eq!(line.method, http::Method::GET);
+    assert_eq!(
+        line.query, None,
+        "the query is not signed, so it is not kept"
+    );
+    assert!(one.id_is_body_hash());
+    assert_eq!(one.id(), hex::encode(line.digest));
+    // A replay with another (unsigned) query is the same delivery.
+    let two = get("/webhooks/x?ticket=2", "1700000000", sig).unwrap();
+    assert_eq!(two.id(), one.id());
+    // Another signed time is another delivery.
+    // python3: hmac.new(b"s3cret", b"1700000001", hashlib.sha256).hexdigest()
+    let later = "b89c9f31982c618e4656c40628079586b155df92e3b085b2686ff11fd7513b2e";
+    let three = get("/webhooks/x", "1700000001", later).unwrap();
+    assert_ne!(three.id(), one.id());
+    assert_eq!(
+        get("/webhooks/x", "1700000001", sig).map(|_| ()),
+        Err(VerifyError::InvalidSignature)
+    );
+    // A POST keeps the body hash and no request line.
+    let post = stamped
+        .verify(
+            &by(
+                "POST",
+                "/webhooks/x",
+                &[("x-ts", "1700000000"), ("x-sig", sig)],
+            ),
+            Bytes::new(),
+        )
+        .unwrap();
+    assert!(post.request_line().is_none());
+    assert_eq!(post.id(), body_hash(b""));
+
+    // HubSpot's kind: method and URL signed, so the query is kept and cannot change.
+    let mut spec = V {
+        payload: "{method}{url}{body}",
+        ..V::hex_body("")
+    }
+    .spec();
+    spec.public_url = Some("https://h.example/webhooks/x".parse().unwrap());
+    let signed = Verifier::new(spec).unwrap();
+    // python3: hmac.new(b"s3cret", b"GEThttps://h.example/webhooks/x?ticket=1", hashlib.sha256).hexdigest()
+    let sig = "122c6f178bc87fdbd93c12f2d785f9d354bc229b8780900750550638c146b1a4";
+    let ok = signed
+        .verify(
+            &by("GET", "/webhooks/x?ticket=1", &[("x-sig", sig)]),
+            Bytes::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        ok.request_line().unwrap().query.as_deref(),
+        Some("ticket=1")
+    );
+    for (method, uri) in [
+        ("GET", "/webhooks/x?ticket=2"),
+        ("DELETE", "/webhooks/x?ticket=1"),
+        ("POST", "/webhooks/x?ticket=1"),
+    ] {
+        let got = signed
+            .verify(&by(method, uri, &[("x-sig", sig)]), Bytes::new())
+            .map(|_| ());
+        assert_eq!(got, Err(VerifyError::InvalidSignature), "{method} {uri}");
+    }
+}

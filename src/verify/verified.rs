@@ -23,6 +23,22 @@ pub struct Verified {
     pub(super) signed_at: Option<Timestamp>,
     pub(super) content_type: Option<HeaderValue>,
     pub(super) json: bool,
+    /// For a delivery by a method other than POST: the method, and the query string when the
+    /// signature covers it.
+    pub(super) request: Option<Box<RequestLine>>,
+}
+
+/// How a delivery that did not come as a POST was made (HubSpot's and Zendesk's signed GET and
+/// DELETE webhooks): the upstream always receives a POST, so the envelope says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine {
+    pub method: http::Method,
+    /// The query string as received, only when the signature covers it (a `{url}` or `{path}`
+    /// template); an unsigned query is never forwarded.
+    pub query: Option<String>,
+    /// SHA-256 of what the signature covers (`request_digest`): the event id when the vendor sends
+    /// none, and what deduplication keys the delivery by when its id is unsigned.
+    pub digest: [u8; 32],
 }
 
 impl Verified {
@@ -62,6 +78,10 @@ impl Verified {
     pub fn is_json(&self) -> bool {
         self.json
     }
+    /// The method and signed query of a delivery that was not a POST.
+    pub fn request_line(&self) -> Option<&RequestLine> {
+        self.request.as_deref()
+    }
 
     /// A verified value for tests of the modules downstream of verification.
     #[cfg(test)]
@@ -76,13 +96,43 @@ impl Verified {
             signed_at: None,
             content_type: HeaderValue::from_str(content_type).ok(),
             json: json::scan(body.as_bytes(), &[]).is_ok(),
+            request: None,
         }
+    }
+
+    /// The same, delivered by another method.
+    #[cfg(test)]
+    pub fn with_request_line(mut self, line: RequestLine) -> Verified {
+        self.request = Some(Box::new(line));
+        self
     }
 }
 
 /// The event id of a vendor that has none: the hex SHA-256 of the raw body.
 pub fn body_hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+/// What identifies a delivery by another method than POST, whose body is usually empty: the SHA-256
+/// of the signed parts, `METHOD LF signed query LF signed timestamp LF body`. Parts the signature does
+/// not cover (an unsigned query) are left out, so a replay cannot change its identity with them.
+pub fn request_digest(
+    method: &http::Method,
+    query: Option<&str>,
+    timestamp: Option<&str>,
+    body: &[u8],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [
+        method.as_str(),
+        query.unwrap_or(""),
+        timestamp.unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(body);
+    h.finalize().into()
 }
 
 /// True for `application/json`, `text/json` and any `+json` media type.

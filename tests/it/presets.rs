@@ -79,3 +79,148 @@ async fn a_github_delivery_is_identified_by_its_delivery_header() {
     assert_eq!(ce["data"]["zen"], "Design for failure.");
     gw.stop().await;
 }
+
+/// HubSpot v2 signs GET deliveries (method, URL and an empty body) and Zendesk webhooks set to
+/// DELETE sign their timestamp: a route that lists those methods verifies and forwards them as a
+/// POST of a CloudEvent that names the method; a route that does not answers 405.
+#[tokio::test]
+async fn signed_get_and_delete_deliveries_are_verified_and_forwarded_where_the_route_takes_them() {
+    use base64::Engine;
+    use hmac::Mac;
+    use sha2::Digest;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.hubspot]\nprovider = \"hubspot-v2\"\nsecrets = [\"hs-secret\"]\n\
+         public_url = \"https://hooks.example.com/webhooks/hubspot\"\nmethods = [\"POST\", \"GET\"]\n\
+         upstream = \"{u}\"\n\
+         [routes.zendesk]\nprovider = \"zendesk\"\nsecrets = [\"zd-secret\"]\nmethods = [\"DELETE\"]\n\
+         upstream = \"{u}\"\n\
+         [routes.posts]\nprovider = \"hubspot-v2\"\nsecrets = [\"hs-secret\"]\n\
+         public_url = \"https://hooks.example.com/webhooks/posts\"\nupstream = \"{u}\"\n",
+        u = upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let hubspot = |url: &str| {
+        let digest = sha2::Sha256::digest(format!("hs-secret{}", url).as_bytes());
+        hdrs(&[
+            ("x-hubspot-signature-version", "v2"),
+            ("x-hubspot-signature", &hex::encode(digest)),
+        ])
+    };
+
+    // HubSpot: the query is signed, so it is forwarded; a retry is a duplicate.
+    let signed = hubspot("GEThttps://hooks.example.com/webhooks/hubspot?objectId=123");
+    let r = send(
+        "GET",
+        &gw.url("/webhooks/hubspot?objectId=123"),
+        &signed,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let ce = got[0].json();
+    assert_eq!(ce["webhookmethod"], "GET");
+    assert_eq!(ce["webhookquery"], "objectId=123");
+    assert_eq!(ce["source"], "hubspot");
+    assert!(ce.get("data").is_none(), "{ce}");
+    let again = send(
+        "GET",
+        &gw.url("/webhooks/hubspot?objectId=123"),
+        &signed,
+        "",
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(upstream.count(), 1, "a retry is not forwarded again");
+    // Another query, or another method, is not what HubSpot signed.
+    let r = send(
+        "GET",
+        &gw.url("/webhooks/hubspot?objectId=124"),
+        &signed,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let r = send(
+        "POST",
+        &gw.url("/webhooks/hubspot?objectId=123"),
+        &signed,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // A route that takes only POST refuses a GET before reading it, naming what it takes.
+    let r = send(
+        "GET",
+        &gw.url("/webhooks/posts"),
+        &hubspot("GEThttps://hooks.example.com/webhooks/posts"),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "POST");
+    let r = send("PUT", &gw.url("/webhooks/hubspot"), &[], "").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET, POST");
+    assert_eq!(upstream.count(), 1);
+
+    // Zendesk: the timestamp is signed, the query is not, so it is not forwarded, and a replay that
+    // changes it (with another, unsigned, invocation id) is still the same delivery.
+    let stamp = rfc3339(0);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"zd-secret").unwrap();
+    mac.update(stamp.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let zendesk = |invocation: &str| {
+        hdrs(&[
+            ("x-zendesk-webhook-invocation-id", invocation),
+            ("x-zendesk-webhook-signature-timestamp", &stamp),
+            ("x-zendesk-webhook-signature", &sig),
+        ])
+    };
+    let r = send(
+        "DELETE",
+        &gw.url("/webhooks/zendesk?ticket=7"),
+        &zendesk("inv-1"),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = upstream.received();
+    assert_eq!(got.len(), 2);
+    let ce = got[1].json();
+    assert_eq!(ce["webhookmethod"], "DELETE");
+    assert_eq!(ce["id"], "inv-1");
+    assert!(
+        ce.get("webhookquery").is_none(),
+        "an unsigned query is not forwarded: {ce}"
+    );
+    let r = send(
+        "DELETE",
+        &gw.url("/webhooks/zendesk?ticket=8"),
+        &zendesk("inv-forged"),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        upstream.count(),
+        2,
+        "the replay was recognised by what is signed"
+    );
+    // A body the signature does not cover, and a POST to a DELETE-only route, are refused.
+    let r = send(
+        "DELETE",
+        &gw.url("/webhooks/zendesk"),
+        &zendesk("inv-2"),
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let r = send("POST", &gw.url("/webhooks/zendesk"), &zendesk("inv-3"), "").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "DELETE");
+    assert_eq!(upstream.count(), 2);
+    gw.stop().await;
+}
