@@ -36,7 +36,7 @@ VECTORS = []
 
 
 def sha(name):
-    return {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}[name]
+    return {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}[name]
 
 
 def mac(alg, key, msg):
@@ -1056,10 +1056,121 @@ def write(path):
     Path(path).write_text("\n".join(out))
 
 
+def catalogue_150():
+    """The presets added to reach 150 (2026-12-01), each built from its vendor's documentation."""
+    body_mac("acuity", "https://developers.acuityscheduling.com/docs/webhooks", "sha256", "X-Acuity-Signature",
+             "base64", "action=appointment.scheduled&id=1234567&calendarID=123&appointmentTypeID=456",
+             secret="acuity-api-key", id="body-sha256")
+    VECTORS[-1]["headers"][0] = FORM
+    body_mac("aftership", "https://www.aftership.com/docs/tracking/webhook/webhook-signature", "sha256",
+             "aftership-hmac-sha256", "base64",
+             js({"event_id": "ae6f5ac6-9d36-4b08-9c8f-3e2e1a0b2c11", "event": "tracking_update",
+                 "msg": {"tracking_number": "1Z999AA10123456784", "tag": "InTransit"}, "ts": T}),
+             secret="aftership-webhook-secret", id="ae6f5ac6-9d36-4b08-9c8f-3e2e1a0b2c11", type="tracking_update")
+    body_mac("attio", "https://docs.attio.com/rest-api/guides/webhooks", "sha256", "Attio-Signature", "hex",
+             js({"webhook_id": "wh_1", "events": [{"event_type": "record.created", "id": {"record_id": "r1"}}]}),
+             secret="attio-webhook-secret", id="body-sha256")
+    body_mac("btcpay", "https://docs.btcpayserver.org/API/Greenfield/v1/#tag/Webhooks", "sha256", "BTCPay-Sig",
+             "hex", js({"deliveryId": "Dz1", "webhookId": "W1", "originalDeliveryId": "Dz0", "isRedelivery": True,
+                        "type": "InvoiceSettled", "timestamp": T, "storeId": "S1", "invoiceId": "I1"}),
+             secret="btcpay-webhook-secret", prefix="sha256=", id="Dz0", type="InvoiceSettled")
+    b = js({"subscription_id": "whsub_1", "event": {"id": "ev_2d9Fz", "object_type": "lead", "action": "created",
+                                                    "date_created": T_RFC, "data": {"id": "lead_1"}}})
+    key = bytes.fromhex("9a5d3c0ba2f4e5d6c7b8a9f0e1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e")
+    add("close", docs("https://developer.close.com/topics/webhooks/"), b,
+        [JSON, ("close-sig-timestamp", str(T)), ("close-sig-hash", hx(mac("sha256", key, f"{T}{b}")))],
+        id="ev_2d9Fz", type="created", secret=key.hex())
+    add("cloudflare", docs("https://developers.cloudflare.com/notifications/get-started/configure-webhooks/"),
+        js({"name": "Origin health", "text": "Pool us-east is unhealthy", "ts": T}),
+        [JSON, ("cf-webhook-auth", "cloudflare-webhook-secret")], id="body-sha256",
+        secret="cloudflare-webhook-secret")
+    body_mac("dub", "https://dub.co/docs/concepts/webhooks/verify-webhook-requests", "sha256", "Dub-Signature",
+             "hex", js({"id": "evt_KCMbhUn2Y3bZ", "event": "link.clicked", "createdAt": T_RFC, "data": {}}),
+             secret="dub-webhook-secret", id="evt_KCMbhUn2Y3bZ", type="link.clicked")
+    body_mac("easypost", "https://docs.easypost.com/guides/webhooks-guide", "sha256", "X-Hmac-Signature", "hex",
+             js({"id": "evt_7e1c", "object": "Event", "description": "tracker.updated", "created_at": T_RFC,
+                 "result": {"id": "trk_1", "status": "in_transit"}}),
+             secret="easypost-webhook-secret", prefix="hmac-sha256-hex=", id="evt_7e1c", type="tracker.updated")
+    b = js({"type": "post_call_transcription", "event_timestamp": T, "data": {"conversation_id": "conv_1"}})
+    add("elevenlabs", docs("https://elevenlabs.io/docs/product-guides/administration/webhooks"), b,
+        [JSON, ("ElevenLabs-Signature", f"t={T},v0={hx(mac('sha256', 'wsec_elevenlabs', f'{T}.{b}'))}")],
+        id="body-sha256", type="post_call_transcription", secret="wsec_elevenlabs")
+    body_mac("grafana", "https://grafana.com/docs/grafana/latest/alerting/configure-notifications/"
+             "manage-contact-points/integrations/webhook-notifier/", "sha256", "X-Grafana-Alerting-Signature",
+             "hex", js({"receiver": "hookgate", "status": "firing", "groupKey": "{}:{alertname=\"HighLatency\"}",
+                        "alerts": [{"status": "firing", "labels": {"alertname": "HighLatency"}}]}),
+             secret="grafana-hmac-secret", id="body-sha256", type="firing")
+    body_mac("gusto", "https://docs.gusto.com/app-integrations/docs/webhooks-overview", "sha256",
+             "X-Gusto-Signature", "hex",
+             js({"uuid": "f7d1b2c4-65e8-4c8e-9d1a-2b3c4d5e6f70", "event_type": "employee.created",
+                 "resource_type": "Company", "entity_type": "Employee", "timestamp": T}),
+             secret="gusto-verification-token", id="f7d1b2c4-65e8-4c8e-9d1a-2b3c4d5e6f70", type="employee.created")
+    k = b"standard webhooks key 32 bytes!!"
+    for preset, url, field, typ in [
+        ("incident-io", "https://api-docs.incident.io/tag/Webhooks/", "event_type",
+         "public_incident.incident_created_v2"),
+        ("lithic", "https://docs.lithic.com/docs/events-api", "event_type", "card.created"),
+        ("loops", "https://loops.so/docs/webhooks", "eventName", "contact.created"),
+    ]:
+        b = js({field: typ, "data": {"id": "obj_1"}})
+        msg = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+        add(preset, docs(url), b,
+            [JSON, ("webhook-id", msg), ("webhook-timestamp", str(T)),
+             ("webhook-signature", "v1," + b64(mac("sha256", k, f"{msg}.{T}.{b}")))],
+            id=msg, type=typ, secret="whsec_" + b64(k))
+    body_mac("kontent-ai", "https://kontent.ai/learn/docs/webhooks/webhooks", "sha256", "X-Kontent-ai-Signature",
+             "base64", js({"notifications": [{"data": {"system": {"id": "a1"}}, "message": {"action": "published"}}]}),
+             secret="kontent-webhook-secret", id="body-sha256")
+    body_mac("modern-treasury", "https://docs.moderntreasury.com/platform/reference/verify-webhook-signature",
+             "sha256", "X-Signature", "hex", js({"event": "completed", "data": {"id": "po_1"}}),
+             secret="mt-webhook-key", headers=[("X-Topic", "payment_order")], id="body-sha256", type="payment_order")
+    body_mac("patreon", "https://docs.patreon.com/#webhooks", "md5", "X-Patreon-Signature", "hex",
+             js({"data": {"type": "member", "id": "0c3d2e1f-member",
+                          "attributes": {"patron_status": "active_patron"}}}),
+             secret="patreon-webhook-secret", headers=[("X-Patreon-Event", "members:pledge:create")],
+             id="body-sha256", type="members:pledge:create")
+    body_mac("pulumi", "https://www.pulumi.com/docs/pulumi-cloud/webhooks/", "sha256", "Pulumi-Webhook-Signature",
+             "hex", js({"organization": {"githubLogin": "acme"}, "stackName": "prod", "kind": "update"}),
+             secret="pulumi-shared-secret",
+             headers=[("Pulumi-Webhook-ID", "5d9c7b1e-delivery"), ("Pulumi-Webhook-Kind", "stack_update")],
+             id="5d9c7b1e-delivery", type="stack_update")
+    body_mac("snyk", "https://docs.snyk.io/snyk-api/using-specific-snyk-apis/webhooks-apis/webhooks", "sha256",
+             "X-Hub-Signature", "hex", js({"project": {"id": "p1"}, "org": {"id": "o1"}, "newIssues": []}),
+             secret="snyk-webhook-secret", prefix="sha256=", headers=[("X-Snyk-Event", "project_snapshot/v0")],
+             id="body-sha256", type="project_snapshot/v0")
+    key = bytes.fromhex("6b3f1a9c0d2e4f5a6b7c8d9e0f1a2b3c")
+    body_mac("squarespace", "https://developers.squarespace.com/commerce-apis/webhooks/verifying-notifications",
+             "sha256", "Squarespace-Signature", "hex",
+             js({"id": "d5ac2c3b-notification", "websiteId": "w1", "subscriptionId": "s1",
+                 "topic": "order.create", "createdOn": T_RFC, "data": {"orderId": "o1"}}),
+             secret=key.hex(), key=key, id="d5ac2c3b-notification", type="order.create")
+    body_mac("storyblok", "https://www.storyblok.com/docs/concepts/webhooks", "sha1", "webhook-signature", "hex",
+             js({"text": "The user test@example.com published the Story Home", "action": "published",
+                 "space_id": 123, "story_id": 456}),
+             secret="storyblok-webhook-secret", id="body-sha256", type="published")
+    body_mac("surveymonkey", "https://developer.surveymonkey.com/api/v3/#api-endpoints-webhooks", "sha1",
+             "Sm-Signature", "base64",
+             js({"event_id": "10001", "event_type": "response_completed", "event_datetime": T_RFC,
+                 "object_type": "response", "object_id": "r1"}),
+             secret="sm-api-key&sm-api-secret", id="10001", type="response_completed")
+    body_mac("unit", "https://www.unit.co/docs/api/webhooks/", "sha1", "X-Unit-Signature", "base64",
+             js({"data": [{"id": "1", "type": "customer.created"}]}), secret="unit-webhook-secret",
+             id="body-sha256")
+    body_mac("viber", "https://developers.viber.com/docs/api/rest-bot-api/#callbacks", "sha256",
+             "X-Viber-Content-Signature", "hex",
+             js({"event": "delivered", "timestamp": T_MS, "message_token": 4912661846655238145, "user_id": "u1"}),
+             secret="viber-auth-token", id="body-sha256", type="delivered")
+    add("xendit", docs("https://docs.xendit.co/docs/handling-webhooks"),
+        js({"id": "inv_1", "external_id": "order-1", "status": "PAID"}),
+        [JSON, ("webhook-id", "whk_d8e9f0"), ("x-callback-token", "xendit-verification-token")],
+        id="whk_d8e9f0", secret="xendit-verification-token")
+
+
 if __name__ == "__main__":
     official()
     constructed()
     timestamped()
+    catalogue_150()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

@@ -455,7 +455,11 @@ fn every_preset_verifies_its_deliveries_and_refuses_their_variants() {
 #[test]
 fn the_catalogue_is_broad_and_backed_by_vendors_own_examples() {
     let table = table().expect("preset table");
-    assert!(table.presets.len() >= 70, "{} presets", table.presets.len());
+    assert!(
+        table.presets.len() >= 150,
+        "{} presets",
+        table.presets.len()
+    );
     let vectors = vectors();
     let official: Vec<&String> = vectors
         .iter()

@@ -10,21 +10,27 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use constant_time_eq::constant_time_eq;
 use hmac::{Hmac, Mac};
+use md5::Md5;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// Only for vendors that still sign with it (Patreon); MD5 is broken for collisions, which an
+    /// HMAC does not rely on (RFC 6151), but no one should choose it.
+    HmacMd5,
     HmacSha1,
     HmacSha256,
     HmacSha512,
 }
 
 impl Algorithm {
-    pub const NAMES: &'static [&'static str] = &["hmac-sha1", "hmac-sha256", "hmac-sha512"];
+    pub const NAMES: &'static [&'static str] =
+        &["hmac-md5", "hmac-sha1", "hmac-sha256", "hmac-sha512"];
 
     pub fn parse(name: &str) -> Option<Algorithm> {
         match name {
+            "hmac-md5" => Some(Algorithm::HmacMd5),
             "hmac-sha1" => Some(Algorithm::HmacSha1),
             "hmac-sha256" => Some(Algorithm::HmacSha256),
             "hmac-sha512" => Some(Algorithm::HmacSha512),
@@ -34,6 +40,7 @@ impl Algorithm {
 
     pub fn name(self) -> &'static str {
         match self {
+            Algorithm::HmacMd5 => "hmac-md5",
             Algorithm::HmacSha1 => "hmac-sha1",
             Algorithm::HmacSha256 => "hmac-sha256",
             Algorithm::HmacSha512 => "hmac-sha512",
@@ -42,6 +49,7 @@ impl Algorithm {
 
     pub fn tag_len(self) -> usize {
         match self {
+            Algorithm::HmacMd5 => 16,
             Algorithm::HmacSha1 => 20,
             Algorithm::HmacSha256 => 32,
             Algorithm::HmacSha512 => 64,
@@ -52,6 +60,7 @@ impl Algorithm {
 /// A prepared HMAC key.
 #[derive(Clone)]
 pub enum Key {
+    Md5(Hmac<Md5>),
     Sha1(Hmac<Sha1>),
     Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
@@ -68,6 +77,7 @@ impl Key {
         // HMAC accepts keys of any length, so these constructors cannot fail.
         let bytes = secret.expose();
         match algorithm {
+            Algorithm::HmacMd5 => Key::Md5(Hmac::new_from_slice(bytes).expect("any key length")),
             Algorithm::HmacSha1 => Key::Sha1(Hmac::new_from_slice(bytes).expect("any key length")),
             Algorithm::HmacSha256 => {
                 Key::Sha256(Hmac::new_from_slice(bytes).expect("any key length"))
@@ -105,6 +115,7 @@ impl Key {
                 .any(|p| constant_time_eq(&tag, p.as_bytes())))
         }
         match self {
+            Key::Md5(k) => run(k, presented, feed),
             Key::Sha1(k) => run(k, presented, feed),
             Key::Sha256(k) => run(k, presented, feed),
             Key::Sha512(k) => run(k, presented, feed),
@@ -118,6 +129,7 @@ pub struct Running(Key);
 impl Running {
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.0 {
+            Key::Md5(m) => m.update(bytes),
             Key::Sha1(m) => m.update(bytes),
             Key::Sha256(m) => m.update(bytes),
             Key::Sha512(m) => m.update(bytes),
@@ -126,6 +138,7 @@ impl Running {
 
     pub fn finish(self) -> Tag {
         match self.0 {
+            Key::Md5(m) => Tag::from_slice(&m.finalize().into_bytes()),
             Key::Sha1(m) => Tag::from_slice(&m.finalize().into_bytes()),
             Key::Sha256(m) => Tag::from_slice(&m.finalize().into_bytes()),
             Key::Sha512(m) => Tag::from_slice(&m.finalize().into_bytes()),
@@ -281,11 +294,15 @@ mod tests {
         hex::encode(m.finish().as_bytes())
     }
 
-    // RFC 4231 test case 2 (HMAC-SHA256/512) and RFC 2202 test case 2 (HMAC-SHA1): key "Jefe",
-    // data "what do ya want for nothing?".
+    // RFC 4231 test case 2 (HMAC-SHA256/512) and RFC 2202 test case 2 (HMAC-MD5, HMAC-SHA1): key
+    // "Jefe", data "what do ya want for nothing?".
     #[test]
     fn matches_the_rfc_test_vectors() {
         let msg = b"what do ya want for nothing?";
+        assert_eq!(
+            tag(Algorithm::HmacMd5, b"Jefe", msg),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
         assert_eq!(
             tag(Algorithm::HmacSha1, b"Jefe", msg),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"

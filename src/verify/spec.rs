@@ -6,6 +6,8 @@ use super::*;
 /// How the vendor proves a delivery is genuine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// Patreon's; accepted only because a vendor signs with it.
+    HmacMd5,
     HmacSha1,
     HmacSha256,
     HmacSha512,
@@ -26,6 +28,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     pub const NAMES: &'static [&'static str] = &[
+        "hmac-md5",
         "hmac-sha1",
         "hmac-sha256",
         "hmac-sha512",
@@ -38,7 +41,8 @@ impl Algorithm {
         "rsa-sha256",
         "jwt",
     ];
-    const ALL: [Algorithm; 11] = [
+    const ALL: [Algorithm; 12] = [
+        Algorithm::HmacMd5,
         Algorithm::HmacSha1,
         Algorithm::HmacSha256,
         Algorithm::HmacSha512,
@@ -65,6 +69,7 @@ impl Algorithm {
 
     pub(super) fn hmac(self) -> Option<mac::Algorithm> {
         match self {
+            Algorithm::HmacMd5 => Some(mac::Algorithm::HmacMd5),
             Algorithm::HmacSha1 => Some(mac::Algorithm::HmacSha1),
             Algorithm::HmacSha256 => Some(mac::Algorithm::HmacSha256),
             Algorithm::HmacSha512 => Some(mac::Algorithm::HmacSha512),
@@ -90,6 +95,7 @@ impl Algorithm {
     /// The decoded length of a valid signature, where the scheme fixes it.
     pub(super) fn signature_len(self) -> Option<usize> {
         match self {
+            Algorithm::HmacMd5 => Some(16),
             Algorithm::HmacSha1 | Algorithm::Sha1 => Some(20),
             Algorithm::HmacSha256 | Algorithm::Sha256 => Some(32),
             Algorithm::HmacSha512 => Some(64),
