@@ -828,6 +828,7 @@ def timestamped():
     b = js({"type": "webhook_event", "id": "e1", "trigger": "FILE.DELETED", "created_at": T_RFC})
     add("box", docs("https://developer.box.com/guides/webhooks/v2/signatures-v2/"), b,
         [JSON, ("box-delivery-id", "d1"), ("box-delivery-timestamp", T_RFC),
+         ("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"),
          ("box-signature-primary", b64(mac("sha256", "box-primary", b + T_RFC)))],
         id="d1", type="FILE.DELETED", secret="box-primary")
 

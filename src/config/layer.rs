@@ -372,6 +372,7 @@ pub struct VerifyLayer {
     pub timestamp_format: Option<At<TimestampFormat>>,
     pub body_hash: Option<At<Source>>,
     pub single_item: Option<At<Pointer>>,
+    pub require_headers: Option<At<Vec<(HeaderName, String)>>>,
     pub separator: Option<At<String>>,
     pub kv_separator: Option<At<String>>,
     pub signature_key: Option<At<String>>,
@@ -738,6 +739,15 @@ fn verify_layer(
                 })
                 .and_then(Pointer::parse)
         }),
+        require_headers: c.check(&raw.require_headers, k("require_headers"), |map| {
+            map.iter()
+                .map(|(name, value)| {
+                    let header = HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("\"{name}\" is not a valid header name"))?;
+                    Ok((header, value.get_ref().clone()))
+                })
+                .collect()
+        }),
         separator: c.check(&raw.separator, k("separator"), nonempty),
         kv_separator: c.check(&raw.kv_separator, k("kv_separator"), nonempty),
         signature_key: c.check(&raw.signature_key, k("signature_key"), nonempty),
@@ -814,6 +824,7 @@ impl VerifyLayer {
                 timestamp_format,
                 body_hash,
                 single_item,
+                require_headers,
                 separator,
                 kv_separator,
                 signature_key,

@@ -504,6 +504,11 @@ pub fn route(
         public_url: merged.public_url.as_ref().map(|u| u.value.clone()),
         body_hash: v.body_hash.as_ref().map(|b| b.value.clone()),
         single_item: v.single_item.as_ref().map(|p| p.value.clone()),
+        require_headers: v
+            .require_headers
+            .as_ref()
+            .map(|r| r.value.clone())
+            .unwrap_or_default(),
     };
     let verifier = match Verifier::new(spec) {
         Ok(v) => v,
@@ -626,5 +631,6 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         public_url: None,
         body_hash: None,
         single_item: None,
+        require_headers: Vec::new(),
     })
 }

@@ -368,6 +368,25 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
         }
     }
 
+    // Another signature version or algorithm than the one the scheme requires, or none.
+    for (name, _) in route.verifier.require_headers() {
+        for value in [Some("2"), None] {
+            let mut d = delivery.clone();
+            d.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case(name.as_str()));
+            if let Some(v) = value {
+                d.headers.push((name.to_string(), v.to_string()));
+            }
+            let got = verify(&d).map(|_| ());
+            if got != Err(VerifyError::InvalidSignature) {
+                fail(
+                    "required header",
+                    format!("{name}: {value:?}: expected InvalidSignature, got {got:?}"),
+                );
+            }
+        }
+    }
+
     // The wrong key.
     let wrong = if needs.public_key {
         match &v.other_public_key {

@@ -101,6 +101,7 @@ pub struct Verifier {
     event: EventFields,
     body_hash: Option<Source>,
     single_item: Option<Pointer>,
+    require_headers: Vec<(HeaderName, String)>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
     listed_timestamp: Option<(HeaderName, Vec<HeaderName>)>,
     /// The distinct body pointers any part of the scheme names, scanned in one pass.
@@ -266,6 +267,7 @@ impl Verifier {
             event: spec.event,
             body_hash: spec.body_hash,
             single_item: spec.single_item,
+            require_headers: spec.require_headers,
             listed_timestamp,
             pointers,
             body_first,
@@ -284,6 +286,10 @@ impl Verifier {
     pub fn payload(&self) -> &Template {
         &self.payload
     }
+    pub fn require_headers(&self) -> &[(HeaderName, String)] {
+        &self.require_headers
+    }
+
     pub fn timestamp(&self) -> &[Source] {
         &self.timestamp
     }
@@ -331,6 +337,13 @@ impl Verifier {
             claims: None,
         };
         let raw = self.raw_signatures(&early)?;
+        // Before any MAC: a delivery under another signature version or algorithm than the one
+        // this scheme checks is refused as the vendor's SDK refuses it.
+        for (name, want) in &self.require_headers {
+            if parts.headers.get(name).map(http::HeaderValue::as_bytes) != Some(want.as_bytes()) {
+                return Err(VerifyError::InvalidSignature);
+            }
+        }
         let mut presented = Presented::default();
         self.split(&raw, &mut presented)?;
         let req = Request {

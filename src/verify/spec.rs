@@ -269,4 +269,8 @@ pub struct Spec {
     /// A JSON array that must hold exactly one item, for vendors that sign each item of a batch
     /// separately (Adyen): a second, unsigned item would otherwise ride along.
     pub single_item: Option<Pointer>,
+    /// Headers that must carry exactly these values, as the vendor's SDK requires (Box's
+    /// `box-signature-version: 1` and `box-signature-algorithm: HmacSHA256`): a delivery signed
+    /// under another version or algorithm is not one this scheme can vouch for.
+    pub require_headers: Vec<(HeaderName, String)>,
 }

@@ -63,6 +63,7 @@ impl V {
             public_url: None,
             body_hash: None,
             single_item: None,
+            require_headers: Vec::new(),
             signature: SignatureFormat {
                 sources: self
                     .headers
@@ -267,6 +268,7 @@ fn standard_webhooks_published_vector() {
         public_url: None,
         body_hash: None,
         single_item: None,
+        require_headers: Vec::new(),
         signature: SignatureFormat {
             sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),
