@@ -273,6 +273,13 @@ def official():
             [JSON, ("svix-id", svix["id"]), ("svix-timestamp", "1614265330"),
              ("svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")],
             id=svix["id"], secret=svix["secret"])
+    # Vendors whose documentation says they send Standard Webhooks (webhook-* headers): the
+    # specification's own published vector is a delivery each of them must accept.
+    for vendor in ["brex", "incident-io", "lithic", "liveblocks", "loops", "openai", "render", "replicate"]:
+        add(vendor, svix_src + f"; {vendor} documents that it sends Standard Webhooks", svix["body"],
+            [JSON, ("webhook-id", svix["id"]), ("webhook-timestamp", "1614265330"),
+             ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")],
+            id=svix["id"], secret=svix["secret"])
     add(
         "sendgrid",
         "official: sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js (valid signature; "
@@ -583,6 +590,13 @@ def constructed():
     body_mac("segment", "https://segment.com/docs/connections/destinations/catalog/webhooks/", "sha1",
              "X-Signature", "hex", js({"type": "track", "messageId": "ajs-8f8c2f1e", "timestamp": T_RFC}),
              secret="segment-secret", id="ajs-8f8c2f1e", type="track")
+    # A batched delivery (Webhooks (Actions) with batching on): a JSON array of events, signed whole;
+    # it has no single messageId, so it is identified by its body hash and forwarded as one array.
+    body_mac("segment", "https://segment.com/docs/connections/destinations/catalog/actions-webhook/", "sha1",
+             "X-Signature", "hex",
+             js([{"type": "track", "messageId": "ajs-1", "timestamp": T_RFC},
+                 {"type": "identify", "messageId": "ajs-2", "timestamp": T_RFC}]),
+             secret="segment-secret", id="body-sha256")
     body_mac("sendbird", "https://sendbird.com/docs/chat/platform-api/v3/webhook/overview", "sha256",
              "x-sendbird-signature", "hex", js({"category": "group_channel:message_send", "payload": {}}),
              secret="sendbird-master-token", id="body-sha256", type="group_channel:message_send")
