@@ -120,6 +120,46 @@ async fn kill_9_while_32_connections_deliver_loses_no_acknowledged_event() {
     assert!(acknowledged.is_subset(&ids));
 }
 
+/// Direct mode: an event forwarded before a `kill -9` is still known after the restart (the
+/// process's memory is gone; the store's journal of delivered ids is all there is), so the vendor's
+/// retry of it is answered as a duplicate and not forwarded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_direct_mode_forgets_no_delivered_id() {
+    let upstream = Upstream::start().await;
+    let mut proc = Proc::start(
+        "kill9-direct",
+        &config(&upstream.url(), "delivery = \"direct\"", ""),
+    );
+    let url = proc.url("/webhooks/a");
+    let send_all = |url: String, round: &'static str| async move {
+        let senders: Vec<_> = (0..8)
+            .map(|c| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    for i in 0..25 {
+                        let id = format!("evt_k9d_{c}_{i}");
+                        assert_eq!(post_status(&url, &id).await, Some(200), "{round} {id}");
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+    };
+    send_all(url, "first").await;
+    assert_eq!(upstream.count(), 200);
+    proc.kill9();
+    let proc = proc.restart();
+    send_all(proc.url("/webhooks/a"), "retry").await;
+    let (ids, twice) = delivered(&upstream);
+    assert_eq!(
+        (ids.len(), twice, upstream.count()),
+        (200, 0, 200),
+        "no event forwarded twice"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_attempts_under_way_and_leaves_the_rest_queued() {
     let upstream = Upstream::start().await;

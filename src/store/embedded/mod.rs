@@ -9,6 +9,14 @@
 //! The event, its dedupe keys and its delivery state are written in one transaction, so a dedupe
 //! record never exists without its event. Retention, expired dedupe records and the size bound are
 //! kept by the writer thread between batches.
+//!
+//! A newly remembered key is written to the `dedupe_fresh` journal (keyed by a counter, so every
+//! commit appends to one page) and to an in-memory index of that journal, not into the `dedupe`
+//! table, whose keys are hashes: one random insert per event dirtied a page of its own in every
+//! commit, and writing that page was the largest cost of a direct delivery. When the journal
+//! holds `FOLD_AT` keys, the writer folds it into `dedupe` in key order, `FOLD_CHUNK` keys per
+//! commit, so that each page of `dedupe` is written once per fold instead of once per key. A
+//! lookup asks the index, then `dedupe`; the index is rebuilt from the journal at start.
 
 use super::codec::{self, Attempt, EventRecord, Outcome, State, Summary};
 use super::{Filter, Listed, NewEvent, Seq, StoreError, StoreStats};
@@ -44,6 +52,9 @@ const DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("due");
 const RETENTION: TableDefinition<(u64, u64), ()> = TableDefinition::new("retention");
 /// dedupe key → when it is forgotten.
 const DEDUPE: TableDefinition<&[u8; 16], u64> = TableDefinition::new("dedupe");
+/// journal number → dedupe key and when it is forgotten (24 bytes): keys remembered since the last
+/// fold, appended in order; the in-memory `Fresh` index holds the same.
+const FRESH: TableDefinition<u64, &[u8]> = TableDefinition::new("dedupe_fresh");
 /// (when forgotten, dedupe key), for dropping expired keys without looking them up.
 const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8; 16]), ()> = TableDefinition::new("dedupe_expiry");
 /// Counters that outlive the process ("next_seq").
@@ -63,6 +74,31 @@ const SWEEP_LIMIT: usize = 200;
 /// How often retention and expired dedupe keys are swept, and the size measured.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Journal keys that start a fold into the `dedupe` table: a fold writes each page of `dedupe` at
+/// most once per `FOLD_CHUNK` keys, so the more keys it carries, the less it writes per key (the
+/// index costs about 50 bytes per key).
+pub const FOLD_AT: usize = 16_384;
+/// Keys folded per commit: consecutive in key order, so one commit touches a narrow part of the
+/// table and holds the writer briefly.
+const FOLD_CHUNK: usize = 1024;
+
+/// The keys remembered since the last fold: key → (forgotten at, journal number).
+type Fresh = Arc<std::sync::RwLock<std::collections::HashMap<[u8; 16], (u64, u64)>>>;
+
+/// A journal row: the key, then when it is forgotten.
+fn fresh_row(key: &[u8; 16], until: u64) -> [u8; 24] {
+    let mut row = [0u8; 24];
+    row[..16].copy_from_slice(key);
+    row[16..].copy_from_slice(&until.to_be_bytes());
+    row
+}
+
+fn read_fresh_row(row: &[u8]) -> Option<([u8; 16], u64)> {
+    let key: [u8; 16] = row.get(..16)?.try_into().ok()?;
+    let until = u64::from_be_bytes(row.get(16..24)?.try_into().ok()?);
+    Some((key, until))
+}
+
 /// How long delivered and dead events are kept, and how large the store may grow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -77,6 +113,8 @@ enum Op {
     Attempt(Seq, Attempt, oneshot::Sender<Result<(), StoreError>>),
     Replay(Vec<Seq>, u64, oneshot::Sender<Result<Vec<Seq>, StoreError>>),
     Sweep(u64),
+    /// The next chunk of a fold of the journal into `dedupe`, at this time.
+    Fold(u64),
 }
 
 /// What the queue and the dead letters hold, per route, kept by the writer as it commits so that the
@@ -177,6 +215,7 @@ pub struct Embedded {
     writes: mpsc::SyncSender<Op>,
     health: Arc<Health>,
     tally: Arc<Mutex<Tally>>,
+    fresh: Fresh,
     path: Arc<PathBuf>,
     _closer: Arc<Closer>,
 }
@@ -255,6 +294,16 @@ impl Embedded {
         limits: Limits,
         observer: CommitObserver,
     ) -> Result<Embedded, StoreError> {
+        Self::open_folding_at(dir, limits, observer, FOLD_AT)
+    }
+
+    /// `open`, folding the journal of fresh keys at `fold_at` keys (tests fold small journals).
+    fn open_folding_at(
+        dir: &Path,
+        limits: Limits,
+        observer: CommitObserver,
+        fold_at: usize,
+    ) -> Result<Embedded, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Open(format!(
                 "cannot create the data directory {}: {e}; set [store] path to a writable directory",
@@ -272,6 +321,7 @@ impl Embedded {
         // Every record must be readable: a damaged file is an error at start, not a surprise later.
         check_readable(&db)?;
         let tally = Arc::new(Mutex::new(Tally::read(&db)?));
+        let (fresh, fresh_next) = read_fresh(&db)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let health = Arc::new(Health::default());
         let db: Shared = Arc::new(arc_swap::ArcSwapOption::new(Some(db)));
@@ -286,6 +336,16 @@ impl Embedded {
             observer,
             tally: tally.clone(),
             pending: Vec::new(),
+            fresh: fresh.clone(),
+            fresh_next,
+            fresh_added: Vec::new(),
+            folding: Vec::new(),
+            folded: Vec::new(),
+            fold_at,
+            fold_from: 0,
+            fold_through: 0,
+            unjournal_from: None,
+            interrupted_from: None,
             measured: None,
             written: 0,
             sweep_more: false,
@@ -299,6 +359,7 @@ impl Embedded {
             writes: tx,
             health,
             tally,
+            fresh,
             path: Arc::new(path),
             _closer: Arc::new(Closer(Mutex::new(Some(thread)))),
         })
@@ -361,9 +422,19 @@ impl Embedded {
 
     /// Whether any of `keys` is remembered as delivered.
     pub fn seen(&self, keys: &[EventKey]) -> Result<bool, StoreError> {
+        let now = now_ms();
+        {
+            let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+            if keys.iter().any(|k| {
+                fresh
+                    .get(&k.to_bytes())
+                    .is_some_and(|&(until, _)| until > now)
+            }) {
+                return Ok(true);
+            }
+        }
         let txn = self.read()?;
         let table = txn.open_table(DEDUPE).map_err(storage)?;
-        let now = now_ms();
         for k in keys {
             if let Some(until) = table.get(&k.to_bytes()).map_err(storage)?
                 && until.value() > now
@@ -539,8 +610,30 @@ fn create_tables(txn: &WriteTransaction) -> Result<u64, redb::Error> {
     txn.open_table(RETENTION)?;
     txn.open_table(DEDUPE)?;
     txn.open_table(DEDUPE_EXPIRY)?;
+    txn.open_table(FRESH)?;
     let meta = txn.open_table(META)?;
     Ok(meta.get("next_seq")?.map_or(1, |v| v.value()))
+}
+
+/// The journal of keys remembered since the last fold, as the index the lookups read, and the next
+/// journal number.
+fn read_fresh(db: &Database) -> Result<(Fresh, u64), StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(FRESH).map_err(storage)?;
+    let mut index = std::collections::HashMap::new();
+    let mut next = 0;
+    for row in table.iter().map_err(storage)? {
+        let (n, v) = row.map_err(storage)?;
+        let n = n.value();
+        let (key, until) = read_fresh_row(v.value())
+            .ok_or_else(|| StoreError::Open(format!("a dedupe journal row ({n}) is damaged; it is left as it is: move the data directory aside to start with an empty store, or restore it from a backup")))?;
+        let later = index.get(&key).is_none_or(|&(u, _)| u < until);
+        if later {
+            index.insert(key, (until, n));
+        }
+        next = n + 1;
+    }
+    Ok((Arc::new(std::sync::RwLock::new(index)), next))
 }
 
 /// Reads every summary once, so that a file that opens but whose records are damaged is refused at

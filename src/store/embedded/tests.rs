@@ -1,6 +1,7 @@
 //! The embedded store opened, written, reopened and damaged on a real file.
 
 use super::*;
+use redb::ReadableTableMetadata;
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hookgate-store-{name}-{}", std::process::id()));
@@ -416,5 +417,86 @@ async fn the_tally_matches_a_scan_through_every_change_and_after_reopening() {
     // The oldest queued of b is the one received at 1 000 ms, replayed.
     let oldest = s.oldest_queued().await.unwrap();
     assert!(oldest.contains(&("b".into(), 1_000)), "{oldest:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Rows in the journal of fresh keys and in `dedupe`, read from the file.
+fn journal_and_table(s: &Embedded) -> (usize, usize) {
+    let txn = s.read().unwrap();
+    let fresh = txn.open_table(FRESH).unwrap().len().unwrap();
+    let dedupe = txn.open_table(DEDUPE).unwrap().len().unwrap();
+    (fresh as usize, dedupe as usize)
+}
+
+#[tokio::test]
+async fn remembered_keys_go_to_the_journal_survive_reopening_and_fold_into_the_table() {
+    let d = dir("fold");
+    let keys: Vec<EventKey> = (0..5)
+        .map(|i| EventKey::new("r", &format!("d{i}")))
+        .collect();
+    let later = now_ms() + 60_000;
+    {
+        let s = Embedded::open_folding_at(&d, limits(), observer(), 4).unwrap();
+        for k in &keys[..3] {
+            s.remember(vec![*k], later).await.unwrap();
+        }
+        assert_eq!(
+            journal_and_table(&s),
+            (3, 0),
+            "appended to the journal only"
+        );
+        assert!(keys[..3].iter().all(|k| s.seen(&[*k]).unwrap()));
+        assert!(!s.seen(&[keys[3]]).unwrap());
+    }
+    // Reopened (as after a crash: the journal is all there is): the index is rebuilt from it.
+    let s = Embedded::open_folding_at(&d, limits(), observer(), 4).unwrap();
+    assert!(keys[..3].iter().all(|k| s.seen(&[*k]).unwrap()));
+    assert_eq!(
+        s.accept(NewEvent {
+            keys: vec![keys[0]],
+            ..event("r", "d0")
+        })
+        .await,
+        Err(StoreError::Duplicate),
+        "a queued accept sees journal keys too"
+    );
+    // An expired key is dropped by the fold, not carried into the table.
+    s.remember(vec![keys[3]], now_ms() + 1).await.unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    s.remember(vec![keys[4]], later).await.unwrap();
+    // The journal reached the threshold of four with d3: the fold that starts then takes those four
+    // (in one chunk) and drops the expired one; d4, remembered after, waits for the next fold.
+    for _ in 0..3 {
+        s.remember(vec![], 0).await.unwrap();
+    }
+    assert_eq!(
+        journal_and_table(&s),
+        (1, 3),
+        "folded, the expired key dropped"
+    );
+    assert_eq!(s.fresh.read().unwrap().len(), 1);
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(s.seen(&[*k]).unwrap(), i != 3, "key {i}");
+    }
+    drop(s);
+    let s = reopen(&d);
+    assert!(s.seen(&[keys[4]]).unwrap() && !s.seen(&[keys[3]]).unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn a_key_remembered_again_after_it_expired_keeps_one_journal_row() {
+    let d = dir("again");
+    let s = Embedded::open(&d, limits(), observer()).unwrap();
+    let k = EventKey::new("r", "again");
+    s.remember(vec![k], now_ms() + 1).await.unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    assert!(!s.seen(&[k]).unwrap());
+    s.remember(vec![k], now_ms() + 60_000).await.unwrap();
+    assert!(s.seen(&[k]).unwrap());
+    assert_eq!(journal_and_table(&s), (1, 0));
+    drop(s);
+    let s = reopen(&d);
+    assert!(s.seen(&[k]).unwrap());
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -27,6 +27,28 @@ pub(super) struct Writer {
     pub(super) written: u64,
     /// The last sweep left expired records behind: the next commit sweeps again.
     pub(super) sweep_more: bool,
+    /// The index of the journal of fresh dedupe keys (shared with readers).
+    pub(super) fresh: Fresh,
+    /// The next journal number.
+    pub(super) fresh_next: u64,
+    /// Keys the transaction being built adds to the journal: (key, forgotten at, journal number),
+    /// put in the index once it commits.
+    pub(super) fresh_added: Vec<([u8; 16], u64, u64)>,
+    /// A fold under way: the journal's keys still to move into `dedupe`, in descending key order
+    /// (taken from the end).
+    pub(super) folding: Vec<([u8; 16], u64, u64)>,
+    /// Keys the transaction being built moved into `dedupe`: (key, journal number), taken out of
+    /// the index once it commits.
+    pub(super) folded: Vec<([u8; 16], u64)>,
+    /// Journal keys that start a fold.
+    pub(super) fold_at: usize,
+    /// The lowest and highest journal numbers of the fold under way.
+    pub(super) fold_from: u64,
+    pub(super) fold_through: u64,
+    /// Once its keys are in `dedupe`: the next of its journal rows to remove.
+    pub(super) unjournal_from: Option<u64>,
+    /// Where the rows of a fold that a failed commit interrupted begin.
+    pub(super) interrupted_from: Option<u64>,
 }
 
 /// A change to the tally.
@@ -51,6 +73,7 @@ struct Tables<'t> {
     due: Option<Table<'t, (u64, u64), ()>>,
     retention: Option<Table<'t, (u64, u64), ()>>,
     dedupe: Option<Table<'t, &'static [u8; 16], u64>>,
+    fresh: Option<Table<'t, u64, &'static [u8]>>,
     expiry: Option<Table<'t, (u64, &'static [u8; 16]), ()>>,
     meta: Option<Table<'t, &'static str, u64>>,
 }
@@ -79,6 +102,7 @@ impl<'t> Tables<'t> {
             due: None,
             retention: None,
             dedupe: None,
+            fresh: None,
             expiry: None,
             meta: None,
         }
@@ -92,6 +116,7 @@ impl<'t> Tables<'t> {
     table!(due, DUE, (u64, u64), ());
     table!(retention, RETENTION, (u64, u64), ());
     table!(dedupe, DEDUPE, &'static [u8; 16], u64);
+    table!(fresh, FRESH, u64, &'static [u8]);
     table!(expiry, DEDUPE_EXPIRY, (u64, &'static [u8; 16]), ());
     table!(meta, META, &'static str, u64);
 
@@ -141,7 +166,7 @@ impl Writer {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last_sweep = Instant::now();
         loop {
-            let wait = if self.sweep_more {
+            let wait = if self.sweep_more || self.folding_now() {
                 Duration::ZERO
             } else {
                 SWEEP_EVERY
@@ -164,6 +189,12 @@ impl Writer {
                 self.sweep_more = false;
                 batch.push(Op::Sweep(now_ms()));
             }
+            if !self.folding_now() {
+                self.start_fold();
+            }
+            if self.folding_now() {
+                batch.push(Op::Fold(now_ms()));
+            }
             if !batch.is_empty() {
                 self.commit(&mut batch);
             }
@@ -175,7 +206,7 @@ impl Writer {
         let started = Instant::now();
         let writes = batch
             .iter()
-            .filter(|op| !matches!(op, Op::Sweep(_)))
+            .filter(|op| !matches!(op, Op::Sweep(_) | Op::Fold(_)))
             .count() as u64;
         let mut replies = Vec::with_capacity(batch.len());
         if self.broken_since.is_some() {
@@ -183,6 +214,8 @@ impl Writer {
         }
         let db = self.db.load_full();
         self.pending.clear();
+        self.fresh_added.clear();
+        self.folded.clear();
         let mut measure = false;
         let seq_before = self.next_seq;
         let result = (|| -> Result<(), StoreError> {
@@ -200,9 +233,11 @@ impl Writer {
                             replies.push(Reply::Seq(tx, r));
                         }
                         Op::Remember(keys, until, tx) => {
-                            let r = remember(&mut t, &keys, until);
+                            let r = self.remember(&mut t, &keys, until);
                             replies.push(Reply::Unit(tx, r));
                         }
+                        Op::Fold(now) if !self.folding.is_empty() => self.fold(&mut t, now)?,
+                        Op::Fold(_) => self.unjournal(&mut t)?,
                         Op::Attempt(seq, attempt, tx) => {
                             let r = self.attempt(&mut t, seq, attempt);
                             replies.push(Reply::Unit(tx, r));
@@ -237,6 +272,7 @@ impl Writer {
         match &failed {
             None => {
                 self.apply_tally();
+                self.apply_fresh();
                 self.broken_since = None;
                 let h = &self.health;
                 h.commits.fetch_add(1, Ordering::Relaxed);
@@ -250,7 +286,17 @@ impl Writer {
                 }
             }
             Some(e) => {
-                // Sequence numbers handed out in the failed transaction are simply skipped.
+                // Sequence numbers handed out in the failed transaction are simply skipped, and so
+                // are journal numbers; a fold under way starts again from the index.
+                // Rows it had folded are no longer in the index: the next fold removes from here.
+                if self.folding_now() {
+                    let from = self
+                        .interrupted_from
+                        .map_or(self.fold_from, |f| f.min(self.fold_from));
+                    self.interrupted_from = Some(from);
+                }
+                self.folding.clear();
+                self.unjournal_from = None;
                 self.broken_since.get_or_insert_with(Instant::now);
                 let first = !self.health.failing.swap(true, Ordering::Relaxed);
                 let mut last = self
@@ -267,6 +313,160 @@ impl Writer {
         for r in replies {
             r.send(failed.as_ref());
         }
+    }
+
+    /// Applies the committed transaction's journal changes to the index readers see: added keys in,
+    /// folded ones out (unless the key was remembered again meanwhile, under a later number).
+    fn apply_fresh(&mut self) {
+        if self.fresh_added.is_empty() && self.folded.is_empty() {
+            return;
+        }
+        let mut fresh = self.fresh.write().unwrap_or_else(|p| p.into_inner());
+        for (key, until, n) in self.fresh_added.drain(..) {
+            fresh.insert(key, (until, n));
+        }
+        for (key, n) in self.folded.drain(..) {
+            if fresh.get(&key).is_some_and(|&(_, m)| m == n) {
+                fresh.remove(&key);
+            }
+        }
+    }
+
+    /// Starts a fold once the journal holds `fold_at` keys: a snapshot of the index in key order.
+    fn start_fold(&mut self) {
+        let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+        if fresh.len() < self.fold_at {
+            return;
+        }
+        self.folding = fresh
+            .iter()
+            .map(|(k, &(until, n))| (*k, until, n))
+            .collect();
+        drop(fresh);
+        let lowest = self.folding.iter().map(|e| e.2).min().unwrap_or(0);
+        self.fold_from = self
+            .interrupted_from
+            .take()
+            .map_or(lowest, |f| f.min(lowest));
+        self.fold_through = self.folding.iter().map(|e| e.2).max().unwrap_or(0);
+        // Descending, so that taking from the end folds in ascending key order.
+        self.folding
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+    }
+
+    /// Moves the next `FOLD_CHUNK` journal keys into `dedupe` (those already expired are dropped:
+    /// their expiry entry is, or will be, swept). The journal rows stay until the last chunk, which
+    /// removes them all as one range (rows are numbered in the order written, so removing them key
+    /// by key would rewrite every page of the journal in every chunk); a crash before then folds
+    /// them again, which changes nothing.
+    fn fold(&mut self, t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
+        for _ in 0..FOLD_CHUNK {
+            let Some((key, until, n)) = self.folding.pop() else {
+                break;
+            };
+            if until > now {
+                let earlier = t
+                    .dedupe()?
+                    .insert(&key, until)
+                    .map_err(storage)?
+                    .map(|v| v.value());
+                if let Some(later) = earlier.filter(|&e| e > until) {
+                    t.dedupe()?.insert(&key, later).map_err(storage)?;
+                }
+            }
+            self.folded.push((key, n));
+        }
+        if self.folding.is_empty() && self.unjournal_from.is_none() {
+            self.unjournal_from = Some(self.fold_from);
+        }
+        Ok(())
+    }
+
+    /// Once a fold's keys are all in `dedupe`: removes its journal rows in the order written,
+    /// `2 * FOLD_CHUNK` numbers per commit, so each page of the journal is rewritten once. Every row
+    /// up to the fold's last number was in it (a row is in the index from the commit that writes
+    /// it); later rows are kept. (redb's `retain_in` copies pages per row removed: 400 ms for one.)
+    fn unjournal(&mut self, t: &mut Tables<'_>) -> Result<(), StoreError> {
+        let Some(from) = self.unjournal_from else {
+            return Ok(());
+        };
+        let to = self.fold_through.min(from + 2 * FOLD_CHUNK as u64 - 1);
+        for n in from..=to {
+            t.fresh()?.remove(n).map_err(storage)?;
+        }
+        self.unjournal_from = (to < self.fold_through).then_some(to + 1);
+        Ok(())
+    }
+
+    /// Whether a fold is under way (its keys still to move, or its journal rows to remove).
+    fn folding_now(&self) -> bool {
+        !self.folding.is_empty() || self.unjournal_from.is_some()
+    }
+
+    /// Remembers `keys` until `until`: appended to the journal and its expiry entry written; the
+    /// index learns them once the transaction commits.
+    fn remember(
+        &mut self,
+        t: &mut Tables<'_>,
+        keys: &[EventKey],
+        until: u64,
+    ) -> Result<(), StoreError> {
+        for k in keys {
+            let key = k.to_bytes();
+            // A key remembered again (after it expired) keeps one journal row: the latest.
+            let earlier = self
+                .fresh_added
+                .iter()
+                .rev()
+                .find(|(k2, _, _)| *k2 == key)
+                .map(|&(_, _, n)| n)
+                .or_else(|| {
+                    let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+                    fresh.get(&key).map(|&(_, n)| n)
+                });
+            if let Some(n) = earlier {
+                t.fresh()?.remove(n).map_err(storage)?;
+            }
+            let n = self.fresh_next;
+            self.fresh_next += 1;
+            t.fresh()?
+                .insert(n, fresh_row(&key, until).as_slice())
+                .map_err(storage)?;
+            t.expiry()?.insert((until, &key), ()).map_err(storage)?;
+            self.fresh_added.push((key, until, n));
+        }
+        Ok(())
+    }
+
+    /// Whether one of `keys` is remembered and not yet forgotten: in the index (or added by this
+    /// transaction), or in `dedupe`.
+    fn remembered(
+        &self,
+        t: &mut Tables<'_>,
+        keys: &[EventKey],
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        for k in keys {
+            let key = k.to_bytes();
+            let fresh = self
+                .fresh_added
+                .iter()
+                .find(|(k2, _, _)| *k2 == key)
+                .map(|&(_, u, _)| u)
+                .or_else(|| {
+                    let index = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+                    index.get(&key).map(|&(u, _)| u)
+                });
+            if fresh.is_some_and(|u| u > now) {
+                return Ok(true);
+            }
+            if let Some(until) = t.dedupe()?.get(&key).map_err(storage)?
+                && until.value() > now
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Applies the committed transaction's changes to the tally readers see.
@@ -320,24 +520,12 @@ impl Writer {
             return Err(StoreError::Full);
         }
         let now = now_ms();
-        for k in &event.keys {
-            if let Some(until) = t.dedupe()?.get(&k.to_bytes()).map_err(storage)?
-                && until.value() > now
-            {
-                return Err(StoreError::Duplicate);
-            }
+        if self.remembered(t, &event.keys, now)? {
+            return Err(StoreError::Duplicate);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        for k in &event.keys {
-            let key = k.to_bytes();
-            t.dedupe()?
-                .insert(&key, event.remember_until_ms)
-                .map_err(storage)?;
-            t.expiry()?
-                .insert((event.remember_until_ms, &key), ())
-                .map_err(storage)?;
-        }
+        self.remember(t, &event.keys, event.remember_until_ms)?;
         let summary = Summary::queued(&event.record);
         let route = event.record.route.as_str();
         let record = codec::encode(&event.record);
@@ -477,15 +665,6 @@ impl Writer {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn remember(t: &mut Tables<'_>, keys: &[EventKey], until: u64) -> Result<(), StoreError> {
-    for k in keys {
-        let key = k.to_bytes();
-        t.dedupe()?.insert(&key, until).map_err(storage)?;
-        t.expiry()?.insert((until, &key), ()).map_err(storage)?;
-    }
-    Ok(())
 }
 
 /// Queues `seqs` again, due `now`. A retention entry they may have is left in place: the sweep
