@@ -195,7 +195,12 @@ impl Handshake {
                     let i = self.pointers.iter().position(|q| q == p)?;
                     scanned.as_ref()?.get(i)?.clone().map(Cow::Owned)
                 }
-                Source::Signature(_) | Source::Claim(_) => None,
+                Source::Form(name) if crate::verify::request::is_form(parts) => {
+                    form_urlencoded::parse(body)
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| Cow::Owned(v.into_owned()))
+                }
+                Source::Form(_) | Source::Signature(_) | Source::Claim(_) => None,
             }
         };
         if let Some((source, expected)) = &self.when {

@@ -968,6 +968,13 @@ def timestamped():
             "event-data": {"event": "delivered", "timestamp": T + 0.5, "id": "CPgfbmQMTCKtHW6uIWtuVe"}})
     add("mailgun", docs("https://documentation.mailgun.com/docs/mailgun/user-manual/events/webhooks/#securing-webhooks"),
         b, [JSON], id=tok, type="delivered", secret="mg-signing-key", tamper=[tok, tok[::-1]])
+    # The legacy webhooks: the same signature, as form fields beside the event's own.
+    b = urllib.parse.urlencode([("event", "delivered"), ("recipient", "alice@example.com"),
+                                ("timestamp", str(T)), ("token", tok),
+                                ("signature", hx(mac("sha256", "mg-signing-key", f"{T}{tok}")))])
+    add("mailgun-legacy",
+        docs("https://documentation.mailgun.com/docs/mailgun/user-manual/events/webhooks/#securing-webhooks"),
+        b, [FORM], id=tok, type="delivered", secret="mg-signing-key", tamper=[tok, tok[::-1]])
     b = js([{"event": "document_state_changed", "data": {"id": "doc1", "status": "document.completed"}}])
     add("pandadoc", docs("https://developers.pandadoc.com/reference/webhooks-authentication"), b, [JSON],
         id="body-sha256", type="document_state_changed", secret="pandadoc-shared-key",

@@ -231,6 +231,19 @@ fn with_signature(route: &Route, d: &Delivery, replacement: Option<&str>) -> Del
                     .finish();
                 out.uri = format!("{path}?{query}");
             }
+            Source::Form(name) => {
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(out.body.as_bytes())
+                    .into_owned()
+                    .filter_map(|(k, v)| match (&k == name, replacement) {
+                        (true, Some(t)) => Some((k, t.to_string())),
+                        (true, None) => None,
+                        (false, _) => Some((k, v)),
+                    })
+                    .collect();
+                out.body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+            }
             Source::Signature(_) | Source::Claim(_) => unreachable!("not a signature source"),
         }
     }

@@ -69,6 +69,11 @@ pub fn uncovered(
                 None
             }
             Source::Query(_) if payload.uses(&Piece::Url) || payload.uses(&Piece::Path) => None,
+            Source::Form(n)
+                if payload.covers_body() || payload.uses(&Piece::FormField(n.clone())) =>
+            {
+                None
+            }
             _ => Some(format!(
                 "\"{source}\" is not covered by the signature (payload = \"{payload}\"); {fix}"
             )),
@@ -119,6 +124,9 @@ mod tests {
             (HmacSha256, "{url}{body}", "query:id", Id, true),
             (HmacSha256, "{body:/a}", "body:/a", Id, true),
             (HmacSha256, "{body:/a}", "body:/b", Id, false),
+            (HmacSha256, "{form:token}", "form:token", Id, true),
+            (HmacSha256, "{form:token}", "form:other", Id, false),
+            (HmacSha256, "{body}", "form:token", Id, true),
             (Token, "{body}", "body:/id", Id, false),
         ];
         for (alg, payload, source, part, want) in cases {

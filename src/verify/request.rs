@@ -50,6 +50,7 @@ impl<'h> Request<'h, '_> {
                     .map(|(_, v)| Cow::Owned(v.into_owned()))
             }
             Source::Body(p) => self.field(p).map(Cow::Owned),
+            Source::Form(name) => form_field(self.parts, self.body, name).map(Cow::Owned),
             Source::Claim(name) => match self.claims?.get(name)? {
                 serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
                 serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
@@ -57,6 +58,10 @@ impl<'h> Request<'h, '_> {
                 _ => None,
             },
         }
+    }
+
+    pub(super) fn form_field_of(&self, name: &str) -> Option<String> {
+        form_field(self.parts, self.body, name)
     }
 
     fn field(&self, pointer: &Pointer) -> Option<String> {
@@ -135,6 +140,11 @@ pub fn feed(
                     sink(v.as_bytes());
                 }
             }
+            Piece::FormField(name) => {
+                if let Some(v) = req.form_field_of(name) {
+                    sink(v.as_bytes());
+                }
+            }
             Piece::SignedHeaders(list) => {
                 let text = signed_headers(req.parts, list).ok_or(Missing::Other)?;
                 sink(text.as_bytes());
@@ -142,6 +152,16 @@ pub fn feed(
         }
     }
     Ok(())
+}
+
+/// The first value of `name` in a form-encoded body, decoded; none when the body is not a form.
+fn form_field(parts: &Parts, body: &[u8], name: &str) -> Option<String> {
+    if !is_form(parts) {
+        return None;
+    }
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A header value as text. Faster than `HeaderValue::to_str`, which checks byte by byte: values

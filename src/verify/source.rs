@@ -15,6 +15,9 @@ pub enum Source {
     Signature(String),
     /// A query-string parameter (for vendors that put ids or tokens in the URL they call).
     Query(String),
+    /// A field of a form-encoded body (Mailgun's legacy posts, Gitea's form payload); absent when
+    /// the body is not a form.
+    Form(String),
     /// A claim of the JSON Web Token the vendor signed with (`jwt:iat`).
     Claim(String),
 }
@@ -34,9 +37,10 @@ impl Source {
             "body" => Pointer::parse(rest).map(Source::Body),
             "signature" if !rest.is_empty() => Ok(Source::Signature(rest.to_string())),
             "query" if !rest.is_empty() => Ok(Source::Query(rest.to_string())),
+            "form" if !rest.is_empty() => Ok(Source::Form(rest.to_string())),
             "jwt" if !rest.is_empty() => Ok(Source::Claim(rest.to_string())),
             _ => Err(format!(
-                "unknown source kind \"{kind}\" in \"{text}\"; use header:, body:, signature:, query: or jwt:"
+                "unknown source kind \"{kind}\" in \"{text}\"; use header:, body:, signature:, query:, form: or jwt:"
             )),
         }
     }
@@ -56,6 +60,7 @@ impl fmt::Display for Source {
             Source::Body(p) => write!(f, "body:{}", p.text),
             Source::Signature(k) => write!(f, "signature:{k}"),
             Source::Query(k) => write!(f, "query:{k}"),
+            Source::Form(k) => write!(f, "form:{k}"),
             Source::Claim(k) => write!(f, "jwt:{k}"),
         }
     }

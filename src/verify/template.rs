@@ -29,6 +29,9 @@ pub enum Piece {
     FormSorted,
     /// A field of the JSON body; empty when absent.
     Field(Pointer),
+    /// A field of a form-encoded body, decoded; empty when absent (Mailgun's legacy posts sign
+    /// `{form:timestamp}{form:token}`, Gitea's form deliveries sign `{form:payload}`).
+    FormField(String),
     /// `name:value` for each header listed in the named header, joined by `;` (Contentful).
     SignedHeaders(HeaderName),
 }
@@ -49,6 +52,7 @@ impl Piece {
             Piece::FormSorted => 9,
             Piece::Field(_) => 10,
             Piece::SignedHeaders(_) => 11,
+            Piece::FormField(_) => 12,
         }
     }
 }
@@ -113,9 +117,10 @@ impl Template {
                     Some(("header", h)) => Piece::Header(header(h)?),
                     Some(("signed_headers", h)) => Piece::SignedHeaders(header(h)?),
                     Some(("body", p)) => Piece::Field(Pointer::parse(p)?),
+                    Some(("form", n)) if !n.is_empty() => Piece::FormField(n.to_string()),
                     _ => {
                         return Err(format!(
-                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
+                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{form:NAME}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
                         ));
                     }
                 },
@@ -132,7 +137,7 @@ impl Template {
         let template = Template::new(pieces);
         if !template.touches_body() {
             return Err(format!(
-                "\"{text}\" does not include {{body}} (or {{form_sorted}}, or a {{body:/field}}); a signature that does not cover the body proves nothing about it"
+                "\"{text}\" does not include {{body}} (or {{form_sorted}}, or a {{body:/field}} or {{form:field}}); a signature that does not cover the body proves nothing about it"
             ));
         }
         Ok(template)
@@ -147,7 +152,11 @@ impl Template {
 
     /// Whether any part of the body is covered.
     pub fn touches_body(&self) -> bool {
-        self.covers_body() || self.pieces.iter().any(|p| matches!(p, Piece::Field(_)))
+        self.covers_body()
+            || self
+                .pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Field(_) | Piece::FormField(_)))
     }
 
     pub fn pieces(&self) -> &[Piece] {
@@ -156,9 +165,11 @@ impl Template {
 
     pub fn uses(&self, piece: &Piece) -> bool {
         match piece {
-            Piece::Literal(_) | Piece::Header(_) | Piece::Field(_) | Piece::SignedHeaders(_) => {
-                self.pieces.contains(piece)
-            }
+            Piece::Literal(_)
+            | Piece::Header(_)
+            | Piece::Field(_)
+            | Piece::FormField(_)
+            | Piece::SignedHeaders(_) => self.pieces.contains(piece),
             _ => self.kinds & piece.kind() != 0,
         }
     }
@@ -198,6 +209,7 @@ impl std::fmt::Display for Template {
                 Piece::FormSorted => f.write_str("{form_sorted}")?,
                 Piece::Field(p) => write!(f, "{{body:{}}}", p.as_str())?,
                 Piece::SignedHeaders(h) => write!(f, "{{signed_headers:{h}}}")?,
+                Piece::FormField(n) => write!(f, "{{form:{n}}}")?,
             }
         }
         Ok(())
