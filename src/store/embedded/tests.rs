@@ -436,7 +436,7 @@ async fn remembered_keys_go_to_the_journal_survive_reopening_and_fold_into_the_t
         .collect();
     let later = now_ms() + 60_000;
     {
-        let s = Embedded::open_folding_at(&d, limits(), observer(), 4).unwrap();
+        let s = Embedded::open_folding_at(&d, limits(), observer(), 4, 1).unwrap();
         for k in &keys[..3] {
             s.remember(vec![*k], later).await.unwrap();
         }
@@ -449,7 +449,7 @@ async fn remembered_keys_go_to_the_journal_survive_reopening_and_fold_into_the_t
         assert!(!s.seen(&[keys[3]]).unwrap());
     }
     // Reopened (as after a crash: the journal is all there is): the index is rebuilt from it.
-    let s = Embedded::open_folding_at(&d, limits(), observer(), 4).unwrap();
+    let s = Embedded::open_folding_at(&d, limits(), observer(), 4, 1).unwrap();
     assert!(keys[..3].iter().all(|k| s.seen(&[*k]).unwrap()));
     assert_eq!(
         s.accept(NewEvent {
@@ -487,7 +487,7 @@ async fn remembered_keys_go_to_the_journal_survive_reopening_and_fold_into_the_t
 #[tokio::test]
 async fn a_key_remembered_again_after_it_expired_keeps_one_journal_row() {
     let d = dir("again");
-    let s = Embedded::open(&d, limits(), observer()).unwrap();
+    let s = Embedded::open_folding_at(&d, limits(), observer(), FOLD_AT, 1).unwrap();
     let k = EventKey::new("r", "again");
     s.remember(vec![k], now_ms() + 1).await.unwrap();
     std::thread::sleep(Duration::from_millis(5));
@@ -498,5 +498,18 @@ async fn a_key_remembered_again_after_it_expired_keeps_one_journal_row() {
     drop(s);
     let s = reopen(&d);
     assert!(s.seen(&[k]).unwrap());
+    // With one key per commit (the default below JOURNAL_FROM), keys go straight to the table.
+    s.remember(vec![EventKey::new("r", "alone")], now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(journal_and_table(&s), (1, 1));
+    assert!(s.seen(&[EventKey::new("r", "alone")]).unwrap());
+    // A commit with JOURNAL_FROM keys or more journals them.
+    let four: Vec<EventKey> = (0..4)
+        .map(|i| EventKey::new("r", &format!("four{i}")))
+        .collect();
+    s.remember(four.clone(), now_ms() + 60_000).await.unwrap();
+    assert_eq!(journal_and_table(&s), (5, 1));
+    assert!(four.iter().all(|k| s.seen(&[*k]).unwrap()));
     let _ = std::fs::remove_dir_all(&d);
 }

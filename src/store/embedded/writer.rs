@@ -49,6 +49,11 @@ pub(super) struct Writer {
     pub(super) unjournal_from: Option<u64>,
     /// Where the rows of a fold that a failed commit interrupted begin.
     pub(super) interrupted_from: Option<u64>,
+    /// The transaction being built writes its keys to the journal (it carries `JOURNAL_FROM` or
+    /// more), not straight into `dedupe`.
+    pub(super) journal_batch: bool,
+    /// `JOURNAL_FROM` (tests journal every key).
+    pub(super) journal_from: usize,
 }
 
 /// A change to the tally.
@@ -218,6 +223,17 @@ impl Writer {
         self.folded.clear();
         let mut measure = false;
         let seq_before = self.next_seq;
+        // Keys go to the journal only when the commit carries several: one key dirties one page
+        // wherever it goes, and going to the table directly saves the fold's work for it.
+        let keys: usize = batch
+            .iter()
+            .map(|op| match op {
+                Op::Accept(e, _) => e.keys.len(),
+                Op::Remember(k, _, _) => k.len(),
+                _ => 0,
+            })
+            .sum();
+        self.journal_batch = keys >= self.journal_from;
         let result = (|| -> Result<(), StoreError> {
             let txn = db
                 .as_ref()
@@ -411,6 +427,14 @@ impl Writer {
         keys: &[EventKey],
         until: u64,
     ) -> Result<(), StoreError> {
+        if !self.journal_batch {
+            for k in keys {
+                let key = k.to_bytes();
+                t.dedupe()?.insert(&key, until).map_err(storage)?;
+                t.expiry()?.insert((until, &key), ()).map_err(storage)?;
+            }
+            return Ok(());
+        }
         for k in keys {
             let key = k.to_bytes();
             // A key remembered again (after it expired) keeps one journal row: the latest.
