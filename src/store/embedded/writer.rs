@@ -371,10 +371,10 @@ impl Writer {
     }
 
     /// Moves the next `FOLD_CHUNK` journal keys into `dedupe` (those already expired are dropped:
-    /// their expiry entry is, or will be, swept). The journal rows stay until the last chunk, which
-    /// removes them all as one range (rows are numbered in the order written, so removing them key
-    /// by key would rewrite every page of the journal in every chunk); a crash before then folds
-    /// them again, which changes nothing.
+    /// their expiry entry is, or will be, swept); a key already there with a later time keeps it.
+    /// The journal rows stay until every key is moved (`unjournal` then removes them in the order
+    /// written: removing them key by key here would rewrite every page of the journal in every
+    /// chunk); a crash before then folds them again, which changes nothing.
     fn fold(&mut self, t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
         for _ in 0..FOLD_CHUNK {
             let Some((key, until, n)) = self.folding.pop() else {
