@@ -525,6 +525,17 @@ def constructed():
              js({"ref": "refs/heads/main", "after": "abc123"}), secret="gitea-secret",
              headers=[("X-Gitea-Delivery", "2b1e7a0c-5f8e-4a35-9d1b-7c6e3f2a1b0d"), ("X-Gitea-Event", "push")],
              id="2b1e7a0c-5f8e-4a35-9d1b-7c6e3f2a1b0d", type="push")
+    # The form content type: the body is payload=<the JSON>, and the signature covers the JSON.
+    for preset, vendor, url, delivery in [
+        ("gitea-form", "Gitea", "https://docs.gitea.com/usage/webhooks", "9c0d2e4f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"),
+        ("forgejo-form", "Forgejo", "https://forgejo.org/docs/latest/user/webhooks/",
+         "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+    ]:
+        payload = js({"ref": "refs/heads/main", "after": "abc123"})
+        add(preset, docs(url), urllib.parse.urlencode([("payload", payload)]),
+            [FORM, (f"X-{vendor}-Delivery", delivery), (f"X-{vendor}-Event", "push"),
+             (f"X-{vendor}-Signature", hx(mac("sha256", "gitea-secret", payload)))],
+            id=delivery, type="push", secret="gitea-secret", tamper=["abc123", "abc124"])
     body_mac("gogs", "https://gogs.io/docs/features/webhook", "sha256", "X-Gogs-Signature", "hex",
              js({"ref": "refs/heads/main", "after": "abc123"}), secret="gogs-secret",
              headers=[("X-Gogs-Delivery", "e3b0c442-98fc-1c14-9afb-f4c8996fb924"), ("X-Gogs-Event", "push")],

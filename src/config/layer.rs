@@ -373,6 +373,7 @@ pub struct VerifyLayer {
     pub body_hash: Option<At<Source>>,
     pub single_item: Option<At<Pointer>>,
     pub require_headers: Option<At<Vec<(HeaderName, String)>>>,
+    pub data_from: Option<At<Source>>,
     pub separator: Option<At<String>>,
     pub kv_separator: Option<At<String>>,
     pub signature_key: Option<At<String>>,
@@ -748,6 +749,12 @@ fn verify_layer(
                 })
                 .collect()
         }),
+        data_from: c.check(&raw.data_from, k("data_from"), |t| match Source::parse(t)? {
+            form @ Source::Form(_) => Ok(form),
+            _ => Err(format!(
+                "\"{t}\" cannot be the data; only a form field (\"form:NAME\") that the signature covers can"
+            )),
+        }),
         separator: c.check(&raw.separator, k("separator"), nonempty),
         kv_separator: c.check(&raw.kv_separator, k("kv_separator"), nonempty),
         signature_key: c.check(&raw.signature_key, k("signature_key"), nonempty),
@@ -825,6 +832,7 @@ impl VerifyLayer {
                 body_hash,
                 single_item,
                 require_headers,
+                data_from,
                 separator,
                 kv_separator,
                 signature_key,

@@ -238,6 +238,17 @@ pub fn route(
         }
     }
 
+    if let Some(d) = &v.data_from
+        && let Source::Form(name) = &d.value
+        && !(algorithm.signs_template()
+            && (payload.covers_body()
+                || payload.uses(&crate::verify::Piece::FormField(name.clone()))))
+    {
+        errors.push(d.err(format!(
+            "form:{name} is not covered by the signature (payload = \"{payload}\"), so it could carry anything; add {{form:{name}}} to payload"
+        )));
+    }
+
     let tolerance = merged
         .tolerance
         .as_ref()
@@ -509,6 +520,7 @@ pub fn route(
             .as_ref()
             .map(|r| r.value.clone())
             .unwrap_or_default(),
+        data_from: v.data_from.as_ref().map(|d| d.value.clone()),
     };
     let verifier = match Verifier::new(spec) {
         Ok(v) => v,
@@ -632,5 +644,6 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         body_hash: None,
         single_item: None,
         require_headers: Vec::new(),
+        data_from: None,
     })
 }

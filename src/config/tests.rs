@@ -216,6 +216,10 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\npayload = \"{form:other}\"\ndata_from = \"form:payload\"\n",
+            "hookgate.toml:8:13: routes.a.verify.data_from: form:payload is not covered by the signature (payload = \"{form:other}\"), so it could carry anything; add {form:payload} to payload",
+        ),
+        (
             "[routes.a]\nprovider = \"zendesk\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nmethods = [\"POST\", \"DELET\"]\n",
             "hookgate.toml:5:11: routes.a.methods: \"DELET\" is not one of \"POST\", \"PUT\", \"PATCH\", \"DELETE\", \"GET\"; did you mean \"DELETE\"?",
         ),

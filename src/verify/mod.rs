@@ -102,6 +102,7 @@ pub struct Verifier {
     body_hash: Option<Source>,
     single_item: Option<Pointer>,
     require_headers: Vec<(HeaderName, String)>,
+    data_from: Option<Source>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
     listed_timestamp: Option<(HeaderName, Vec<HeaderName>)>,
     /// The distinct body pointers any part of the scheme names, scanned in one pass.
@@ -268,6 +269,7 @@ impl Verifier {
             body_hash: spec.body_hash,
             single_item: spec.single_item,
             require_headers: spec.require_headers,
+            data_from: spec.data_from,
             listed_timestamp,
             pointers,
             body_first,
@@ -369,7 +371,28 @@ impl Verifier {
             return Err(VerifyError::MalformedSignature);
         }
 
-        let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+        // A vendor that signs one form field holding the event (Gitea's and Forgejo's form
+        // deliveries sign `payload`): that field, not the form around it, is the event's data, so
+        // the form's other, unsigned, fields go no further.
+        let data = match &self.data_from {
+            Some(source) => Some(
+                req.lookup(source)
+                    .ok_or(VerifyError::MalformedSignature)?
+                    .into_owned(),
+            ),
+            None => None,
+        };
+        let mut content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+        if let Some(data) = &data {
+            scanned = Some(self.scan(data.as_bytes()));
+            content_type = Some(HeaderValue::from_static(
+                if matches!(scanned, Some(Ok(_))) {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                },
+            ));
+        }
         let scan_needed = !self.pointers.is_empty() || is_json(content_type.as_ref());
         if scanned.is_none() && scan_needed {
             scanned = Some(self.scan(&body));
@@ -443,7 +466,7 @@ impl Verifier {
         drop(presented);
         drop(raw);
         Ok(Verified {
-            body,
+            body: data.map_or(body, Bytes::from),
             id,
             id_is_body_hash,
             id_signed,

@@ -273,4 +273,7 @@ pub struct Spec {
     /// `box-signature-version: 1` and `box-signature-algorithm: HmacSHA256`): a delivery signed
     /// under another version or algorithm is not one this scheme can vouch for.
     pub require_headers: Vec<(HeaderName, String)>,
+    /// The signed form field that is the event's data, instead of the whole body (Gitea's and
+    /// Forgejo's form deliveries: `form:payload`).
+    pub data_from: Option<Source>,
 }

@@ -64,6 +64,7 @@ impl V {
             body_hash: None,
             single_item: None,
             require_headers: Vec::new(),
+            data_from: None,
             signature: SignatureFormat {
                 sources: self
                     .headers
@@ -269,6 +270,7 @@ fn standard_webhooks_published_vector() {
         body_hash: None,
         single_item: None,
         require_headers: Vec::new(),
+        data_from: None,
         signature: SignatureFormat {
             sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),

@@ -224,3 +224,59 @@ async fn signed_get_and_delete_deliveries_are_verified_and_forwarded_where_the_r
     assert_eq!(upstream.count(), 2);
     gw.stop().await;
 }
+
+/// Gitea's form deliveries sign the JSON in the `payload` field, not the form: that JSON is what
+/// the upstream gets, and a form field added on the way is not forwarded.
+#[tokio::test]
+async fn a_gitea_form_delivery_forwards_the_signed_payload_and_nothing_else() {
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.gitea]\nprovider = \"gitea-form\"\nsecrets = [\"gitea-secret\"]\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let payload = r#"{"ref":"refs/heads/main","after":"abc123"}"#;
+    let headers = hdrs(&[
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-gitea-delivery", "d-form-1"),
+        ("x-gitea-event", "push"),
+        (
+            "x-gitea-signature",
+            &hmac_sha256_hex("gitea-secret", payload.as_bytes()),
+        ),
+    ]);
+    let form = |extra: &str| {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        f.append_pair("payload", payload);
+        if !extra.is_empty() {
+            f.append_pair("injected", extra);
+        }
+        f.finish()
+    };
+    let r = post(&gw.url("/webhooks/gitea"), &headers, form("unsigned")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let ce = got[0].json();
+    assert_eq!(ce["datacontenttype"], "application/json");
+    assert_eq!(ce["data"]["after"], "abc123");
+    assert_eq!(ce["id"], "d-form-1");
+    assert_eq!(ce["type"], "push");
+    assert!(!String::from_utf8_lossy(&got[0].body).contains("injected"));
+    // A changed payload is not what Gitea signed.
+    let tampered = form("").replace("abc123", "abc124");
+    let h2 = hdrs(&[
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-gitea-delivery", "d-form-2"),
+        (
+            "x-gitea-signature",
+            &hmac_sha256_hex("gitea-secret", payload.as_bytes()),
+        ),
+    ]);
+    assert_eq!(
+        post(&gw.url("/webhooks/gitea"), &h2, tampered).await.status,
+        401
+    );
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
