@@ -1089,6 +1089,18 @@ def write(path):
     Path(path).write_text("\n".join(out))
 
 
+def mercadopago():
+    """Mercado Pago signs the query's data.id (lowercased), x-request-id and ts, not the body."""
+    rid = "bb56a2f1-6aae-46ac-982e-9dcd3581d08e"
+    data_id = "AbC123"
+    manifest = f"id:{data_id.lower()};request-id:{rid};ts:{T};"
+    add("mercadopago", docs("https://www.mercadopago.com/developers/en/docs/your-integrations/notifications/webhooks"),
+        js({"action": "payment.updated", "data": {"id": data_id}, "type": "payment"}),
+        [JSON, ("x-request-id", rid), ("x-signature", f"ts={T},v1={hx(mac('sha256', 'mp-webhook-secret', manifest))}")],
+        id=rid, type="payment", secret="mp-webhook-secret",
+        url=f"/webhooks/mercadopago?data.id={data_id}&type=payment")
+
+
 def catalogue_150():
     """The presets added to reach 150 (2026-12-01), each built from its vendor's documentation."""
     body_mac("acuity", "https://developers.acuityscheduling.com/docs/webhooks", "sha256", "X-Acuity-Signature",
@@ -1204,6 +1216,7 @@ if __name__ == "__main__":
     constructed()
     timestamped()
     catalogue_150()
+    mercadopago()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

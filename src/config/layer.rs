@@ -727,7 +727,7 @@ fn verify_layer(
         encoding: c.check(&raw.encoding, k("encoding"), |t| {
             choice(t, Encoding::NAMES, Encoding::parse)
         }),
-        payload: c.check(&raw.payload, k("payload"), |t| Template::parse(t)),
+        payload: c.check(&raw.payload, k("payload"), |t| Template::parse_any(t)),
         timestamp: c.check(&raw.timestamp, k("timestamp"), sources),
         timestamp_format: c.check(&raw.timestamp_format, k("timestamp_format"), |t| {
             choice(t, TimestampFormat::NAMES, TimestampFormat::parse)
@@ -750,9 +750,9 @@ fn verify_layer(
                 .collect()
         }),
         data_from: c.check(&raw.data_from, k("data_from"), |t| match Source::parse(t)? {
-            form @ Source::Form(_) => Ok(form),
+            part @ (Source::Form(_) | Source::Query(_)) => Ok(part),
             _ => Err(format!(
-                "\"{t}\" cannot be the data; only a form field (\"form:NAME\") that the signature covers can"
+                "\"{t}\" cannot be the data; only a form field (\"form:NAME\") or a query parameter (\"query:NAME\") that the signature covers can"
             )),
         }),
         separator: c.check(&raw.separator, k("separator"), nonempty),

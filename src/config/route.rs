@@ -238,15 +238,39 @@ pub fn route(
         }
     }
 
+    // The data forwarded must be signed: the whole body, or the part `data_from` names instead.
+    use crate::verify::Piece;
+    let data_signed = match v.data_from.as_ref().map(|d| &d.value) {
+        None => true,
+        Some(Source::Form(name)) => {
+            payload.covers_body() || payload.uses(&Piece::FormField(name.clone()))
+        }
+        Some(Source::Query(name)) => {
+            payload.uses(&Piece::Url)
+                || payload.uses(&Piece::Path)
+                || [false, true].iter().any(|&lower| {
+                    payload.uses(&Piece::QueryParam {
+                        name: name.clone(),
+                        lower,
+                    })
+                })
+        }
+        Some(_) => false,
+    };
     if let Some(d) = &v.data_from
-        && let Source::Form(name) = &d.value
-        && !(algorithm.signs_template()
-            && (payload.covers_body()
-                || payload.uses(&crate::verify::Piece::FormField(name.clone()))))
+        && !(algorithm.signs_template() && data_signed)
     {
+        let part = &d.value;
         errors.push(d.err(format!(
-            "form:{name} is not covered by the signature (payload = \"{payload}\"), so it could carry anything; add {{form:{name}}} to payload"
+            "{part} is not covered by the signature (payload = \"{payload}\"), so it could carry anything; add {{{part}}} to payload"
         )));
+    }
+    if v.data_from.is_none()
+        && algorithm.signs_template()
+        && let Some(why) = payload.body_error()
+        && let Some(p) = &v.payload
+    {
+        errors.push(p.err(why));
     }
 
     let tolerance = merged

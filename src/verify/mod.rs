@@ -384,7 +384,9 @@ impl Verifier {
         };
         let mut content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
         if let Some(data) = &data {
-            scanned = Some(self.scan(data.as_bytes()));
+            // A form field holds the vendor's JSON; a query parameter is an id, kept as text.
+            let form = matches!(self.data_from, Some(Source::Form(_)));
+            scanned = form.then(|| self.scan(data.as_bytes()));
             content_type = Some(HeaderValue::from_static(
                 if matches!(scanned, Some(Ok(_))) {
                     "application/json"
@@ -393,8 +395,10 @@ impl Verifier {
                 },
             ));
         }
+        // Data taken from the query is text, and the body around it is not signed: not read.
+        let data_is_text = data.is_some() && matches!(self.data_from, Some(Source::Query(_)));
         let scan_needed = !self.pointers.is_empty() || is_json(content_type.as_ref());
-        if scanned.is_none() && scan_needed {
+        if scanned.is_none() && scan_needed && !data_is_text {
             scanned = Some(self.scan(&body));
         }
         let req = Request {
@@ -461,7 +465,7 @@ impl Verifier {
         let time = req
             .lookup_any(&self.event.time)
             .and_then(|t| timestamp::parse(&t));
-        let json = matches!(scanned, Some(Ok(_)));
+        let json = !data_is_text && matches!(scanned, Some(Ok(_)));
         // The presented signatures borrow the request; release them before the body moves on.
         drop(presented);
         drop(raw);

@@ -145,6 +145,15 @@ pub fn feed(
                     sink(v.as_bytes());
                 }
             }
+            Piece::QueryParam { name, lower } => {
+                if let Some(v) = req.lookup(&Source::Query(name.clone())) {
+                    if *lower {
+                        sink(v.to_lowercase().as_bytes());
+                    } else {
+                        sink(v.as_bytes());
+                    }
+                }
+            }
             Piece::SignedHeaders(list) => {
                 let text = signed_headers(req.parts, list).ok_or(Missing::Other)?;
                 sink(text.as_bytes());

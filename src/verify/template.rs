@@ -34,6 +34,12 @@ pub enum Piece {
     FormField(String),
     /// `name:value` for each header listed in the named header, joined by `;` (Contentful).
     SignedHeaders(HeaderName),
+    /// A query-string parameter, decoded; lowercased when `lower` (Mercado Pago signs `data.id`
+    /// lowercased). Only a route whose `data_from` is a signed part may sign no part of the body.
+    QueryParam {
+        name: String,
+        lower: bool,
+    },
 }
 
 impl Piece {
@@ -53,6 +59,7 @@ impl Piece {
             Piece::Field(_) => 10,
             Piece::SignedHeaders(_) => 11,
             Piece::FormField(_) => 12,
+            Piece::QueryParam { .. } => 13,
         }
     }
 }
@@ -77,6 +84,20 @@ impl Template {
     /// Parses `{body}`, `{timestamp}`, `{id}` and `{header:NAME}` placeholders; `{{` and `}}` are
     /// literal braces.
     pub fn parse(text: &str) -> Result<Template, String> {
+        let template = Self::parse_pieces(text)?;
+        match template.body_error() {
+            Some(e) => Err(e),
+            None => Ok(template),
+        }
+    }
+
+    /// Parses without requiring that the body be covered (the route checks that, knowing
+    /// `data_from`).
+    pub fn parse_any(text: &str) -> Result<Template, String> {
+        Self::parse_pieces(text)
+    }
+
+    fn parse_pieces(text: &str) -> Result<Template, String> {
         let mut pieces = Vec::new();
         let mut literal = Vec::new();
         let mut rest = text;
@@ -118,9 +139,17 @@ impl Template {
                     Some(("signed_headers", h)) => Piece::SignedHeaders(header(h)?),
                     Some(("body", p)) => Piece::Field(Pointer::parse(p)?),
                     Some(("form", n)) if !n.is_empty() => Piece::FormField(n.to_string()),
+                    Some(("query", n)) if !n.is_empty() => Piece::QueryParam {
+                        name: n.to_string(),
+                        lower: false,
+                    },
+                    Some(("query_lower", n)) if !n.is_empty() => Piece::QueryParam {
+                        name: n.to_string(),
+                        lower: true,
+                    },
                     _ => {
                         return Err(format!(
-                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{form:NAME}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
+                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{form:NAME}}, {{query:NAME}}, {{query_lower:NAME}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
                         ));
                     }
                 },
@@ -134,13 +163,16 @@ impl Template {
         if !literal.is_empty() {
             pieces.push(Piece::Literal(literal));
         }
-        let template = Template::new(pieces);
-        if !template.touches_body() {
-            return Err(format!(
-                "\"{text}\" does not include {{body}} (or {{form_sorted}}, or a {{body:/field}} or {{form:field}}); a signature that does not cover the body proves nothing about it"
-            ));
-        }
-        Ok(template)
+        Ok(Template::new(pieces))
+    }
+
+    /// Why a signature over this template proves nothing about the delivery's body, when it signs
+    /// no part of it. A route may still use such a template when `data_from` makes a signed part
+    /// the event's data instead of the body (Mercado Pago).
+    pub fn body_error(&self) -> Option<String> {
+        (!self.touches_body()).then(|| format!(
+            "\"{self}\" does not include {{body}} (or {{form_sorted}}, or a {{body:/field}} or {{form:field}}); a signature that does not cover the body proves nothing about it"
+        ))
     }
 
     /// Whether the whole body is covered (`{body}`, or `{form_sorted}` for form posts).
@@ -169,6 +201,7 @@ impl Template {
             | Piece::Header(_)
             | Piece::Field(_)
             | Piece::FormField(_)
+            | Piece::QueryParam { .. }
             | Piece::SignedHeaders(_) => self.pieces.contains(piece),
             _ => self.kinds & piece.kind() != 0,
         }
@@ -210,6 +243,8 @@ impl std::fmt::Display for Template {
                 Piece::Field(p) => write!(f, "{{body:{}}}", p.as_str())?,
                 Piece::SignedHeaders(h) => write!(f, "{{signed_headers:{h}}}")?,
                 Piece::FormField(n) => write!(f, "{{form:{n}}}")?,
+                Piece::QueryParam { name, lower: false } => write!(f, "{{query:{name}}}")?,
+                Piece::QueryParam { name, lower: true } => write!(f, "{{query_lower:{name}}}")?,
             }
         }
         Ok(())

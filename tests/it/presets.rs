@@ -280,3 +280,72 @@ async fn a_gitea_form_delivery_forwards_the_signed_payload_and_nothing_else() {
     assert_eq!(upstream.count(), 1);
     gw.stop().await;
 }
+
+/// Mercado Pago signs the query's `data.id`, `x-request-id` and a timestamp, not the body: the id is
+/// the event's data, and the unsigned body never reaches the upstream.
+#[tokio::test]
+async fn a_mercado_pago_notification_forwards_the_signed_id_and_not_the_unsigned_body() {
+    use hmac::Mac;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.mp]\nprovider = \"mercadopago\"\nsecrets = [\"mp-secret\"]\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |manifest: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"mp-secret").unwrap();
+        mac.update(manifest.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    // Mercado Pago lowercases an alphanumeric id before signing it.
+    let sig = sign(&format!("id:abc123;request-id:req-1;ts:{ts};"));
+    let headers = hdrs(&[
+        ("content-type", "application/json"),
+        ("x-request-id", "req-1"),
+        ("x-signature", &format!("ts={ts},v1={sig}")),
+    ]);
+    let body = r#"{"action":"payment.updated","data":{"id":"AbC123"},"forged":"unsigned"}"#;
+    let r = post(
+        &gw.url("/webhooks/mp?data.id=AbC123&type=payment"),
+        &headers,
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let ce = got[0].json();
+    assert_eq!(ce["data"], "AbC123");
+    assert_eq!(ce["datacontenttype"], "text/plain; charset=utf-8");
+    assert_eq!(ce["id"], "req-1");
+    assert_eq!(ce["type"], "payment");
+    assert!(!String::from_utf8_lossy(&got[0].body).contains("unsigned"));
+    // Another id in the query, or no request id, is not what Mercado Pago signed.
+    let r = post(
+        &gw.url("/webhooks/mp?data.id=AbC124&type=payment"),
+        &headers,
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let without: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| k != "x-request-id")
+        .cloned()
+        .collect();
+    let r = post(
+        &gw.url("/webhooks/mp?data.id=AbC123&type=payment"),
+        &without,
+        body,
+    )
+    .await;
+    // A signed part that is missing leaves nothing to check the signature against.
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    assert_eq!(r.error(), "malformed_signature");
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
