@@ -969,6 +969,15 @@ def timestamped():
         secret="vonage-signature-secret")
     b = js({"id": "5d9d0a0a0a0a0a0a0a0a0a0a", "state": "ready", "updated_at": T_RFC})
     token = jwt_hs256("netlify-jws-secret", {"iss": "netlify", "sha256": hashlib.sha256(b.encode()).hexdigest()})
+    # MessageBird's token carries nbf/exp; exp is set far ahead so that the delivery stays valid
+    # (a real one expires soon after it is sent, and an expired token is refused).
+    mb = js({"id": "mb_msg_1", "type": "message.created", "createdDatetime": T_RFC})
+    mb_token = jwt_hs256("messagebird-signing-key", {
+        "iss": "MessageBird", "nbf": T, "exp": 4102444800, "jti": "a7e5c1d2-jti",
+        "url_hash": hashlib.sha256(b"https://hooks.example.com/webhooks/messagebird").hexdigest(),
+        "payload_hash": hashlib.sha256(mb.encode()).hexdigest()})
+    add("messagebird", docs("https://developers.messagebird.com/api/#verifying-http-requests"), mb,
+        [JSON, ("MessageBird-Signature-JWT", mb_token)], id="body-sha256", secret="messagebird-signing-key")
     add("netlify", docs("https://docs.netlify.com/site-deploys/deploy-notifications/#payload-signature"), b,
         [JSON, ("X-Webhook-Signature", token)], id="body-sha256", type="ready", secret="netlify-jws-secret")
 
