@@ -538,3 +538,51 @@ fn the_legacy_sha1_signature_is_accepted_only_by_the_route_that_opts_in() {
         .map(|_| ());
     assert_eq!(got, Err(crate::verify::VerifyError::MissingSignature));
 }
+
+#[test]
+fn a_json_web_token_past_its_exp_or_before_its_nbf_is_refused() {
+    // MessageBird's (and Netlify's) tokens are checked for exp and nbf when they carry them:
+    // a captured delivery replayed after its token expired is refused, whatever it carries.
+    let table = table().expect("preset table");
+    let v = &vectors()["messagebird"][0];
+    let preset = table
+        .presets
+        .iter()
+        .find(|p| p.name == "messagebird")
+        .unwrap();
+    let route = build_route(preset, v, &v.secrets(), None).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let token = |nbf: i64, exp: i64| {
+        let claims = serde_json::json!({
+            "iss": "MessageBird", "nbf": nbf, "exp": exp,
+            "payload_hash": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.body.as_bytes())),
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(v.secrets()[0].as_bytes()),
+        )
+        .unwrap()
+    };
+    let verify = |t: String| {
+        let mut d = Delivery::of(v, &route);
+        for (k, value) in d.headers.iter_mut() {
+            if k.eq_ignore_ascii_case("MessageBird-Signature-JWT") {
+                *value = t.clone();
+            }
+        }
+        route
+            .verifier
+            .verify(&d.parts(), bytes::Bytes::from(v.body.clone()))
+            .map(|_| ())
+    };
+    assert_eq!(verify(token(now - 60, now + 300)), Ok(()));
+    // jsonwebtoken allows 60 seconds of leeway either side.
+    let refused = Err(VerifyError::InvalidSignature);
+    assert_eq!(verify(token(now - 3600, now - 600)), refused, "expired");
+    assert_eq!(
+        verify(token(now + 600, now + 3600)),
+        refused,
+        "not yet valid"
+    );
+}

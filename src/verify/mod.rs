@@ -575,6 +575,8 @@ fn keys_for(spec: &Spec) -> Result<Keys, String> {
             // and the time window is the route's job.
             validation.required_spec_claims.clear();
             validation.validate_aud = false;
+            // jsonwebtoken checks nbf only when asked to (a test found a not-yet-valid token accepted).
+            validation.validate_nbf = true;
             if let Some(iss) = &rules.issuer {
                 validation.set_issuer(&[iss]);
                 validation.required_spec_claims.insert("iss".to_string());
