@@ -12,6 +12,7 @@ use crate::outcome::{Body, Outcome, Reject, StatusOverrides, respond};
 use crate::secret::Secret;
 use crate::verify::json;
 use crate::verify::mac::{Algorithm as MacAlgorithm, Key};
+use crate::verify::request::{form_field, query_param};
 use crate::verify::{Pointer, Source};
 use bytes::Bytes;
 use constant_time_eq::constant_time_eq;
@@ -188,19 +189,13 @@ impl Handshake {
                     .get(h)
                     .and_then(|v| v.to_str().ok())
                     .map(Cow::Borrowed),
-                Source::Query(name) => form_urlencoded::parse(parts.uri.query()?.as_bytes())
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| Cow::Owned(v.into_owned())),
+                Source::Query(name) => query_param(parts, name).map(Cow::Owned),
                 Source::Body(p) => {
                     let i = self.pointers.iter().position(|q| q == p)?;
                     scanned.as_ref()?.get(i)?.clone().map(Cow::Owned)
                 }
-                Source::Form(name) if crate::verify::request::is_form(parts) => {
-                    form_urlencoded::parse(body)
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| Cow::Owned(v.into_owned()))
-                }
-                Source::Form(_) | Source::Signature(_) | Source::Claim(_) => None,
+                Source::Form(name) => form_field(parts, body, name).map(Cow::Owned),
+                Source::Signature(_) | Source::Claim(_) => None,
             }
         };
         if let Some((source, expected)) = &self.when {

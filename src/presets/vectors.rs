@@ -218,36 +218,27 @@ fn with_signature(route: &Route, d: &Delivery, replacement: Option<&str>) -> Del
             }
             Source::Query(name) => {
                 let (path, query) = out.uri.split_once('?').unwrap_or((&out.uri, ""));
-                let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-                    .into_owned()
-                    .filter_map(|(k, v)| match (&k == name, replacement) {
-                        (true, Some(t)) => Some((k, t.to_string())),
-                        (true, None) => None,
-                        (false, _) => Some((k, v)),
-                    })
-                    .collect();
-                let query = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(pairs)
-                    .finish();
-                out.uri = format!("{path}?{query}");
+                out.uri = format!("{path}?{}", with_pair(query, name, replacement));
             }
-            Source::Form(name) => {
-                let pairs: Vec<(String, String)> = form_urlencoded::parse(out.body.as_bytes())
-                    .into_owned()
-                    .filter_map(|(k, v)| match (&k == name, replacement) {
-                        (true, Some(t)) => Some((k, t.to_string())),
-                        (true, None) => None,
-                        (false, _) => Some((k, v)),
-                    })
-                    .collect();
-                out.body = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(pairs)
-                    .finish();
-            }
+            Source::Form(name) => out.body = with_pair(&out.body, name, replacement),
             Source::Signature(_) | Source::Claim(_) => unreachable!("not a signature source"),
         }
     }
     out
+}
+
+/// Form-encoded `pairs` with `name`'s value replaced (`Some`) or the pair removed (`None`).
+fn with_pair(pairs: &str, name: &str, replacement: Option<&str>) -> String {
+    let kept = form_urlencoded::parse(pairs.as_bytes())
+        .into_owned()
+        .filter_map(|(k, v)| match (k == name, replacement) {
+            (true, Some(t)) => Some((k, t.to_string())),
+            (true, None) => None,
+            (false, _) => Some((k, v)),
+        });
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish()
 }
 
 /// Checks one delivery and its variants; returns what went wrong.

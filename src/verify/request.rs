@@ -43,12 +43,7 @@ impl<'h> Request<'h, '_> {
                 .iter()
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| Cow::Borrowed(v.trim_ascii())),
-            Source::Query(name) => {
-                let query = self.parts.uri.query()?;
-                form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| Cow::Owned(v.into_owned()))
-            }
+            Source::Query(name) => query_param(self.parts, name).map(Cow::Owned),
             Source::Body(p) => self.field(p).map(Cow::Owned),
             Source::Form(name) => form_field(self.parts, self.body, name).map(Cow::Owned),
             Source::Claim(name) => match self.claims?.get(name)? {
@@ -58,10 +53,6 @@ impl<'h> Request<'h, '_> {
                 _ => None,
             },
         }
-    }
-
-    pub(super) fn form_field_of(&self, name: &str) -> Option<String> {
-        form_field(self.parts, self.body, name)
     }
 
     fn field(&self, pointer: &Pointer) -> Option<String> {
@@ -141,12 +132,12 @@ pub fn feed(
                 }
             }
             Piece::FormField(name) => {
-                if let Some(v) = req.form_field_of(name) {
+                if let Some(v) = form_field(req.parts, req.body, name) {
                     sink(v.as_bytes());
                 }
             }
             Piece::QueryParam { name, lower } => {
-                if let Some(v) = req.lookup(&Source::Query(name.clone())) {
+                if let Some(v) = query_param(req.parts, name) {
                     if *lower {
                         sink(v.to_lowercase().as_bytes());
                     } else {
@@ -163,8 +154,15 @@ pub fn feed(
     Ok(())
 }
 
+/// The first value of `name` in the query string, decoded.
+pub fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The first value of `name` in a form-encoded body, decoded; none when the body is not a form.
-fn form_field(parts: &Parts, body: &[u8], name: &str) -> Option<String> {
+pub fn form_field(parts: &Parts, body: &[u8], name: &str) -> Option<String> {
     if !is_form(parts) {
         return None;
     }

@@ -438,17 +438,7 @@ impl Writer {
         for k in keys {
             let key = k.to_bytes();
             // A key remembered again (after it expired) keeps one journal row: the latest.
-            let earlier = self
-                .fresh_added
-                .iter()
-                .rev()
-                .find(|(k2, _, _)| *k2 == key)
-                .map(|&(_, _, n)| n)
-                .or_else(|| {
-                    let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
-                    fresh.get(&key).map(|&(_, n)| n)
-                });
-            if let Some(n) = earlier {
+            if let Some((_, n)) = self.journal_entry(&key) {
                 t.fresh()?.remove(n).map_err(storage)?;
             }
             let n = self.fresh_next;
@@ -462,8 +452,21 @@ impl Writer {
         Ok(())
     }
 
-    /// Whether one of `keys` is remembered and not yet forgotten: in the index (or added by this
-    /// transaction), or in `dedupe`.
+    /// The journal's latest row for `key`, (forgotten at, number): added by this transaction, or in
+    /// the index.
+    fn journal_entry(&self, key: &[u8; 16]) -> Option<(u64, u64)> {
+        self.fresh_added
+            .iter()
+            .rev()
+            .find(|(k, _, _)| k == key)
+            .map(|&(_, until, n)| (until, n))
+            .or_else(|| {
+                let index = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+                index.get(key).copied()
+            })
+    }
+
+    /// Whether one of `keys` is remembered and not yet forgotten: in the journal, or in `dedupe`.
     fn remembered(
         &self,
         t: &mut Tables<'_>,
@@ -472,16 +475,10 @@ impl Writer {
     ) -> Result<bool, StoreError> {
         for k in keys {
             let key = k.to_bytes();
-            let fresh = self
-                .fresh_added
-                .iter()
-                .find(|(k2, _, _)| *k2 == key)
-                .map(|&(_, u, _)| u)
-                .or_else(|| {
-                    let index = self.fresh.read().unwrap_or_else(|p| p.into_inner());
-                    index.get(&key).map(|&(u, _)| u)
-                });
-            if fresh.is_some_and(|u| u > now) {
+            if self
+                .journal_entry(&key)
+                .is_some_and(|(until, _)| until > now)
+            {
                 return Ok(true);
             }
             if let Some(until) = t.dedupe()?.get(&key).map_err(storage)?
