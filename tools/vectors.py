@@ -617,6 +617,12 @@ def constructed():
              headers=[("Request-ID", "e8ad4d1a-6b3c-4d1f-9c2b-0a7e5f3d2c1b"), ("Sentry-Hook-Resource", "issue"),
                       ("Sentry-Hook-Timestamp", str(T))],
              id="e8ad4d1a-6b3c-4d1f-9c2b-0a7e5f3d2c1b", type="issue")
+    # The older header, as Sentry's own requester builds it (getsentry/sentry,
+    # sentry/sentry_apps/external_requests: "Sentry-App-Signature": build_signature(body)).
+    body_mac("sentry", "https://docs.sentry.io/organization/integrations/integration-platform/webhooks/",
+             "sha256", "Sentry-App-Signature", "hex",
+             js({"fields": {"title": "An Issue"}, "installationId": "inst-1"}), secret="sentry-client-secret",
+             headers=[("Request-ID", "5b1e7c2a9d3f4e60a1b2c3d4e5f60718")], id="5b1e7c2a9d3f4e60a1b2c3d4e5f60718")
     body_mac("shopify", "https://shopify.dev/docs/apps/build/webhooks/subscribe/https", "sha256",
              "X-Shopify-Hmac-Sha256", "base64", js({"id": 820982911946154508, "email": "jon@example.com"}),
              secret="shpss_client_secret",
@@ -1098,6 +1104,22 @@ def write(path):
     Path(path).write_text("\n".join(out))
 
 
+def twilio_rules():
+    """Twilio's Webhooks Rules: the same signed string (URL, then the sorted form parameters) under the
+    rule's SharedKey with the algorithm its settings header names (twilio-node
+    examples/WebhookSignatureValidation.md: "Only the hash changes")."""
+    params = [("CallSid", "CA1234567890ABCDE"), ("Digits", "1234"), ("From", "+14158675309"),
+              ("To", "+18005551212"), ("Caller", "+14158675309")]
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    signed = url + "".join(k + v for k, v in sorted(params))
+    add("twilio", docs("https://www.twilio.com/docs/usage/webhooks/webhook-rules"),
+        urllib.parse.urlencode(params),
+        [FORM, ("X-Twilio-Webhooks-Signature-Settings", "key=HK-rule-1,algorithm=HMAC_SHA256"),
+         ("X-Twilio-Signature", b64(mac("sha256", "twilio-rule-shared-key", signed)))],
+        id="body-sha256", secrets=["12345", "twilio-rule-shared-key"],
+        public_url="https://mycompany.com/myapp.php", url="/webhooks/twilio?foo=1&bar=2")
+
+
 def mercadopago():
     """Mercado Pago signs the query's data.id (lowercased), x-request-id and ts, not the body."""
     rid = "bb56a2f1-6aae-46ac-982e-9dcd3581d08e"
@@ -1226,6 +1248,7 @@ if __name__ == "__main__":
     timestamped()
     catalogue_150()
     mercadopago()
+    twilio_rules()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

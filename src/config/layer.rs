@@ -373,6 +373,9 @@ pub struct VerifyLayer {
     pub body_hash: Option<At<Source>>,
     pub single_item: Option<At<Pointer>>,
     pub require_headers: Option<At<Vec<(HeaderName, String)>>>,
+    /// A header whose `algorithm` entry names the scheme's algorithm among `algorithm_names`.
+    pub algorithm_header: Option<At<HeaderName>>,
+    pub algorithm_names: Option<At<Vec<(String, Algorithm)>>>,
     pub data_from: Option<At<Source>>,
     pub separator: Option<At<String>>,
     pub kv_separator: Option<At<String>>,
@@ -749,6 +752,26 @@ fn verify_layer(
                 })
                 .collect()
         }),
+        algorithm_header: c.check(&raw.algorithm_header, k("algorithm_header"), |h| {
+            header_name(h)
+        }),
+        algorithm_names: c.check(&raw.algorithm_names, k("algorithm_names"), |map| {
+            if map.is_empty() {
+                return Err("is empty; map each name the vendor sends to an algorithm, as in { HMAC_SHA256 = \"hmac-sha256\" }".to_string());
+            }
+            map.iter()
+                .map(|(name, alg)| {
+                    let a = choice(alg.get_ref(), Algorithm::NAMES, Algorithm::parse)?;
+                    if a.hmac().is_none() {
+                        return Err(format!(
+                            "\"{name}\" maps to {}, but a header can choose only among HMAC algorithms, which share the route's secrets",
+                            a.name()
+                        ));
+                    }
+                    Ok((name.clone(), a))
+                })
+                .collect()
+        }),
         data_from: c.check(&raw.data_from, k("data_from"), |t| match Source::parse(t)? {
             part @ (Source::Form(_) | Source::Query(_)) => Ok(part),
             _ => Err(format!(
@@ -832,6 +855,8 @@ impl VerifyLayer {
                 body_hash,
                 single_item,
                 require_headers,
+                algorithm_header,
+                algorithm_names,
                 data_from,
                 separator,
                 kv_separator,

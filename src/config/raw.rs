@@ -121,6 +121,8 @@ pub struct RawVerify {
     pub body_hash: Option<S<String>>,
     pub single_item: Option<S<String>>,
     pub require_headers: Option<S<BTreeMap<String, S<String>>>>,
+    pub algorithm_header: Option<S<String>>,
+    pub algorithm_names: Option<S<BTreeMap<String, S<String>>>>,
     pub data_from: Option<S<String>>,
     pub jwt_algorithm: Option<S<String>>,
     pub jwt_issuer: Option<S<String>>,

@@ -13,8 +13,8 @@ use crate::routes::Route;
 use crate::secret::Secret;
 use crate::verify::coverage::{Part, uncovered};
 use crate::verify::{
-    Algorithm, Encoding, EventFields, JwtRules, KeyKind, ListFormat, SecretEncoding,
-    SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
+    Algorithm, AlgorithmChoice, Encoding, EventFields, JwtRules, KeyKind, ListFormat,
+    SecretEncoding, SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
 };
 use http::{HeaderValue, Method};
 use std::sync::Arc;
@@ -492,6 +492,32 @@ pub fn route(
     let allow =
         HeaderValue::from_str(&methods.join(", ")).expect("method names are valid header text");
 
+    let algorithm_choice = match (&v.algorithm_header, &v.algorithm_names) {
+        (Some(h), Some(names)) if algorithm.hmac().is_some() => Some(AlgorithmChoice {
+            header: h.value.clone(),
+            names: names.value.clone(),
+        }),
+        (Some(h), Some(_)) => {
+            errors.push(h.err(format!(
+                "a header can choose among HMAC algorithms only, and this route's algorithm is {}",
+                algorithm.name()
+            )));
+            None
+        }
+        (Some(h), None) => {
+            errors.push(h.err(
+                "names where the algorithm is chosen, but algorithm_names is not set; add algorithm_names = { NAME = \"hmac-sha256\" } for each name the vendor sends",
+            ));
+            None
+        }
+        (None, Some(names)) => {
+            errors.push(names.err(
+                "needs algorithm_header, the header whose algorithm entry carries these names",
+            ));
+            None
+        }
+        (None, None) => None,
+    };
     if errors.len() > before {
         return None;
     }
@@ -545,6 +571,7 @@ pub fn route(
             .map(|r| r.value.clone())
             .unwrap_or_default(),
         data_from: v.data_from.as_ref().map(|d| d.value.clone()),
+        algorithm_choice,
     };
     let verifier = match Verifier::new(spec) {
         Ok(v) => v,
@@ -669,5 +696,6 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         single_item: None,
         require_headers: Vec::new(),
         data_from: None,
+        algorithm_choice: None,
     })
 }

@@ -216,6 +216,18 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nprovider = \"twilio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\npublic_url = \"https://h.example/t\"\n[routes.a.verify]\nalgorithm_names = { HMAC_SHA256 = \"ed25519\" }\n",
+            "hookgate.toml:7:19: routes.a.verify.algorithm_names: \"HMAC_SHA256\" maps to ed25519, but a header can choose only among HMAC algorithms, which share the route's secrets",
+        ),
+        (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\nalgorithm_header = \"X-Alg\"\n",
+            "hookgate.toml:7:20: routes.a.verify.algorithm_header: names where the algorithm is chosen, but algorithm_names is not set; add algorithm_names = { NAME = \"hmac-sha256\" } for each name the vendor sends",
+        ),
+        (
+            "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"token\"\nheader = \"X-Sig\"\nalgorithm_header = \"X-Alg\"\nalgorithm_names = { A = \"hmac-sha1\" }\n",
+            "hookgate.toml:7:20: routes.a.verify.algorithm_header: a header can choose among HMAC algorithms only, and this route's algorithm is token",
+        ),
+        (
             "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha256\"\nheader = \"X-Sig\"\npayload = \"{form:other}\"\ndata_from = \"form:payload\"\n",
             "hookgate.toml:8:13: routes.a.verify.data_from: form:payload is not covered by the signature (payload = \"{form:other}\"), so it could carry anything; add {form:payload} to payload",
         ),

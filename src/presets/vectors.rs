@@ -577,3 +577,72 @@ fn a_json_web_token_past_its_exp_or_before_its_nbf_is_refused() {
         "not yet valid"
     );
 }
+
+#[test]
+fn twilio_checks_the_algorithm_its_settings_header_names_and_no_other() {
+    // The Webhooks Rules delivery (HMAC-SHA256 under the rule's SharedKey) is accepted by
+    // every_preset_verifies…; here, each way of presenting it under the wrong scheme is refused.
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let table = table().expect("preset table");
+    let list = &vectors()["twilio"];
+    let v = list
+        .iter()
+        .find(|v| v.headers.iter().any(|[k, _]| k.contains("Settings")))
+        .expect("the Webhooks Rules delivery");
+    let twilio = table.presets.iter().find(|p| p.name == "twilio").unwrap();
+    let route = build_route(twilio, v, &v.secrets(), None).unwrap();
+    let settings = "X-Twilio-Webhooks-Signature-Settings";
+    let verify = |settings_values: &[&str], signature: Option<&str>| {
+        let mut d = Delivery::of(v, &route);
+        d.headers.retain(|(k, _)| k != settings);
+        for s in settings_values {
+            d.headers.push((settings.to_string(), s.to_string()));
+        }
+        if let Some(sig) = signature {
+            for (k, value) in d.headers.iter_mut() {
+                if k == "X-Twilio-Signature" {
+                    *value = sig.to_string();
+                }
+            }
+        }
+        route
+            .verifier
+            .verify(&d.parts(), Bytes::from(v.body.clone()))
+            .map(|_| ())
+    };
+    let sha256 = "key=HK-rule-1,algorithm=HMAC_SHA256";
+    assert_eq!(verify(&[sha256], None), Ok(()));
+    // The same signature without the header is checked as HMAC-SHA1, and a SHA-256 MAC is not one.
+    assert_eq!(verify(&[], None), Err(VerifyError::MalformedSignature));
+    // An algorithm the route does not know, as Twilio's SDKs refuse it (403 there).
+    assert_eq!(
+        verify(&["key=HK-rule-1,algorithm=HMAC_SHA512"], None),
+        Err(VerifyError::InvalidSignature)
+    );
+    // Settings without an algorithm, and two settings headers, are not something Twilio sends.
+    assert_eq!(
+        verify(&["key=HK-rule-1"], None),
+        Err(VerifyError::MalformedSignature)
+    );
+    assert_eq!(
+        verify(&[sha256, sha256], None),
+        Err(VerifyError::MalformedSignature)
+    );
+    // A genuine SHA-1 signature under the auth token, relabelled as HMAC_SHA256, is refused; labelled
+    // HMAC_SHA1 (a rule that keeps SHA-1), it is checked as SHA-1 and accepted.
+    let signed = "https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675309Digits1234From+14158675309To+18005551212";
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"12345").unwrap();
+    mac.update(signed.as_bytes());
+    let sha1 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(verify(&[], Some(&sha1)), Ok(()), "the plain SHA-1 delivery");
+    assert_eq!(
+        verify(&[sha256], Some(&sha1)),
+        Err(VerifyError::MalformedSignature),
+        "a 20-byte MAC is no SHA-256 signature"
+    );
+    assert_eq!(
+        verify(&["key=HK-rule-1,algorithm=HMAC_SHA1"], Some(&sha1)),
+        Ok(())
+    );
+}

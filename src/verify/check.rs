@@ -74,8 +74,12 @@ impl Verifier {
     }
 
     /// Decodes the presented signatures for a binary scheme, keeping those of a plausible length.
-    fn decoded(&self, texts: &[&str]) -> Result<SmallVec<[Decoded; 1]>, VerifyError> {
-        let want = self.algorithm.signature_len();
+    fn decoded(
+        &self,
+        texts: &[&str],
+        algorithm: Algorithm,
+    ) -> Result<SmallVec<[Decoded; 1]>, VerifyError> {
+        let want = algorithm.signature_len();
         let mut sigs: SmallVec<[Decoded; 1]> = SmallVec::new();
         for text in texts {
             if let Some(sig) = self.signature.encoding.decode_inline(text)
@@ -118,11 +122,14 @@ impl Verifier {
         }
     }
 
-    /// Checks the presented signatures against every key. Returns the token's claims for JWTs.
+    /// Checks the presented signatures against every key (the scheme's, or those of the algorithm the
+    /// delivery names). Returns the token's claims for JWTs.
     pub(super) fn check(
         &self,
         req: &Request<'_, '_>,
         texts: &[&str],
+        keys: &Keys,
+        algorithm: Algorithm,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
         // Only what the signed content names is looked up here; the event's fields come later.
         let signed = |piece: Piece, sources: &[Source]| {
@@ -141,9 +148,9 @@ impl Verifier {
         let feed = |inputs: &Inputs<'_>, sink: &mut dyn FnMut(&[u8])| {
             request::feed(&self.payload, req, inputs, sink).map_err(missing)
         };
-        match &self.keys {
+        match keys {
             Keys::Hmac(keys) => {
-                let sigs = self.decoded(texts)?;
+                let sigs = self.decoded(texts, algorithm)?;
                 for key in keys {
                     for url in self.url_choices() {
                         let inputs = self.inputs(ts, id, url, None);
@@ -155,7 +162,7 @@ impl Verifier {
             }
             Keys::Secrets(secrets) => match self.algorithm {
                 Algorithm::Sha1 | Algorithm::Sha256 => {
-                    let sigs = self.decoded(texts)?;
+                    let sigs = self.decoded(texts, algorithm)?;
                     for secret in secrets {
                         for url in self.url_choices() {
                             let inputs = self.inputs(ts, id, url, Some(secret));
@@ -199,7 +206,7 @@ impl Verifier {
                 }
             },
             Keys::Public(keys) => {
-                let sigs = self.decoded(texts)?;
+                let sigs = self.decoded(texts, algorithm)?;
                 for url in self.url_choices() {
                     let inputs = self.inputs(ts, id, url, None);
                     if self.check_public(keys, &sigs, &inputs, req)? {

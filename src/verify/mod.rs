@@ -29,8 +29,8 @@ pub use keys::{KeyKind, PublicKey};
 pub use mac::{Decoded, Encoding, Key};
 pub use source::{Pointer, Source};
 pub use spec::{
-    Algorithm, EventFields, JwtRules, ListFormat, SecretEncoding, SignatureFormat, Spec,
-    TimestampFormat,
+    Algorithm, AlgorithmChoice, EventFields, JwtRules, ListFormat, SecretEncoding, SignatureFormat,
+    Spec, TimestampFormat,
 };
 pub use template::{Piece, Template};
 pub use verified::{RequestLine, Verified, body_hash, is_json, request_digest};
@@ -86,6 +86,9 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+/// An algorithm a delivery can name (as the vendor spells it), with the route's secrets as its keys.
+type Chosen = (String, Algorithm, Keys);
+
 /// A route's prepared verifier.
 #[derive(Debug)]
 pub struct Verifier {
@@ -103,6 +106,8 @@ pub struct Verifier {
     single_item: Option<Pointer>,
     require_headers: Vec<(HeaderName, String)>,
     data_from: Option<Source>,
+    /// The algorithms a delivery may name in a header instead of `algorithm`, each with its keys.
+    chosen: Option<(HeaderName, Vec<Chosen>)>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
     listed_timestamp: Option<(HeaderName, Vec<HeaderName>)>,
     /// The distinct body pointers any part of the scheme names, scanned in one pass.
@@ -122,6 +127,23 @@ impl Verifier {
     pub fn new(spec: Spec) -> Result<Verifier, String> {
         let alg = spec.algorithm;
         let keys = keys_for(&spec)?;
+        let chosen = match &spec.algorithm_choice {
+            None => None,
+            Some(choice) => {
+                let mut schemes = Vec::new();
+                for (name, a) in &choice.names {
+                    let (Some(h), Some(_)) = (a.hmac(), alg.hmac()) else {
+                        return Err(format!(
+                            "{} cannot be chosen by a header: only HMAC algorithms can",
+                            a.name()
+                        ));
+                    };
+                    let keys = spec.secrets.iter().map(|s| Key::new(h, s)).collect();
+                    schemes.push((name.clone(), *a, Keys::Hmac(keys)));
+                }
+                Some((choice.header.clone(), schemes))
+            }
+        };
         if spec.signature.sources.is_empty() {
             return Err("name where the signature is (header or signature)".to_string());
         }
@@ -270,6 +292,7 @@ impl Verifier {
             single_item: spec.single_item,
             require_headers: spec.require_headers,
             data_from: spec.data_from,
+            chosen,
             listed_timestamp,
             pointers,
             body_first,
@@ -352,7 +375,8 @@ impl Verifier {
             fields: &presented.fields,
             ..early
         };
-        let claims = self.check(&req, &presented.texts)?;
+        let (keys, algorithm) = self.scheme(parts)?;
+        let claims = self.check(&req, &presented.texts, keys, algorithm)?;
         if let Some(source) = &self.body_hash {
             let covered = self.payload.uses(&Piece::Body)
                 || (self.payload.uses(&Piece::FormSorted) && request::is_form(parts));
@@ -481,6 +505,35 @@ impl Verifier {
             json,
             request,
         })
+    }
+
+    /// The keys and algorithm that check this delivery: the scheme's own, unless the delivery names
+    /// another in the algorithm header (Twilio: `X-Twilio-Webhooks-Signature-Settings:
+    /// key=…,algorithm=HMAC_SHA256`, as its SDKs choose). A name the route does not know is refused,
+    /// as the SDKs refuse it.
+    fn scheme(&self, parts: &Parts) -> Result<(&Keys, Algorithm), VerifyError> {
+        let Some((header, schemes)) = &self.chosen else {
+            return Ok((&self.keys, self.algorithm));
+        };
+        let mut values = parts.headers.get_all(header).iter();
+        let Some(value) = values.next() else {
+            return Ok((&self.keys, self.algorithm));
+        };
+        if values.next().is_some() {
+            return Err(VerifyError::MalformedSignature);
+        }
+        let text = request::header_text(value).ok_or(VerifyError::MalformedSignature)?;
+        let name = text
+            .split(',')
+            .filter_map(|entry| entry.split_once('='))
+            .find(|(k, _)| k.trim() == "algorithm")
+            .map(|(_, v)| v.trim())
+            .ok_or(VerifyError::MalformedSignature)?;
+        schemes
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|(_, a, k)| (k, *a))
+            .ok_or(VerifyError::InvalidSignature)
     }
 
     /// Whether the signature covers the query string the vendor called with: a template with the

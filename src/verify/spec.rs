@@ -67,7 +67,7 @@ impl Algorithm {
         Self::NAMES[Self::ALL.iter().position(|a| *a == self).unwrap_or(0)]
     }
 
-    pub(super) fn hmac(self) -> Option<mac::Algorithm> {
+    pub fn hmac(self) -> Option<mac::Algorithm> {
         match self {
             Algorithm::HmacMd5 => Some(mac::Algorithm::HmacMd5),
             Algorithm::HmacSha1 => Some(mac::Algorithm::HmacSha1),
@@ -276,4 +276,16 @@ pub struct Spec {
     /// The signed form field that is the event's data, instead of the whole body (Gitea's and
     /// Forgejo's form deliveries: `form:payload`).
     pub data_from: Option<Source>,
+    /// A header that names the algorithm of each delivery, and the names it may use (Twilio's
+    /// Webhooks Rules sign with HMAC-SHA256 and say so in `X-Twilio-Webhooks-Signature-Settings:
+    /// key=…,algorithm=HMAC_SHA256`; without the header, `algorithm` applies).
+    pub algorithm_choice: Option<AlgorithmChoice>,
+}
+
+/// Where a delivery names its algorithm, and the names a vendor may use there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgorithmChoice {
+    /// Its `algorithm=NAME` entry (entries are comma-separated `key=value`s) chooses.
+    pub header: HeaderName,
+    pub names: Vec<(String, Algorithm)>,
 }

@@ -65,6 +65,7 @@ impl V {
             single_item: None,
             require_headers: Vec::new(),
             data_from: None,
+            algorithm_choice: None,
             signature: SignatureFormat {
                 sources: self
                     .headers
@@ -271,6 +272,7 @@ fn standard_webhooks_published_vector() {
         single_item: None,
         require_headers: Vec::new(),
         data_from: None,
+        algorithm_choice: None,
         signature: SignatureFormat {
             sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),
