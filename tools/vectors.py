@@ -1104,6 +1104,21 @@ def write(path):
     Path(path).write_text("\n".join(out))
 
 
+def atlassian_connect():
+    """Atlassian Connect: an HS256 token whose qsh is the SHA-256 of the canonical request
+    (https://developer.atlassian.com/cloud/jira/platform/understanding-jwt-for-connect-apps/). A real
+    token also carries exp, three minutes after iat; a fixed vector cannot, or it would expire."""
+    canonical = "POST&/webhooks/atlassian-connect&lic=active&user_key=admin"
+    claims = {"iss": "a1b2c3d4-client-key", "iat": T, "qsh": hx(sha("sha256")(canonical.encode()).digest())}
+    token = jwt_hs256("connect-shared-secret", claims)
+    add("atlassian-connect", docs("https://developer.atlassian.com/cloud/jira/platform/understanding-jwt-for-connect-apps/"),
+        js({"timestamp": T * 1000, "webhookEvent": "jira:issue_created", "issue": {"key": "PRJ-1"}}),
+        [JSON, ("Authorization", "JWT " + token), ("X-Atlassian-Webhook-Identifier", "wh-9f8e7d6c")],
+        id="wh-9f8e7d6c", type="jira:issue_created", secret="connect-shared-secret",
+        public_url="https://app.example.com/webhooks/atlassian-connect",
+        url="/webhooks/atlassian-connect?user_key=admin&lic=active&jwt=ignored")
+
+
 def twilio_rules():
     """Twilio's Webhooks Rules: the same signed string (URL, then the sorted form parameters) under the
     rule's SharedKey with the algorithm its settings header names (twilio-node
@@ -1249,6 +1264,7 @@ if __name__ == "__main__":
     catalogue_150()
     mercadopago()
     twilio_rules()
+    atlassian_connect()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

@@ -351,6 +351,9 @@ pub struct Layer {
     /// Public keys as written (their kind depends on the merged algorithm).
     pub public_key: Option<At<Vec<At<Secret>>>>,
     pub public_url: Option<At<Uri>>,
+    /// The app's base URL, whose path the vendor leaves out of what it signs (Atlassian Connect's
+    /// descriptor `baseUrl`, for the `qsh` claim).
+    pub app_base_url: Option<At<Uri>>,
     pub verify_token: Option<At<Secret>>,
     pub handshake: Option<At<Vec<handshake::Spec>>>,
     pub verify: VerifyLayer,
@@ -385,6 +388,7 @@ pub struct VerifyLayer {
     pub jwt_algorithm: Option<At<jsonwebtoken::Algorithm>>,
     pub jwt_issuer: Option<At<String>>,
     pub jwt_body_hash_claim: Option<At<String>>,
+    pub jwt_query_hash_claim: Option<At<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -402,6 +406,25 @@ pub struct StatusLayer {
 
 /// The methods a vendor can sign a delivery with (HubSpot and Zendesk sign GET and DELETE too).
 const SIGNED_METHODS: &[&str] = &["POST", "PUT", "PATCH", "DELETE", "GET"];
+
+/// A URL on the vendor's side of the gateway (`public_url`, `app_base_url`): http(s), with a host and
+/// no query.
+fn vendor_url(c: &Checker<'_>, t: &str) -> Result<Uri, String> {
+    let text = c.expand(t)?;
+    let shown = super::without_credentials(&text);
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| format!("\"{shown}\" is not a URL"))?;
+    match (uri.scheme_str(), uri.host(), uri.query()) {
+        (Some("http" | "https"), Some(_), None) => Ok(uri),
+        (_, _, Some(_)) => Err(format!(
+            "\"{shown}\" must not have a query string: the query a request arrives with is appended as received"
+        )),
+        _ => Err(format!(
+            "\"{shown}\" must be the https:// (or http://) URL the vendor calls, as in \"https://hooks.example.com/webhooks/twilio\""
+        )),
+    }
+}
 
 /// Checks each key of a raw route (or preset, or `[defaults]`) under the key prefix `at`.
 pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
@@ -451,22 +474,8 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         };
         c.secrets(&Some(S::new(list.span(), texts)), &k("public_key"))
     });
-    let public_url = c.check_env(&raw.public_url, k("public_url"), |c, t| {
-        let text = c.expand(t)?;
-        let shown = super::without_credentials(&text);
-        let uri: Uri = text
-            .parse()
-            .map_err(|_| format!("\"{shown}\" is not a URL"))?;
-        match (uri.scheme_str(), uri.host(), uri.query()) {
-            (Some("http" | "https"), Some(_), None) => Ok(uri),
-            (_, _, Some(_)) => Err(format!(
-                "\"{shown}\" must not have a query string: the query a request arrives with is appended as received"
-            )),
-            _ => Err(format!(
-                "\"{shown}\" must be the https:// (or http://) URL the vendor calls, as in \"https://hooks.example.com/webhooks/twilio\""
-            )),
-        }
-    });
+    let public_url = c.check_env(&raw.public_url, k("public_url"), vendor_url);
+    let app_base_url = c.check_env(&raw.app_base_url, k("app_base_url"), vendor_url);
     let allow_ips = match raw.allow_ips.as_ref().map(|a| (a, a.get_ref())) {
         None => None,
         Some((at_list, RawAllowIps::List(list))) => {
@@ -612,6 +621,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         source: c.check(&raw.source, k("source"), nonempty),
         public_key,
         public_url,
+        app_base_url,
         verify_token,
         handshake,
         verify: verify_layer(
@@ -790,6 +800,11 @@ fn verify_layer(
         }),
         jwt_issuer: c.check(&raw.jwt_issuer, k("jwt_issuer"), nonempty),
         jwt_body_hash_claim: c.check(&raw.jwt_body_hash_claim, k("jwt_body_hash_claim"), nonempty),
+        jwt_query_hash_claim: c.check(
+            &raw.jwt_query_hash_claim,
+            k("jwt_query_hash_claim"),
+            nonempty,
+        ),
     }
 }
 
@@ -831,7 +846,7 @@ impl Layer {
             provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
-            vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, verify_token,
             handshake,
         } nested { verify, event, status })
     }
@@ -866,6 +881,7 @@ impl VerifyLayer {
                 jwt_algorithm,
                 jwt_issuer,
                 jwt_body_hash_claim,
+                jwt_query_hash_claim,
             }
         )
     }

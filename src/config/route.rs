@@ -13,8 +13,9 @@ use crate::routes::Route;
 use crate::secret::Secret;
 use crate::verify::coverage::{Part, uncovered};
 use crate::verify::{
-    Algorithm, AlgorithmChoice, Encoding, EventFields, JwtRules, KeyKind, ListFormat,
+    Algorithm, AlgorithmChoice, Encoding, EventFields, JwtRules, KeyKind, ListFormat, QueryHash,
     SecretEncoding, SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
+    request,
 };
 use http::{HeaderValue, Method};
 use std::sync::Arc;
@@ -37,6 +38,59 @@ pub struct RouteContext<'a> {
     pub presets: &'a dyn Fn(&str) -> Option<Layer>,
     /// The configured store keeps events, so routes may queue them.
     pub durable_store: bool,
+}
+
+/// Atlassian Connect's `qsh` rule: the claim, and the canonical path of `public_url` after the app's
+/// base URL.
+fn query_hash(
+    merged: &Layer,
+    errors: &mut ConfigErrors,
+    here: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<QueryHash> {
+    let base = merged.app_base_url.as_ref();
+    let Some(claim) = &merged.verify.jwt_query_hash_claim else {
+        if let Some(b) = base {
+            errors.push(b.err(
+                "is used only by tokens with a query hash claim (jwt_query_hash_claim, Atlassian Connect's qsh); remove it",
+            ));
+        }
+        return None;
+    };
+    let Some(url) = &merged.public_url else {
+        errors.push(here(
+            ".public_url",
+            "not set; the token's query hash covers the path the vendor calls: set public_url to the URL it calls, as registered".to_string(),
+        ));
+        return None;
+    };
+    let u = &url.value;
+    let base_path = match base {
+        None => "",
+        Some(b) if b.value.scheme() == u.scheme() && b.value.authority() == u.authority() => {
+            b.value.path()
+        }
+        Some(b) => {
+            errors.push(b.err(format!(
+                "{} is not on the host of public_url {u}; set the app's baseUrl from its descriptor",
+                b.value
+            )));
+            return None;
+        }
+    };
+    match request::canonical_path(u.path(), base_path) {
+        Some(path) => Some(QueryHash {
+            claim: claim.value.clone(),
+            path,
+        }),
+        None => {
+            let b = base.expect("only a base path can fail to prefix the path");
+            errors.push(b.err(format!(
+                "public_url {u} is not under {}: the vendor calls the app's baseUrl followed by the webhook's path",
+                b.value
+            )));
+            None
+        }
+    }
 }
 
 /// Builds one route from its own layer, its preset and the defaults.
@@ -144,11 +198,13 @@ pub fn route(
         }
     };
 
+    let query_hash = query_hash(&merged, errors, &here);
     let jwt = match (algorithm, &v.jwt_algorithm) {
         (Algorithm::Jwt, Some(a)) => Some(JwtRules {
             algorithm: a.value,
             issuer: v.jwt_issuer.as_ref().map(|i| i.value.clone()),
             body_hash_claim: v.jwt_body_hash_claim.as_ref().map(|c| c.value.clone()),
+            query_hash,
         }),
         (Algorithm::Jwt, None) => {
             errors.push(here(

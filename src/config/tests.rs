@@ -216,6 +216,22 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nprovider = \"atlassian-connect\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
+            "hookgate.toml:1:1: routes.a.public_url: not set; the token's query hash covers the path the vendor calls: set public_url to the URL it calls, as registered",
+        ),
+        (
+            "[routes.a]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\napp_base_url = \"https://app.example.com\"\n",
+            "hookgate.toml:5:16: routes.a.app_base_url: is used only by tokens with a query hash claim (jwt_query_hash_claim, Atlassian Connect's qsh); remove it",
+        ),
+        (
+            "[routes.a]\nprovider = \"atlassian-connect\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\npublic_url = \"https://app.example.com/hooks/jira\"\napp_base_url = \"https://other.example.com\"\n",
+            "hookgate.toml:6:16: routes.a.app_base_url: https://other.example.com/ is not on the host of public_url https://app.example.com/hooks/jira; set the app's baseUrl from its descriptor",
+        ),
+        (
+            "[routes.a]\nprovider = \"atlassian-connect\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\npublic_url = \"https://app.example.com/hooks/jira\"\napp_base_url = \"https://app.example.com/jira-app\"\n",
+            "hookgate.toml:6:16: routes.a.app_base_url: public_url https://app.example.com/hooks/jira is not under https://app.example.com/jira-app: the vendor calls the app's baseUrl followed by the webhook's path",
+        ),
+        (
             "[routes.a]\nprovider = \"twilio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\npublic_url = \"https://h.example/t\"\n[routes.a.verify]\nalgorithm_names = { HMAC_SHA256 = \"ed25519\" }\n",
             "hookgate.toml:7:19: routes.a.verify.algorithm_names: \"HMAC_SHA256\" maps to ed25519, but a header can choose only among HMAC algorithms, which share the route's secrets",
         ),
@@ -245,7 +261,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",

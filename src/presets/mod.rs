@@ -228,7 +228,8 @@ pub fn needs(name: &str) -> Needs {
     let payload = v.and_then(|v| v.payload.as_ref()).map(|p| &p.value);
     Needs {
         public_key: algorithm.and_then(|a| a.key_kind()).is_some() || jwt_public,
-        public_url: payload.is_some_and(|p| p.uses(&Piece::Url) || p.uses(&Piece::Path)),
+        public_url: payload.is_some_and(|p| p.uses(&Piece::Url) || p.uses(&Piece::Path))
+            || v.is_some_and(|v| v.jwt_query_hash_claim.is_some()),
         verify_token: layer
             .and_then(|l| l.handshake.as_ref())
             .is_some_and(|h| h.value.iter().any(|s| s.token.is_some())),

@@ -10,7 +10,7 @@
 use super::{EXAMPLE_URL, Preset, as_route_toml, needs, table};
 use crate::replay::{WindowError, check_window};
 use crate::routes::Route;
-use crate::verify::{Piece, Source, VerifyError, body_hash};
+use crate::verify::{Source, VerifyError, body_hash};
 use bytes::Bytes;
 use http::request::Parts;
 use jiff::SignedDuration;
@@ -352,8 +352,24 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
         }
     }
 
+    // Another query, where the scheme signs it.
+    if route.verifier.covers_query() {
+        let sep = if delivery.uri.contains('?') { '&' } else { '?' };
+        let d = Delivery {
+            uri: format!("{}{sep}added=1", delivery.uri),
+            ..delivery.clone()
+        };
+        let got = verify(&d).map(|_| ());
+        if got != Err(VerifyError::InvalidSignature) {
+            fail(
+                "another query",
+                format!("expected InvalidSignature, got {got:?}"),
+            );
+        }
+    }
+
     // Another method, where the scheme signs it.
-    if route.verifier.payload().uses(&Piece::Method) {
+    if route.verifier.covers_method() {
         let other = if delivery.method == http::Method::POST {
             http::Method::PUT
         } else {

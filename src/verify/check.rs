@@ -225,7 +225,7 @@ impl Verifier {
                             validation,
                         ) {
                             Ok(data) => {
-                                return self.check_claims(data.claims, req.body).map(Some);
+                                return self.check_claims(data.claims, req).map(Some);
                             }
                             Err(e) => {
                                 let unreadable = matches!(
@@ -318,17 +318,28 @@ impl Verifier {
         Ok(false)
     }
 
-    /// A verified token's claims must also name the body (when the scheme says so) and the issuer.
+    /// A verified token's claims must also name the body and the request (when the scheme says so).
     fn check_claims(
         &self,
         claims: serde_json::Map<String, serde_json::Value>,
-        body: &[u8],
+        req: &Request<'_, '_>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
         let Some(rules) = &self.jwt else {
             return Ok(claims);
         };
+        if let Some(q) = &rules.query_hash {
+            // Atlassian Connect: the token is bound to the method, path and query it was sent with.
+            let query = req.parts.uri.query();
+            let canonical = request::atlassian_canonical(&req.parts.method, &q.path, query);
+            let expected = hex::encode(Sha256::digest(canonical.as_bytes()));
+            match claims.get(&q.claim).and_then(|v| v.as_str()) {
+                Some(sent) if constant_time_eq(sent.as_bytes(), expected.as_bytes()) => {}
+                Some(_) => return Err(VerifyError::InvalidSignature),
+                None => return Err(VerifyError::MalformedSignature),
+            }
+        }
         if let Some(claim) = &rules.body_hash_claim {
-            let expected = hex::encode(Sha256::digest(body));
+            let expected = hex::encode(Sha256::digest(req.body));
             match claims.get(claim).and_then(|v| v.as_str()) {
                 Some(sent) if sent.eq_ignore_ascii_case(&expected) => {}
                 Some(_) => return Err(VerifyError::InvalidSignature),

@@ -29,8 +29,8 @@ pub use keys::{KeyKind, PublicKey};
 pub use mac::{Decoded, Encoding, Key};
 pub use source::{Pointer, Source};
 pub use spec::{
-    Algorithm, AlgorithmChoice, EventFields, JwtRules, ListFormat, SecretEncoding, SignatureFormat,
-    Spec, TimestampFormat,
+    Algorithm, AlgorithmChoice, EventFields, JwtRules, ListFormat, QueryHash, SecretEncoding,
+    SignatureFormat, Spec, TimestampFormat,
 };
 pub use template::{Piece, Template};
 pub use verified::{RequestLine, Verified, body_hash, is_json, request_digest};
@@ -536,11 +536,18 @@ impl Verifier {
             .ok_or(VerifyError::InvalidSignature)
     }
 
+    /// Whether the signature covers the method the delivery came by.
+    pub fn covers_method(&self) -> bool {
+        let template = self.algorithm.signs_template() && self.payload.uses(&Piece::Method);
+        template || self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some())
+    }
+
     /// Whether the signature covers the query string the vendor called with: a template with the
     /// URL or the path in it (both are taken with the query as received).
     pub fn covers_query(&self) -> bool {
-        self.algorithm.signs_template()
-            && (self.payload.uses(&Piece::Url) || self.payload.uses(&Piece::Path))
+        let template = self.algorithm.signs_template()
+            && (self.payload.uses(&Piece::Url) || self.payload.uses(&Piece::Path));
+        template || self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some())
     }
 
     /// The vendor's event id, from the first source that has one, and whether the signature covers

@@ -250,6 +250,61 @@ fn contentful_encode_uri(path: &str, query: Option<&str>) -> String {
     escape(&raw, URI_KEEP)
 }
 
+/// Atlassian Connect's canonical request, whose SHA-256 is a token's `qsh` claim: the method in upper
+/// case, the path after the app's base URL (no trailing '/', "/" when empty, '&' encoded), and the
+/// query without `jwt`, each name once with its values sorted and joined by ',', names sorted, all
+/// percent-encoded as RFC 3986 unreserved characters only. `path` is the canonical path already
+/// (`canonical_path`); the query is the one received.
+pub fn atlassian_canonical(method: &http::Method, path: &str, query: Option<&str>) -> String {
+    use std::collections::BTreeMap;
+    fn encode(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+    let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if name != "jwt" {
+            params
+                .entry(encode(&name))
+                .or_default()
+                .push(encode(&value));
+        }
+    }
+    let query: Vec<String> = params
+        .into_iter()
+        .map(|(name, mut values)| {
+            values.sort();
+            format!("{name}={}", values.join(","))
+        })
+        .collect();
+    format!(
+        "{}&{path}&{}",
+        method.as_str().to_ascii_uppercase(),
+        query.join("&")
+    )
+}
+
+/// The canonical path of Atlassian's canonical request: `path` with the app's base path removed,
+/// without a trailing '/', "/" when nothing is left, and '&' percent-encoded. `None` when `path` does
+/// not start with `base`.
+pub fn canonical_path(path: &str, base: &str) -> Option<String> {
+    let base = base.trim_end_matches('/');
+    let rest = path.strip_prefix(base)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let rest = rest.trim_end_matches('/');
+    let rest = if rest.is_empty() { "/" } else { rest };
+    Some(rest.replace('&', "%26"))
+}
+
 /// `public_url` split into the base `{url}` uses (scheme, authority and path) and its path. The
 /// second URL is the same one with the port toggled, as Twilio's SDKs try it (twilio-python's
 /// `RequestValidator.validate`): without a port, with the scheme's default one added; with any port,
@@ -291,6 +346,46 @@ mod tests {
         assert_eq!(
             v("https://example.com:8443/hook"),
             ["https://example.com:8443/hook", "https://example.com/hook"]
+        );
+    }
+
+    #[test]
+    fn atlassians_canonical_request_is_built_as_its_documentation_shows() {
+        // Atlassian's example ("Understanding JWT for Connect apps", creating a query string hash):
+        // GET to the not yet percent-encoded URL
+        // http://localhost:2990/path/to/service?zee_last=param&repeated=parameter 1&first=param&repeated=parameter 2
+        let get = http::Method::GET;
+        assert_eq!(
+            atlassian_canonical(
+                &get,
+                "/path/to/service",
+                Some("zee_last=param&repeated=parameter%201&first=param&repeated=parameter%202")
+            ),
+            "GET&/path/to/service&first=param&repeated=parameter%201,parameter%202&zee_last=param"
+        );
+        // The jwt parameter is left out; '+' is a space, encoded as %20; '*' is %2A and '~' stays.
+        assert_eq!(
+            atlassian_canonical(&http::Method::POST, "/", Some("jwt=abc&b=x+y*~&a=1")),
+            "POST&/&a=1&b=x%20y%2A~"
+        );
+        assert_eq!(atlassian_canonical(&get, "/p", None), "GET&/p&");
+        // Upper-case names sort before lower-case ones (by code point).
+        assert_eq!(
+            atlassian_canonical(&get, "/p", Some("b=1&B=2&a=3")),
+            "GET&/p&B=2&a=3&b=1"
+        );
+        // The path: the base removed, no trailing '/', "/" when empty, '&' encoded.
+        assert_eq!(
+            canonical_path("/app/hooks/issue/", "/app").as_deref(),
+            Some("/hooks/issue")
+        );
+        assert_eq!(canonical_path("/app", "/app/").as_deref(), Some("/"));
+        assert_eq!(canonical_path("/a&b", "").as_deref(), Some("/a%26b"));
+        assert_eq!(canonical_path("/application/x", "/app"), None);
+        // SHA-256 of "foo", the documentation's check of the hash step.
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"foo")),
+            "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
         );
     }
 

@@ -143,6 +143,13 @@ impl Verifier {
         if let Some(claim) = &rules.body_hash_claim {
             claims.insert(claim.clone(), hex::encode(Sha256::digest(body)).into());
         }
+        if let Some(q) = &rules.query_hash {
+            let canonical = request::atlassian_canonical(&http::Method::POST, &q.path, None);
+            claims.insert(
+                q.claim.clone(),
+                hex::encode(Sha256::digest(canonical.as_bytes())).into(),
+            );
+        }
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(rules.algorithm),
             &claims,

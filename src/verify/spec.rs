@@ -243,6 +243,15 @@ pub struct JwtRules {
     pub issuer: Option<String>,
     /// The claim holding the hex SHA-256 of the body, which is how JWT schemes cover the body.
     pub body_hash_claim: Option<String>,
+    /// Atlassian Connect's `qsh`: the claim holding the hex SHA-256 of the canonical request, and
+    /// the canonical path it is computed over (`request::atlassian_canonical`).
+    pub query_hash: Option<QueryHash>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryHash {
+    pub claim: String,
+    pub path: String,
 }
 
 /// Everything needed to build a `Verifier`, already validated field by field by `config`.

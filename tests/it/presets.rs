@@ -349,3 +349,132 @@ async fn a_mercado_pago_notification_forwards_the_signed_id_and_not_the_unsigned
     assert_eq!(upstream.count(), 1);
     gw.stop().await;
 }
+
+/// Atlassian Connect binds each token to its request: the `qsh` claim is the SHA-256 of the method,
+/// the path after the app's base URL and the sorted query. A token replayed on another query, or
+/// after its exp, is refused.
+#[tokio::test]
+async fn an_atlassian_connect_token_is_good_for_its_own_request_only() {
+    use sha2::Digest;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.jira]\nprovider = \"atlassian-connect\"\nsecrets = [\"connect-shared-secret\"]\n\
+         public_url = \"https://app.example.com/jira-app/hooks/issue\"\n\
+         app_base_url = \"https://app.example.com/jira-app\"\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let now = jiff::Timestamp::now().as_second();
+    // The canonical request as Atlassian's documentation builds it, written out by hand.
+    let token = |canonical: &str, iat: i64, exp: i64| {
+        let claims = serde_json::json!({
+            "iss": "a1b2c3d4-client-key", "iat": iat, "exp": exp,
+            "qsh": hex::encode(sha2::Sha256::digest(canonical.as_bytes())),
+        });
+        let t = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"connect-shared-secret"),
+        )
+        .unwrap();
+        hdrs(&[
+            ("content-type", "application/json"),
+            ("authorization", &format!("JWT {t}")),
+            ("x-atlassian-webhook-identifier", "wh-1"),
+        ])
+    };
+    let body = r#"{"webhookEvent":"jira:issue_created","issue":{"key":"PRJ-1"}}"#;
+    let good = token(
+        "POST&/hooks/issue&lic=active&user_key=a%20b",
+        now,
+        now + 180,
+    );
+    let url = gw.url("/webhooks/jira?user_key=a+b&lic=active");
+    let r = post(&url, &good, body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let ce = got[0].json();
+    assert_eq!(ce["id"], "wh-1");
+    assert_eq!(ce["type"], "jira:issue_created");
+
+    // The same token on another query, or on the path without the base removed, is refused.
+    let other = gw.url("/webhooks/jira?user_key=admin&lic=active");
+    assert_eq!(post(&other, &good, body).await.status, 401);
+    let unbased = token(
+        "POST&/jira-app/hooks/issue&lic=active&user_key=a%20b",
+        now,
+        now + 180,
+    );
+    assert_eq!(post(&url, &unbased, body).await.status, 401);
+    // Expired (beyond jsonwebtoken's minute of leeway), and from the wrong secret.
+    let expired = token(
+        "POST&/hooks/issue&lic=active&user_key=a%20b",
+        now - 900,
+        now - 600,
+    );
+    assert_eq!(post(&url, &expired, body).await.status, 401);
+    let mut forged = good.clone();
+    forged[1].1 = forged[1].1.replace('a', "b");
+    assert!(
+        [400, 401].contains(&post(&url, &forged, body).await.status),
+        "a changed token is refused"
+    );
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
+
+/// Twilio signs with a Webhooks Rule's SharedKey and HMAC-SHA256 when its settings header says so;
+/// the same route still takes the auth token's HMAC-SHA1 deliveries.
+#[tokio::test]
+async fn a_twilio_route_takes_both_the_auth_token_and_a_webhooks_rule() {
+    use base64::Engine;
+    use hmac::Mac;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.twilio]\nprovider = \"twilio\"\nsecrets = [\"12345\", \"rule-shared-key\"]\n\
+         public_url = \"https://mycompany.com/myapp.php\"\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let body = "CallSid=CA1&From=%2B14158675309";
+    let signed = "https://mycompany.com/myapp.phpCallSidCA1From+14158675309";
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut sha256 = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"rule-shared-key").unwrap();
+    sha256.update(signed.as_bytes());
+    let sha256 = b64(&sha256.finalize().into_bytes());
+    // A second call, signed the usual way: HMAC-SHA1 under the auth token.
+    let body2 = "CallSid=CA2&From=%2B14158675309";
+    let mut sha1 = hmac::Hmac::<sha1::Sha1>::new_from_slice(b"12345").unwrap();
+    sha1.update(b"https://mycompany.com/myapp.phpCallSidCA2From+14158675309");
+    let sha1 = b64(&sha1.finalize().into_bytes());
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let settings = "x-twilio-webhooks-signature-settings";
+    let url = gw.url("/webhooks/twilio");
+    let rule = hdrs(&[
+        form,
+        (settings, "key=HK1,algorithm=HMAC_SHA256"),
+        ("x-twilio-signature", &sha256),
+    ]);
+    assert_eq!(post(&url, &rule, body).await.status, 200);
+    let plain = hdrs(&[form, ("x-twilio-signature", &sha1)]);
+    assert_eq!(post(&url, &plain, body2).await.status, 200);
+    // Relabelled as a rule's HMAC-SHA256, the SHA-1 delivery is not what Twilio signed.
+    let relabelled = hdrs(&[
+        form,
+        (settings, "key=HK1,algorithm=HMAC_SHA256"),
+        ("x-twilio-signature", &sha1),
+    ]);
+    assert!([400, 401].contains(&post(&url, &relabelled, body2).await.status));
+    // The SHA-256 signature without its settings header, and an unknown algorithm, are refused.
+    let bare = hdrs(&[form, ("x-twilio-signature", &sha256)]);
+    assert!([400, 401].contains(&post(&url, &bare, body).await.status));
+    let sha512 = hdrs(&[
+        form,
+        (settings, "key=HK1,algorithm=HMAC_SHA512"),
+        ("x-twilio-signature", &sha256),
+    ]);
+    assert_eq!(post(&url, &sha512, body).await.status, 401);
+    assert_eq!(upstream.count(), 2);
+    gw.stop().await;
+}
