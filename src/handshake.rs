@@ -100,6 +100,8 @@ pub struct Handshake {
     key: Option<Key>,
     /// The body pointers any part of the handshake names.
     pointers: Vec<Pointer>,
+    /// Where the handshake carries the route's signing secret (see `Spec::learn`).
+    pub learn: Option<Source>,
 }
 
 /// A handshake as configured, before the route's secrets are attached.
@@ -113,6 +115,9 @@ pub struct Spec {
     pub content_type: HeaderValue,
     pub headers: Vec<(HeaderName, Template)>,
     pub status: StatusCode,
+    /// Where the handshake carries the route's signing secret (Asana's `X-Hook-Secret`), for routes
+    /// that keep it (`learn_secret`).
+    pub learn: Option<Source>,
 }
 
 impl Handshake {
@@ -168,7 +173,17 @@ impl Handshake {
             status: spec.status,
             key,
             pointers,
+            learn: spec.learn,
         })
+    }
+
+    /// The signing secret this handshake carries, for a route that keeps it (`learn_secret`).
+    pub fn secret_carried(&self, parts: &Parts, body: &[u8]) -> Option<String> {
+        match self.learn.as_ref()? {
+            Source::Header(h) => parts.headers.get(h)?.to_str().ok().map(str::to_string),
+            Source::Body(p) => json::scan(body, &[p]).ok()?.first()?.clone(),
+            _ => None,
+        }
     }
 
     /// The answer, when `parts`/`body` are this handshake.
@@ -277,6 +292,7 @@ mod tests {
             content_type: HeaderValue::from_str(ct).unwrap(),
             headers: Vec::new(),
             status: StatusCode::OK,
+            learn: None,
         }
     }
 

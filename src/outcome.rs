@@ -6,6 +6,7 @@
 //! `Reject` through `From`.
 
 use crate::forward::{ForwardError, Reply};
+use crate::learned::LearnError;
 use crate::replay::{StillInFlight, WindowError};
 use crate::verify::VerifyError;
 use bytes::Bytes;
@@ -48,6 +49,8 @@ pub enum Reject {
     Forbidden(std::net::IpAddr),
     #[error("the handshake's verify token does not match the route's")]
     WrongVerifyToken,
+    #[error(transparent)]
+    SetupSecret(#[from] crate::learned::LearnError),
     #[error("the body is larger than max_body")]
     BodyTooLarge,
     #[error("the body could not be read: {0}")]
@@ -139,6 +142,24 @@ impl Reject {
             Reject::WrongVerifyToken => {
                 row(403, "forbidden", "The verify token does not match.", Sender)
             }
+            Reject::SetupSecret(LearnError::Taken) => row(
+                409,
+                "setup_secret_taken",
+                "This endpoint already holds a signing secret from an earlier handshake.",
+                Sender,
+            ),
+            Reject::SetupSecret(LearnError::Unfit) => row(
+                400,
+                "setup_secret_unfit",
+                "The handshake's secret is empty, too long or not printable.",
+                Sender,
+            ),
+            Reject::SetupSecret(LearnError::Io(_)) => row(
+                503,
+                "setup_secret_not_stored",
+                "The signing secret could not be stored; retry later.",
+                Gateway,
+            ),
             Reject::Forbidden(_) => row(
                 403,
                 "forbidden",

@@ -354,6 +354,8 @@ pub struct Layer {
     /// The app's base URL, whose path the vendor leaves out of what it signs (Atlassian Connect's
     /// descriptor `baseUrl`, for the `qsh` claim).
     pub app_base_url: Option<At<Uri>>,
+    /// Where a setup secret a handshake brings is kept (Asana's X-Hook-Secret, Notion's token).
+    pub learn_secret: Option<At<std::path::PathBuf>>,
     pub verify_token: Option<At<Secret>>,
     pub handshake: Option<At<Vec<handshake::Spec>>>,
     pub verify: VerifyLayer,
@@ -476,6 +478,13 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
     });
     let public_url = c.check_env(&raw.public_url, k("public_url"), vendor_url);
     let app_base_url = c.check_env(&raw.app_base_url, k("app_base_url"), vendor_url);
+    let learn_secret = c.check_env(&raw.learn_secret, k("learn_secret"), |c, t| {
+        let path = std::path::PathBuf::from(c.expand(t)?);
+        if path.file_name().is_none() {
+            return Err(format!("\"{}\" must name a file", path.display()));
+        }
+        Ok(path)
+    });
     let allow_ips = match raw.allow_ips.as_ref().map(|a| (a, a.get_ref())) {
         None => None,
         Some((at_list, RawAllowIps::List(list))) => {
@@ -622,6 +631,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         public_key,
         public_url,
         app_base_url,
+        learn_secret,
         verify_token,
         handshake,
         verify: verify_layer(
@@ -651,6 +661,14 @@ fn handshake_spec(c: &mut Checker<'_>, raw: &S<RawHandshake>, at: &str) -> Optio
     let equals = h.equals.as_ref().map(|e| e.get_ref().clone());
     let token = c
         .check(&h.token, k("token"), |s| Source::parse(s))
+        .map(|a| a.value);
+    let learn = c
+        .check(&h.learn, k("learn"), |s| match Source::parse(s)? {
+            part @ (Source::Header(_) | Source::Body(_)) => Ok(part),
+            _ => Err(format!(
+                "\"{s}\" cannot carry a setup secret; name a header (\"header:NAME\") or a body field (\"body:/pointer\")"
+            )),
+        })
         .map(|a| a.value);
     let respond = c
         .check(&h.respond, k("respond"), |t| handshake::Template::parse(t))
@@ -710,6 +728,7 @@ fn handshake_spec(c: &mut Checker<'_>, raw: &S<RawHandshake>, at: &str) -> Optio
         content_type,
         headers,
         status,
+        learn,
     })
 }
 
@@ -846,7 +865,7 @@ impl Layer {
             provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
-            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, verify_token,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, verify_token,
             handshake,
         } nested { verify, event, status })
     }

@@ -102,6 +102,7 @@ pub struct RawRoute {
     pub public_key: Option<S<OneOrMany>>,
     pub public_url: Option<S<String>>,
     pub app_base_url: Option<S<String>>,
+    pub learn_secret: Option<S<String>>,
     pub verify_token: Option<S<String>>,
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
@@ -159,6 +160,7 @@ pub struct RawHandshake {
     pub content_type: Option<S<String>>,
     pub headers: Option<BTreeMap<String, S<String>>>,
     pub status: Option<S<u16>>,
+    pub learn: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -273,6 +273,18 @@ pub fn route(
                 }
             }
             Some(list) => errors.push(list.err("list at least one secret")),
+            // The vendor's handshake will bring it (checked below).
+            None if merged.learn_secret.is_some() => {}
+            None if merged
+                .handshake
+                .as_ref()
+                .is_some_and(|h| h.value.iter().any(|s| s.learn.is_some())) =>
+            {
+                errors.push(here(
+                    ".secrets",
+                    format!("not set; add secrets = [\"${{VENDOR_SECRET}}\"], or learn_secret = \"/var/lib/hookgate/{name}.secret\" to keep the secret this vendor's handshake brings"),
+                ))
+            }
             None => errors.push(here(
                 ".secrets",
                 "not set; add secrets = [\"${VENDOR_SECRET}\"]".to_string(),
@@ -548,6 +560,29 @@ pub fn route(
     let allow =
         HeaderValue::from_str(&methods.join(", ")).expect("method names are valid header text");
 
+    let learned = match &merged.learn_secret {
+        None => None,
+        Some(path) if algorithm.hmac().is_none() => {
+            errors.push(path.err(format!(
+                "a setup secret can only be an HMAC key, and this route's algorithm is {}",
+                algorithm.name()
+            )));
+            None
+        }
+        Some(path) if !handshakes.iter().any(|h| h.learn.is_some()) => {
+            errors.push(path.err(
+                "this route's vendor hands over no secret in a handshake (a preset that does, such as asana or notion, says learn = ...); set secrets instead",
+            ));
+            None
+        }
+        Some(path) => match crate::learned::Learned::open(&path.value) {
+            Ok(l) => Some(Arc::new(l)),
+            Err(m) => {
+                errors.push(path.err(m));
+                None
+            }
+        },
+    };
     let algorithm_choice = match (&v.algorithm_header, &v.algorithm_names) {
         (Some(h), Some(names)) if algorithm.hmac().is_some() => Some(AlgorithmChoice {
             header: h.value.clone(),
@@ -628,6 +663,7 @@ pub fn route(
             .unwrap_or_default(),
         data_from: v.data_from.as_ref().map(|d| d.value.clone()),
         algorithm_choice,
+        learned,
     };
     let verifier = match Verifier::new(spec) {
         Ok(v) => v,
@@ -753,5 +789,6 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         require_headers: Vec::new(),
         data_from: None,
         algorithm_choice: None,
+        learned: None,
     })
 }

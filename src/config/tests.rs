@@ -216,6 +216,18 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nlearn_secret = \"/tmp/github.secret\"\n",
+            "hookgate.toml:5:16: routes.a.learn_secret: this route's vendor hands over no secret in a handshake (a preset that does, such as asana or notion, says learn = ...); set secrets instead",
+        ),
+        (
+            "[routes.a]\nprovider = \"asana\"\nupstream = \"stdout\"\nlearn_secret = \"/nonexistent-hookgate-dir/asana.secret\"\n",
+            "hookgate.toml:4:16: routes.a.learn_secret: the directory /nonexistent-hookgate-dir does not exist; create it (writable by the gateway's user only)",
+        ),
+        (
+            "[routes.a]\nprovider = \"asana\"\nupstream = \"stdout\"\n",
+            "hookgate.toml:1:1: routes.a.secrets: not set; add secrets = [\"${VENDOR_SECRET}\"], or learn_secret = \"/var/lib/hookgate/a.secret\" to keep the secret this vendor's handshake brings",
+        ),
+        (
             "[routes.a]\nprovider = \"atlassian-connect\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
             "hookgate.toml:1:1: routes.a.public_url: not set; the token's query hash covers the path the vendor calls: set public_url to the URL it calls, as registered",
         ),
@@ -261,7 +273,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",

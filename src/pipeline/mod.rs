@@ -464,7 +464,17 @@ impl Gateway {
         )
         .await?;
         let place = place.deliver()?;
-        if let Some(answer) = handshake(&route, &parts, &body, false) {
+        if let Some((shake, answer)) = handshake_of(&route, &parts, &body, false) {
+            // A handshake that hands over the route's signing secret (Asana, Notion): kept first,
+            // for a route that opts in, so that the answer means the secret is stored.
+            if let (Some(learned), Some(secret)) = (
+                route.verifier.learned(),
+                shake.secret_carried(&parts, &body),
+            ) {
+                learn(learned.clone(), secret)
+                    .await
+                    .map_err(|e| trace.refused(&route, &parts.headers, e.into(), None))?;
+            }
             return Ok(answer);
         }
 
@@ -752,12 +762,41 @@ fn handshake(
     body: &[u8],
     verified: bool,
 ) -> Option<Outcome> {
+    handshake_of(route, parts, body, verified).map(|(_, answer)| answer)
+}
+
+/// The handshake the request is, with its answer.
+fn handshake_of<'r>(
+    route: &'r Route,
+    parts: &http::request::Parts,
+    body: &[u8],
+    verified: bool,
+) -> Option<(&'r crate::handshake::Handshake, Outcome)> {
     route
         .handshakes
         .iter()
         .filter(|h| h.verified == verified)
-        .find_map(|h| h.answer(parts, body))
-        .map(Outcome::Handshake)
+        .find_map(|h| h.answer(parts, body).map(|a| (h, Outcome::Handshake(a))))
+}
+
+/// Keeps the setup secret a handshake brought (a file write and fsync, off the async threads).
+async fn learn(
+    learned: Arc<crate::learned::Learned>,
+    secret: String,
+) -> Result<(), crate::learned::LearnError> {
+    use crate::learned::LearnError;
+    let keeper = learned.clone();
+    let outcome = tokio::task::spawn_blocking(move || keeper.learn(secret.as_bytes()))
+        .await
+        .unwrap_or_else(|e| Err(LearnError::Io(e.to_string())));
+    match outcome {
+        Ok(crate::learned::Learning::Stored) => {
+            tracing::info!(file = %learned.path().display(), "stored the setup secret the vendor's handshake brought");
+            Ok(())
+        }
+        Ok(crate::learned::Learning::Same) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Each route's share of the dedupe memory.

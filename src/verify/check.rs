@@ -151,7 +151,11 @@ impl Verifier {
         match keys {
             Keys::Hmac(keys) => {
                 let sigs = self.decoded(texts, algorithm)?;
-                for key in keys {
+                let learned = match (&self.learned, algorithm.hmac()) {
+                    (Some(l), Some(h)) => l.current().map(|s| Key::new(h, &s)),
+                    _ => None,
+                };
+                for key in keys.iter().chain(learned.as_ref()) {
                     for url in self.url_choices() {
                         let inputs = self.inputs(ts, id, url, None);
                         if key.matches_any(&sigs, |sink| feed(&inputs, sink))? {

@@ -108,6 +108,8 @@ pub struct Verifier {
     data_from: Option<Source>,
     /// The algorithms a delivery may name in a header instead of `algorithm`, each with its keys.
     chosen: Option<(HeaderName, Vec<Chosen>)>,
+    /// The setup secret a handshake brought, once it has (`learn_secret`).
+    learned: Option<std::sync::Arc<crate::learned::Learned>>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
     listed_timestamp: Option<(HeaderName, Vec<HeaderName>)>,
     /// The distinct body pointers any part of the scheme names, scanned in one pass.
@@ -293,6 +295,7 @@ impl Verifier {
             require_headers: spec.require_headers,
             data_from: spec.data_from,
             chosen,
+            learned: spec.learned,
             listed_timestamp,
             pointers,
             body_first,
@@ -313,6 +316,10 @@ impl Verifier {
     }
     pub fn require_headers(&self) -> &[(HeaderName, String)] {
         &self.require_headers
+    }
+    /// Where the route keeps a setup secret its vendor's handshake brings, when it does.
+    pub fn learned(&self) -> Option<&std::sync::Arc<crate::learned::Learned>> {
+        self.learned.as_ref()
     }
 
     pub fn timestamp(&self) -> &[Source] {
@@ -581,7 +588,8 @@ impl Verifier {
 fn keys_for(spec: &Spec) -> Result<Keys, String> {
     let alg = spec.algorithm;
     let need_secrets = || {
-        if spec.secrets.is_empty() {
+        // A route that learns its secret from the vendor's handshake may start without one.
+        if spec.secrets.is_empty() && !(spec.learned.is_some() && alg.hmac().is_some()) {
             Err("at least one secret is needed".to_string())
         } else {
             Ok(())

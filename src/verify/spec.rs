@@ -289,6 +289,9 @@ pub struct Spec {
     /// Webhooks Rules sign with HMAC-SHA256 and say so in `X-Twilio-Webhooks-Signature-Settings:
     /// key=…,algorithm=HMAC_SHA256`; without the header, `algorithm` applies).
     pub algorithm_choice: Option<AlgorithmChoice>,
+    /// A signing secret a handshake hands over, kept for routes that opt in (`learn_secret`); tried
+    /// after `secrets`, for HMAC schemes.
+    pub learned: Option<std::sync::Arc<crate::learned::Learned>>,
 }
 
 /// Where a delivery names its algorithm, and the names a vendor may use there.

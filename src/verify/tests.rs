@@ -66,6 +66,7 @@ impl V {
             require_headers: Vec::new(),
             data_from: None,
             algorithm_choice: None,
+            learned: None,
             signature: SignatureFormat {
                 sources: self
                     .headers
@@ -273,6 +274,7 @@ fn standard_webhooks_published_vector() {
         require_headers: Vec::new(),
         data_from: None,
         algorithm_choice: None,
+        learned: None,
         signature: SignatureFormat {
             sources: vec![Source::Header(HeaderName::from_static("webhook-signature"))],
             prefix: String::new(),

@@ -261,6 +261,115 @@ async fn asana_handshake_echoes_the_hook_secret() {
     gw.stop().await;
 }
 
+/// A route with `learn_secret` keeps the secret Asana's handshake brings (mode 0600), verifies
+/// events with it, refuses a second handshake that brings another, and still has it after a restart.
+#[tokio::test]
+async fn asanas_handshake_secret_is_kept_by_a_route_that_learns_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("learn-asana");
+    let file = dir.path().join("asana.secret");
+    let extra = format!("learn_secret = \"{}\"", file.display());
+    let (gw, upstream) = gateway("asana", &extra).await;
+    let url = gw.url("/webhooks/asana");
+    let event = r#"{"events":[{"action":"changed","resource":{"gid":"1"}}]}"#;
+    let signed = |secret: &str| {
+        hdrs(&[
+            ("content-type", "application/json"),
+            (
+                "x-hook-signature",
+                &hmac_sha256_hex(secret, event.as_bytes()),
+            ),
+        ])
+    };
+    // Before the handshake, no event verifies.
+    assert_eq!(
+        post(&url, &signed("hook-secret-1"), event).await.status,
+        401
+    );
+
+    let shake = |secret: &str| hdrs(&[("x-hook-secret", secret)]);
+    let r = post(&url, &shake("hook-secret-1"), "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["x-hook-secret"], "hook-secret-1");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "hook-secret-1");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    assert_eq!(
+        post(&url, &signed("hook-secret-1"), event).await.status,
+        200
+    );
+    assert_eq!(upstream.count(), 1);
+    // Asana retrying its handshake is answered again; anyone else's secret is refused.
+    assert_eq!(post(&url, &shake("hook-secret-1"), "").await.status, 200);
+    let r = post(&url, &shake("attacker-secret"), "").await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"], "setup_secret_taken");
+    assert!(r.headers.get("x-hook-secret").is_none());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "hook-secret-1");
+    let other = r#"{"events":[{"action":"added","resource":{"gid":"2"}}]}"#;
+    let forged = hdrs(&[
+        ("content-type", "application/json"),
+        (
+            "x-hook-signature",
+            &hmac_sha256_hex("attacker-secret", other.as_bytes()),
+        ),
+    ]);
+    assert_eq!(post(&url, &forged, other).await.status, 401);
+    gw.stop().await;
+
+    // A new process reads the kept secret back.
+    let (gw, upstream) = gateway("asana", &extra).await;
+    let url = gw.url("/webhooks/asana");
+    let again = r#"{"events":[{"action":"removed","resource":{"gid":"3"}}]}"#;
+    let signed = hdrs(&[
+        ("content-type", "application/json"),
+        (
+            "x-hook-signature",
+            &hmac_sha256_hex("hook-secret-1", again.as_bytes()),
+        ),
+    ]);
+    assert_eq!(post(&url, &signed, again).await.status, 200);
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
+
+/// Notion's first request carries its verification_token, unsigned: a learning route keeps it and
+/// verifies later events with it; it is neither forwarded nor refused.
+#[tokio::test]
+async fn notions_verification_token_is_kept_by_a_route_that_learns_it() {
+    let dir = TempDir::new("learn-notion");
+    let file = dir.path().join("notion.secret");
+    let (gw, upstream) = gateway("notion", &format!("learn_secret = \"{}\"", file.display())).await;
+    let url = gw.url("/webhooks/notion");
+    let json = ("content-type", "application/json");
+    let r = post(
+        &url,
+        &hdrs(&[json]),
+        r#"{"verification_token":"secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(upstream.count(), 0);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl"
+    );
+    let event = r#"{"id":"367cba44-b6f3-4c92-81e7-6a2e9659efd4","timestamp":"2026-01-01T00:00:00.000Z","type":"page.created","entity":{"id":"p1","type":"page"}}"#;
+    let sig = format!(
+        "sha256={}",
+        hmac_sha256_hex(
+            "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl",
+            event.as_bytes()
+        )
+    );
+    let r = post(&url, &hdrs(&[json, ("x-notion-signature", &sig)]), event).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.received()[0].json()["type"], "page.created");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn front_and_smartsheet_challenges_are_echoed_as_json() {
     let (gw, upstream) = gateway("front", &format!("secrets = [\"{SECRET}\"]")).await;
