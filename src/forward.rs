@@ -168,6 +168,42 @@ impl Forwarder {
     }
 }
 
+impl Forwarder {
+    /// Fetches `uri` with a GET (a vendor's published keys): its status, `Cache-Control` and at most
+    /// `limit` bytes of body, within `timeout`.
+    pub async fn get(
+        &self,
+        uri: &http::Uri,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri.clone();
+        request.headers_mut().insert(header::USER_AGENT, USER_AGENT);
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let (head, body) = response.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| format!("the body could not be read (at most {limit} bytes): {e}"))?
+                .to_bytes();
+            Ok((
+                head.status,
+                head.headers.get(header::CACHE_CONTROL).cloned(),
+                body,
+            ))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+    }
+}
+
 fn classify(err: hyper_util::client::legacy::Error) -> ForwardError {
     let detail = error_chain(&err);
     if err.is_connect() {

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod forward;
 pub mod handshake;
+pub mod keyfetch;
 pub mod learned;
 pub mod metrics;
 pub mod outcome;

@@ -202,6 +202,12 @@ impl Reject {
                 "The signature does not match the request.",
                 Sender,
             ),
+            Reject::Verify(VerifyError::KeysUnavailable) => row(
+                503,
+                "keys_unavailable",
+                "The sender's published signing keys could not be fetched yet; retry later.",
+                Gateway,
+            ),
             Reject::Verify(VerifyError::MissingTimestamp) => row(
                 400,
                 "missing_timestamp",

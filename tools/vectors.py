@@ -1087,8 +1087,8 @@ def write(path):
     ]
     for v in sorted(VECTORS, key=lambda v: v["preset"]):
         out.append(f"[[{v['preset']}]]")
-        for key in ["source", "secret", "public_key", "other_public_key", "public_url", "method", "url", "id",
-                    "type"]:
+        for key in ["source", "secret", "public_key", "other_public_key", "jwks", "other_jwks", "audience",
+                    "sender", "public_url", "method", "url", "id", "type"]:
             if key in v:
                 out.append(f"{key} = {toml_str(v[key])}")
         if "secrets" in v:
@@ -1117,6 +1117,31 @@ def atlassian_connect():
         id="wh-9f8e7d6c", type="jira:issue_created", secret="connect-shared-secret",
         public_url="https://app.example.com/webhooks/atlassian-connect",
         url="/webhooks/atlassian-connect?user_key=admin&lic=active&jwt=ignored")
+
+
+def google_pubsub():
+    """Pub/Sub push: a Google-signed OIDC token (RS256, key from Google's JWKS) naming the audience and
+    the pushing service account (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions).
+    A real token also carries exp, an hour after iat; a fixed vector cannot."""
+    key, other = rsa_key("hookgate google test key"), rsa_key("another google key")
+
+    def jwk(k, kid):
+        n = k.public_key().public_numbers()
+        return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+                "n": b64url(n.n.to_bytes(256, "big")), "e": b64url(n.e.to_bytes(3, "big"))}
+
+    aud = "https://hooks.example.com/webhooks/google-pubsub"
+    sub = "113774264463038321964"
+    claims = {"iss": "https://accounts.google.com", "aud": aud, "azp": sub, "sub": sub,
+              "email": "pusher@project.iam.gserviceaccount.com", "email_verified": True, "iat": T}
+    token = jwt({"alg": "RS256", "kid": "g1", "typ": "JWT"}, claims,
+                lambda m: key.sign(m, padding.PKCS1v15(), hashes.SHA256()))
+    body = js({"message": {"attributes": {"origin": "billing"}, "data": "SGVsbG8=", "messageId": "2070443601311540",
+                           "publishTime": T_RFC}, "subscription": "projects/p/subscriptions/s"})
+    add("google-pubsub", docs("https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions"), body,
+        [JSON, ("Authorization", "Bearer " + token)], id="2070443601311540",
+        jwks=js({"keys": [jwk(key, "g1")]}), other_jwks=js({"keys": [jwk(other, "g1")]}),
+        audience=aud, sender=sub)
 
 
 def twilio_rules():
@@ -1265,6 +1290,7 @@ if __name__ == "__main__":
     mercadopago()
     twilio_rules()
     atlassian_connect()
+    google_pubsub()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

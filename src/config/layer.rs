@@ -356,6 +356,10 @@ pub struct Layer {
     pub app_base_url: Option<At<Uri>>,
     /// Where a setup secret a handshake brings is kept (Asana's X-Hook-Secret, Notion's token).
     pub learn_secret: Option<At<std::path::PathBuf>>,
+    /// The `aud` a token must name, and claims it must carry (who sent it), for tokens checked
+    /// against a vendor's published keys.
+    pub jwt_audience: Option<At<String>>,
+    pub jwt_require_claims: Option<At<Vec<(String, String)>>>,
     pub verify_token: Option<At<Secret>>,
     pub handshake: Option<At<Vec<handshake::Spec>>>,
     pub verify: VerifyLayer,
@@ -391,6 +395,7 @@ pub struct VerifyLayer {
     pub jwt_issuer: Option<At<String>>,
     pub jwt_body_hash_claim: Option<At<String>>,
     pub jwt_query_hash_claim: Option<At<String>>,
+    pub jwks_url: Option<At<Uri>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -485,6 +490,23 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         }
         Ok(path)
     });
+    let jwt_audience = c.check_env(&raw.jwt_audience, k("jwt_audience"), |c, t| {
+        let aud = c.expand(t)?;
+        if aud.is_empty() {
+            return Err("must not be empty".to_string());
+        }
+        Ok(aud)
+    });
+    let jwt_require_claims = c.check(&raw.jwt_require_claims, k("jwt_require_claims"), |map| {
+            if map.is_empty() {
+                return Err("is empty; name each claim and the value it must have, as in { email = \"pusher@project.iam.gserviceaccount.com\" }".to_string());
+            }
+            Ok(map
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect())
+    });
+
     let allow_ips = match raw.allow_ips.as_ref().map(|a| (a, a.get_ref())) {
         None => None,
         Some((at_list, RawAllowIps::List(list))) => {
@@ -632,6 +654,8 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         public_url,
         app_base_url,
         learn_secret,
+        jwt_audience,
+        jwt_require_claims,
         verify_token,
         handshake,
         verify: verify_layer(
@@ -824,6 +848,20 @@ fn verify_layer(
             k("jwt_query_hash_claim"),
             nonempty,
         ),
+        jwks_url: c.check_env(&raw.jwks_url, k("jwks_url"), |c, t| {
+            let text = c.expand(t)?;
+            let uri: Uri = text
+                .parse()
+                .map_err(|_| format!("\"{text}\" is not a URL"))?;
+            let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            match uri.scheme_str() {
+                Some("https") if uri.host().is_some() => Ok(uri),
+                Some("http") if loopback => Ok(uri),
+                _ => Err(format!(
+                    "\"{text}\" must be an https:// URL: keys fetched in the clear could be anyone's"
+                )),
+            }
+        }),
     }
 }
 
@@ -865,7 +903,8 @@ impl Layer {
             provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
-            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, verify_token,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, jwt_audience, jwt_require_claims,
+            verify_token,
             handshake,
         } nested { verify, event, status })
     }
@@ -901,6 +940,7 @@ impl VerifyLayer {
                 jwt_issuer,
                 jwt_body_hash_claim,
                 jwt_query_hash_claim,
+                jwks_url,
             }
         )
     }

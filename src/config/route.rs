@@ -205,6 +205,13 @@ pub fn route(
             issuer: v.jwt_issuer.as_ref().map(|i| i.value.clone()),
             body_hash_claim: v.jwt_body_hash_claim.as_ref().map(|c| c.value.clone()),
             query_hash,
+            audience: merged.jwt_audience.as_ref().map(|a| a.value.clone()),
+            require_claims: merged
+                .jwt_require_claims
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_default(),
+            jwks_url: v.jwks_url.as_ref().map(|u| u.value.clone()),
         }),
         (Algorithm::Jwt, None) => {
             errors.push(here(
@@ -215,6 +222,23 @@ pub fn route(
         }
         _ => None,
     };
+    // Keys fetched from the vendor's published set need no public_key.
+    let fetched = algorithm == Algorithm::Jwt && v.jwks_url.is_some();
+    if fetched {
+        let why = "a token checked against a published key set proves only who issued it, and its issuer signs tokens for others too";
+        if merged.jwt_audience.is_none() {
+            errors.push(here(
+                ".jwt_audience",
+                format!("not set; {why}: set the audience the vendor puts in your tokens"),
+            ));
+        }
+        if merged.jwt_require_claims.is_none() {
+            errors.push(here(
+                ".jwt_require_claims",
+                format!("not set; {why}: name the claims that identify your sender, as in {{ email = \"pusher@project.iam.gserviceaccount.com\" }}"),
+            ));
+        }
+    }
     let key_kind = algorithm.key_kind().or_else(|| {
         use jsonwebtoken::Algorithm as J;
         match jwt.as_ref()?.algorithm {
@@ -233,6 +257,7 @@ pub fn route(
     let mut secrets: Vec<Secret> = Vec::new();
     let mut public_keys = Vec::new();
     match key_kind {
+        Some(_) if fetched => {}
         Some(kind) => match &merged.public_key {
             Some(list) if !list.value.is_empty() => {
                 for k in &list.value {

@@ -216,6 +216,14 @@ upstream = "stdout"
 fn mistakes_are_reported_with_file_line_column_key_and_fix() {
     let cases: &[(&str, &str)] = &[
         (
+            "[routes.a]\nprovider = \"google-pubsub\"\nupstream = \"stdout\"\n",
+            "hookgate.toml:1:1: routes.a.jwt_audience: not set; a token checked against a published key set proves only who issued it, and its issuer signs tokens for others too: set the audience the vendor puts in your tokens\nhookgate.toml:1:1: routes.a.jwt_require_claims: not set; a token checked against a published key set proves only who issued it, and its issuer signs tokens for others too: name the claims that identify your sender, as in { email = \"pusher@project.iam.gserviceaccount.com\" }",
+        ),
+        (
+            "[routes.a]\nprovider = \"google-pubsub\"\nupstream = \"stdout\"\njwt_audience = \"a\"\njwt_require_claims = { email = \"e\" }\n[routes.a.verify]\njwks_url = \"http://keys.example.com/certs\"\n",
+            "hookgate.toml:7:12: routes.a.verify.jwks_url: \"http://keys.example.com/certs\" must be an https:// URL: keys fetched in the clear could be anyone's",
+        ),
+        (
             "[routes.a]\nprovider = \"github\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nlearn_secret = \"/tmp/github.secret\"\n",
             "hookgate.toml:5:16: routes.a.learn_secret: this route's vendor hands over no secret in a handshake (a preset that does, such as asana or notion, says learn = ...); set secrets instead",
         ),
@@ -273,7 +281,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, jwt_audience, jwt_require_claims, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",

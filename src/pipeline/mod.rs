@@ -282,6 +282,9 @@ impl Gateway {
         };
         let forwarder = Forwarder::new(&config.server.pool)?;
         let live = Live::new(config.routes, &config.server);
+        for set in key_sets(&live) {
+            crate::keyfetch::watch(set, forwarder.clone());
+        }
         let recent = Arc::new(Recent::new());
         let workers = if store.durable() {
             Some(
@@ -326,6 +329,15 @@ impl Gateway {
     /// Serves `live` from now on. Requests already under way finish on the routes they started with;
     /// the dedupe memory is kept, so routes that still exist keep recognising their duplicates.
     pub fn swap(&self, live: Live) {
+        // Published key sets: the new routes start with the keys the old ones had, then are kept
+        // current by their own fetchers (the old ones stop with the old routes).
+        let old = self.live();
+        for set in key_sets(&live) {
+            if let Some(previous) = key_sets(&old).find(|p| p.url() == set.url()) {
+                set.adopt(previous);
+            }
+            crate::keyfetch::watch(set, self.forwarder.clone());
+        }
         self.dedupe
             .configure(&capacities(live.routes.iter().map(|r| &**r)));
         if let Some(w) = &self.workers {
@@ -797,6 +809,11 @@ async fn learn(
         Ok(crate::learned::Learning::Same) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The vendors' published key sets the routes verify with.
+fn key_sets(live: &Live) -> impl Iterator<Item = &Arc<crate::verify::keyset::KeySet>> {
+    live.routes.iter().filter_map(|r| r.verifier.key_set())
 }
 
 /// Each route's share of the dedupe memory.

@@ -206,6 +206,9 @@ pub struct Needs {
     pub public_url: bool,
     /// A handshake compares a value with the route's `verify_token`.
     pub verify_token: bool,
+    /// Tokens are checked against keys the vendor publishes, so the route names its audience and
+    /// its sender.
+    pub token_audience: bool,
 }
 
 /// What a route using preset `name` must add.
@@ -217,14 +220,16 @@ pub fn needs(name: &str) -> Needs {
         .and_then(|l| l.get(name));
     let v = layer.map(|l| &l.verify);
     let algorithm = v.and_then(|v| v.algorithm.as_ref()).map(|a| a.value);
-    let jwt_public = v.and_then(|v| v.jwt_algorithm.as_ref()).is_some_and(|a| {
-        !matches!(
-            a.value,
-            jsonwebtoken::Algorithm::HS256
-                | jsonwebtoken::Algorithm::HS384
-                | jsonwebtoken::Algorithm::HS512
-        )
-    });
+    let fetched = v.is_some_and(|v| v.jwks_url.is_some());
+    let jwt_public = !fetched
+        && v.and_then(|v| v.jwt_algorithm.as_ref()).is_some_and(|a| {
+            !matches!(
+                a.value,
+                jsonwebtoken::Algorithm::HS256
+                    | jsonwebtoken::Algorithm::HS384
+                    | jsonwebtoken::Algorithm::HS512
+            )
+        });
     let payload = v.and_then(|v| v.payload.as_ref()).map(|p| &p.value);
     Needs {
         public_key: algorithm.and_then(|a| a.key_kind()).is_some() || jwt_public,
@@ -233,6 +238,7 @@ pub fn needs(name: &str) -> Needs {
         verify_token: layer
             .and_then(|l| l.handshake.as_ref())
             .is_some_and(|h| h.value.iter().any(|s| s.token.is_some())),
+        token_audience: fetched,
     }
 }
 
@@ -332,6 +338,13 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
     }
     if needs.verify_token {
         out.push_str(&format!("verify_token = \"${{{var}_VERIFY_TOKEN}}\"\n"));
+    }
+    if needs.token_audience {
+        out.push_str(&format!(
+            "jwt_audience = \"{EXAMPLE_URL}{}\"  # the audience the vendor puts in your tokens\n\
+             jwt_require_claims = {{ sub = \"SENDER\" }}  # the claims that name your sender (see the notes)\n",
+            p.name
+        ));
     }
     out.push_str(&format!("upstream = \"{upstream}\"\n"));
     out

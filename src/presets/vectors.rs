@@ -25,6 +25,12 @@ struct Vector {
     secrets: Option<Vec<String>>,
     public_key: Option<String>,
     other_public_key: Option<String>,
+    /// The key set the vendor publishes (a JSON Web Key Set), for routes that fetch it, and another.
+    jwks: Option<String>,
+    other_jwks: Option<String>,
+    /// For tokens checked against a published key set: the audience and the sender's `sub`.
+    audience: Option<String>,
+    sender: Option<String>,
     public_url: Option<String>,
     /// The method the delivery comes by, when it is not POST.
     method: Option<String>,
@@ -130,6 +136,12 @@ fn build_route(
                 .ok_or("the vector has no public_url")?;
             assert!(line.contains(EXAMPLE_URL));
             format!("public_url = {}", quoted(url))
+        } else if line.starts_with("jwt_audience = ") {
+            let aud = v.audience.as_deref().ok_or("the vector has no audience")?;
+            format!("jwt_audience = {}", quoted(aud))
+        } else if line.starts_with("jwt_require_claims = ") {
+            let sender = v.sender.as_deref().ok_or("the vector has no sender")?;
+            format!("jwt_require_claims = {{ sub = {} }}", quoted(sender))
         } else if line.starts_with("upstream = ") {
             "upstream = \"stdout\"".to_string()
         } else {
@@ -145,7 +157,13 @@ fn build_route(
     if !config.warnings.is_empty() {
         return Err(format!("warnings: {}", config.warnings));
     }
-    config.routes.pop().ok_or_else(|| "no route".to_string())
+    let route = config.routes.pop().ok_or_else(|| "no route".to_string())?;
+    // Keys the vendor publishes: as its fetcher would have loaded them.
+    if let Some(set) = route.verifier.key_set() {
+        let document = v.jwks.as_deref().ok_or("the vector has no jwks")?;
+        set.replace(set.parse(document.as_bytes())?);
+    }
+    Ok(route)
 }
 
 /// Changes one byte of a value without changing its kind: a letter to its neighbour within a pair
@@ -408,7 +426,13 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
     }
 
     // The wrong key.
-    let wrong = if needs.public_key {
+    let wrong = if let Some(other) = &v.other_jwks {
+        build_route(p, v, &v.secrets(), None).and_then(|r| {
+            let set = r.verifier.key_set().ok_or("other_jwks, but no key set")?;
+            set.replace(set.parse(other.as_bytes())?);
+            Ok(r)
+        })
+    } else if needs.public_key {
         match &v.other_public_key {
             Some(other) => route_for_key(p, v, other),
             None => Err("the vector has no other_public_key".to_string()),

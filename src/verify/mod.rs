@@ -16,6 +16,7 @@ mod check;
 pub mod coverage;
 pub mod json;
 pub mod keys;
+pub mod keyset;
 pub mod mac;
 pub mod request;
 mod sign;
@@ -62,6 +63,8 @@ pub enum VerifyError {
     MissingTimestamp,
     #[error("the signed timestamp is not a time")]
     MalformedTimestamp,
+    #[error("the vendor's published keys have not been fetched yet")]
+    KeysUnavailable,
 }
 
 enum Keys {
@@ -70,6 +73,11 @@ enum Keys {
     Public(Vec<PublicKey>),
     Jwt(
         Vec<jsonwebtoken::DecodingKey>,
+        Box<jsonwebtoken::Validation>,
+    ),
+    /// Keys the vendor publishes at a URL, as last fetched.
+    JwtSet(
+        std::sync::Arc<keyset::KeySet>,
         Box<jsonwebtoken::Validation>,
     ),
 }
@@ -81,6 +89,7 @@ impl std::fmt::Debug for Keys {
             Keys::Secrets(k) => ("secrets", k.len()),
             Keys::Public(k) => ("public", k.len()),
             Keys::Jwt(k, _) => ("jwt", k.len()),
+            Keys::JwtSet(s, _) => ("jwt key set", s.keys().len()),
         };
         write!(f, "Keys({kind} x{n}, <redacted>)")
     }
@@ -108,6 +117,8 @@ pub struct Verifier {
     data_from: Option<Source>,
     /// The algorithms a delivery may name in a header instead of `algorithm`, each with its keys.
     chosen: Option<(HeaderName, Vec<Chosen>)>,
+    /// The keys the vendor publishes at a URL, when it does: the fetcher keeps them current.
+    key_set: Option<std::sync::Arc<keyset::KeySet>>,
     /// The setup secret a handshake brought, once it has (`learn_secret`).
     learned: Option<std::sync::Arc<crate::learned::Learned>>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
@@ -129,6 +140,10 @@ impl Verifier {
     pub fn new(spec: Spec) -> Result<Verifier, String> {
         let alg = spec.algorithm;
         let keys = keys_for(&spec)?;
+        let key_set = match &keys {
+            Keys::JwtSet(set, _) => Some(set.clone()),
+            _ => None,
+        };
         let chosen = match &spec.algorithm_choice {
             None => None,
             Some(choice) => {
@@ -295,6 +310,7 @@ impl Verifier {
             require_headers: spec.require_headers,
             data_from: spec.data_from,
             chosen,
+            key_set,
             learned: spec.learned,
             listed_timestamp,
             pointers,
@@ -316,6 +332,10 @@ impl Verifier {
     }
     pub fn require_headers(&self) -> &[(HeaderName, String)] {
         &self.require_headers
+    }
+    /// The vendor's published key set, for the fetcher to keep current.
+    pub fn key_set(&self) -> Option<&std::sync::Arc<keyset::KeySet>> {
+        self.key_set.as_ref()
     }
     /// Where the route keeps a setup secret its vendor's handshake brings, when it does.
     pub fn learned(&self) -> Option<&std::sync::Arc<crate::learned::Learned>> {
@@ -339,6 +359,7 @@ impl Verifier {
             Keys::Secrets(k) => k.len(),
             Keys::Public(k) => k.len(),
             Keys::Jwt(k, _) => k.len(),
+            Keys::JwtSet(s, _) => s.keys().len(),
         }
     }
 
@@ -618,6 +639,31 @@ fn keys_for(spec: &Spec) -> Result<Keys, String> {
                 .as_ref()
                 .ok_or_else(|| "the jwt algorithm needs jwt_algorithm".to_string())?;
             use jsonwebtoken::Algorithm as J;
+            let mut validation = jsonwebtoken::Validation::new(rules.algorithm);
+            // Vendors differ in which registered claims they send; exp and nbf are checked when present,
+            // and the time window is the route's job.
+            validation.required_spec_claims.clear();
+            validation.validate_aud = false;
+            // jsonwebtoken checks nbf only when asked to (a test found a not-yet-valid token accepted).
+            validation.validate_nbf = true;
+            if let Some(iss) = &rules.issuer {
+                validation.set_issuer(&[iss]);
+                validation.required_spec_claims.insert("iss".to_string());
+            }
+            if let Some(aud) = &rules.audience {
+                // set_audience alone does not turn the check on (a test found another audience
+                // accepted).
+                validation.set_audience(&[aud]);
+                validation.validate_aud = true;
+                validation.required_spec_claims.insert("aud".to_string());
+            }
+            if let Some(url) = &rules.jwks_url {
+                if matches!(rules.algorithm, J::HS256 | J::HS384 | J::HS512) {
+                    return Err("a published key set holds public keys; this jwt_algorithm uses a shared secret".to_string());
+                }
+                let set = keyset::KeySet::new(url.clone(), rules.algorithm);
+                return Ok(Keys::JwtSet(std::sync::Arc::new(set), Box::new(validation)));
+            }
             let keys: Vec<jsonwebtoken::DecodingKey> = match rules.algorithm {
                 J::HS256 | J::HS384 | J::HS512 => {
                     need_secrets()?;
@@ -638,17 +684,6 @@ fn keys_for(spec: &Spec) -> Result<Keys, String> {
                         .collect::<Result<_, _>>()?
                 }
             };
-            let mut validation = jsonwebtoken::Validation::new(rules.algorithm);
-            // Vendors differ in which registered claims they send; exp and nbf are checked when present,
-            // and the time window is the route's job.
-            validation.required_spec_claims.clear();
-            validation.validate_aud = false;
-            // jsonwebtoken checks nbf only when asked to (a test found a not-yet-valid token accepted).
-            validation.validate_nbf = true;
-            if let Some(iss) = &rules.issuer {
-                validation.set_issuer(&[iss]);
-                validation.required_spec_claims.insert("iss".to_string());
-            }
             Ok(Keys::Jwt(keys, Box::new(validation)))
         }
     }

@@ -101,7 +101,7 @@ impl Verifier {
                     base64::engine::general_purpose::STANDARD.encode(secrets[0].expose())
                 ),
             },
-            Keys::Public(_) => {
+            Keys::Public(_) | Keys::JwtSet(..) => {
                 return Err("this vendor signs with a private key that only it holds".to_string());
             }
             Keys::Jwt(..) => self.sign_jwt(body, at)?,

@@ -246,6 +246,12 @@ pub struct JwtRules {
     /// Atlassian Connect's `qsh`: the claim holding the hex SHA-256 of the canonical request, and
     /// the canonical path it is computed over (`request::atlassian_canonical`).
     pub query_hash: Option<QueryHash>,
+    /// The `aud` a token must name (Google's push tokens: the subscription's audience).
+    pub audience: Option<String>,
+    /// Claims a token must carry with exactly these values (Google's `email`: the service account).
+    pub require_claims: Vec<(String, String)>,
+    /// Where the vendor publishes its keys (a JSON Web Key Set), instead of `public_key`.
+    pub jwks_url: Option<http::Uri>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -478,3 +478,207 @@ async fn a_twilio_route_takes_both_the_auth_token_and_a_webhooks_rule() {
     assert_eq!(upstream.count(), 2);
     gw.stop().await;
 }
+
+/// A key server on loopback, standing in for a vendor's published keys: answers every request with
+/// the status and document it is set to, and counts the requests.
+struct KeyServer {
+    addr: std::net::SocketAddr,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeyServer {
+    async fn start() -> KeyServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = std::sync::Arc::new(std::sync::Mutex::new((500, String::new())));
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a, r) = (answer.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (a, r) = (a.clone(), r.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let (status, body) = a.lock().unwrap().clone();
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncache-control: max-age=3600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        KeyServer {
+            addr,
+            answer,
+            requests,
+        }
+    }
+
+    fn set(&self, status: u16, body: &str) {
+        *self.answer.lock().unwrap() = (status, body.to_string());
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An ES256 key with its id: the JWK to publish, and tokens signed with it.
+struct TestKey {
+    kid: &'static str,
+    signing: p256::ecdsa::SigningKey,
+}
+
+impl TestKey {
+    fn new(kid: &'static str, seed: u8) -> TestKey {
+        let signing = p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap();
+        TestKey { kid, signing }
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        use base64::Engine;
+        let point = self.signing.verifying_key().to_encoded_point(false);
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        serde_json::json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
+            "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap()),
+        })
+    }
+
+    fn token(&self, aud: &str, email: &str) -> String {
+        use p256::pkcs8::EncodePrivateKey;
+        let now = jiff::Timestamp::now().as_second();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.to_string());
+        let claims = serde_json::json!({
+            "iss": "https://accounts.google.com", "aud": aud, "email": email,
+            "email_verified": true, "sub": "1137", "iat": now, "exp": now + 3600,
+        });
+        let der = self.signing.to_pkcs8_der().unwrap();
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+}
+
+/// A route that checks tokens against keys its vendor publishes (Google's, for Pub/Sub push) fetches
+/// them: deliveries wait (503) until the first fetch succeeds; a token naming a key the set lacks
+/// makes it fetch again (a rotation); a failing fetch keeps the last good keys; the audience and the
+/// sender are checked.
+#[tokio::test]
+async fn published_keys_are_fetched_followed_through_a_rotation_and_kept_when_a_fetch_fails() {
+    let keys = KeyServer::start().await;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.pubsub]\nprovider = \"google-pubsub\"\njwt_audience = \"https://hooks.example.com/p\"\n\
+         jwt_require_claims = {{ email = \"pusher@p.iam.gserviceaccount.com\" }}\nupstream = \"{}\"\n\
+         [routes.pubsub.verify]\njwt_algorithm = \"ES256\"\njwks_url = \"http://{}/certs\"\n",
+        upstream.url(),
+        keys.addr
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let url = gw.url("/webhooks/pubsub");
+    let (a, b) = (TestKey::new("a", 7), TestKey::new("b", 9));
+    let aud = "https://hooks.example.com/p";
+    let email = "pusher@p.iam.gserviceaccount.com";
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let push = |token: String| {
+        let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let body = format!(
+            r#"{{"message":{{"data":"SGk=","messageId":"m{n}","publishTime":"2026-01-01T00:00:00Z"}},"subscription":"projects/p/subscriptions/s"}}"#
+        );
+        let headers = hdrs(&[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {token}")),
+        ]);
+        let url = url.clone();
+        async move { post(&url, &headers, body).await }
+    };
+
+    // The key server fails: nothing can be checked yet, and the vendor is asked to retry.
+    let r = push(a.token(aud, email)).await;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(r.json()["error"], "keys_unavailable");
+
+    // It recovers: the fetcher's retry brings the keys.
+    keys.set(200, &serde_json::json!({ "keys": [a.jwk()] }).to_string());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = push(a.token(aud, email)).await.status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(std::time::Instant::now() < deadline, "keys never fetched");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(upstream.count(), 1);
+    let ce = upstream.received()[0].json();
+    assert_eq!(
+        ce["id"],
+        format!("m{}", n.load(std::sync::atomic::Ordering::SeqCst))
+    );
+
+    // Google signs tokens for anyone: another audience or another sender is refused.
+    assert_eq!(
+        push(a.token("https://elsewhere.example", email))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        push(a.token(aud, "intruder@x.iam.gserviceaccount.com"))
+            .await
+            .status,
+        401
+    );
+
+    // The key server fails again; a token with a new key is refused and asks for a fetch, which
+    // fails: the last good key is kept.
+    keys.set(500, "");
+    let before = keys.requests();
+    assert_eq!(push(b.token(aud, email)).await.status, 401);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while keys.requests() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fetch was asked for"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(push(a.token(aud, email)).await.status, 200);
+
+    // The vendor publishes the new key beside the old one: the rotation goes through.
+    keys.set(
+        200,
+        &serde_json::json!({ "keys": [a.jwk(), b.jwk()] }).to_string(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = push(b.token(aud, email)).await.status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 401);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never fetched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(upstream.count(), 3);
+    gw.stop().await;
+}
