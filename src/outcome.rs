@@ -88,12 +88,14 @@ impl From<crate::admission::Full> for Reject {
     }
 }
 
-/// Per-route replacements for the default statuses of a class of rejections, as some vendors document
-/// (Chameleon asks for 400 on a bad signature).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a route's vendor asks of the answers: replacements for the default statuses of a class of
+/// rejections (Chameleon asks for 400 on a bad signature), and the text that acknowledges an event
+/// (Dropbox Sign retries unless the answer is "Hello API Event Received").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusOverrides {
     pub signature: Option<StatusCode>,
     pub timestamp: Option<StatusCode>,
+    pub acknowledgement: Option<Bytes>,
 }
 
 /// A row of the table.
@@ -362,6 +364,14 @@ pub fn overloaded_http1() -> Vec<u8> {
 /// Builds the response for an outcome; the only place responses are made.
 pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> {
     match outcome {
+        Outcome::Forwarded(reply)
+            if reply.status.is_success() && overrides.acknowledgement.is_some() =>
+        {
+            acknowledge(reply.status, overrides)
+        }
+        Outcome::Duplicate | Outcome::Accepted(_) if overrides.acknowledgement.is_some() => {
+            acknowledge(StatusCode::OK, overrides)
+        }
         Outcome::Forwarded(reply) => {
             let mut resp = Response::new(Full::new(reply.body));
             *resp.status_mut() = reply.status;
@@ -411,6 +421,18 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
     }
 }
 
+/// The text the vendor needs to read before it counts an event delivered.
+fn acknowledge(status: StatusCode, overrides: &StatusOverrides) -> Response<Body> {
+    let text = overrides.acknowledgement.clone().unwrap_or_default();
+    let mut resp = Response::new(Full::new(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
@@ -445,6 +467,7 @@ mod tests {
         let o = StatusOverrides {
             signature: Some(StatusCode::BAD_REQUEST),
             timestamp: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            acknowledgement: None,
         };
         let cases = [
             (Reject::Verify(VerifyError::InvalidSignature), 400),

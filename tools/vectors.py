@@ -1081,7 +1081,8 @@ def write(path):
         "# Each [[NAME]] is one delivery. source says where it came from: \"official: ...\" for a vendor's",
         "# published example, \"constructed from ...\" for one built from the vendor's documentation.",
         "# id = \"body-sha256\" means the event id is the SHA-256 of the body (\"request-sha256\": of the",
-        "# signed parts of a delivery by another method than POST, verify::request_digest). The test in",
+        "# signed parts of a delivery by another method than POST, verify::request_digest; \"document-sha256\":",
+        "# of the form field that holds the vendor's document, body_from). The test in",
         "# src/presets/vectors.rs derives tampered, wrong-key, malformed, missing, stale and future variants.",
         "",
     ]
@@ -1142,6 +1143,25 @@ def google_pubsub():
         [JSON, ("Authorization", "Bearer " + token)], id="2070443601311540",
         jwks=js({"keys": [jwk(key, "g1")]}), other_jwks=js({"keys": [jwk(other, "g1")]}),
         audience=aud, sender=sub)
+
+
+def dropbox_sign():
+    """Dropbox Sign's SDK fixture: hellosign-openapi test_fixtures/EventCallbackHelper_AccountCallbacks.json
+    ("signature_request"), checked by dropbox-sign-node's EventCallbackHelper test with this API key,
+    posted as Dropbox Sign posts it: the JSON in the multipart form field json."""
+    event = {"account_guid": "63522885f9261e2b04eea043933ee7313eb674fd",
+             "event": {"event_time": "1348177752", "event_type": "signature_request_sent",
+                       "event_hash": "08d45a6b7677492b78be030cef18cfeaece8fe67e163cc8e526ee638ad483756",
+                       "event_metadata": {"related_signature_id": "ad4d8a769b555fa5ef38691465d426682bf2c992",
+                                          "reported_for_account_id": "63522885f9261e2b04eea043933ee7313eb674fd"}}}
+    boundary = "hookgate-boundary-7d1c"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{js(event)}\r\n"
+            f"--{boundary}--\r\n")
+    add("dropbox-sign", "official: hellosign-openapi test_fixtures/EventCallbackHelper_AccountCallbacks.json "
+        "(signature_request), the key of dropbox-sign-node's EventCallbackHelper test", body,
+        [("Content-Type", f"multipart/form-data; boundary={boundary}")], id="document-sha256",
+        type="signature_request_sent", secret="324e3b0840f065eb51f3fd63231d0d33daa35d4ed10d27718839e81737065782",
+        tamper=["signature_request_sent", "signature_request_viewed"])
 
 
 def twilio_rules():
@@ -1291,6 +1311,7 @@ if __name__ == "__main__":
     twilio_rules()
     atlassian_connect()
     google_pubsub()
+    dropbox_sign()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

@@ -356,6 +356,8 @@ pub struct Layer {
     pub app_base_url: Option<At<Uri>>,
     /// Where a setup secret a handshake brings is kept (Asana's X-Hook-Secret, Notion's token).
     pub learn_secret: Option<At<std::path::PathBuf>>,
+    /// The text that acknowledges an event, where the vendor requires one (Dropbox Sign).
+    pub acknowledge: Option<At<String>>,
     /// The `aud` a token must name, and claims it must carry (who sent it), for tokens checked
     /// against a vendor's published keys.
     pub jwt_audience: Option<At<String>>,
@@ -386,6 +388,9 @@ pub struct VerifyLayer {
     pub algorithm_header: Option<At<HeaderName>>,
     pub algorithm_names: Option<At<Vec<(String, Algorithm)>>>,
     pub data_from: Option<At<Source>>,
+    /// The form field that holds the vendor's whole document (Dropbox Sign's `json`): signature,
+    /// signed fields, event fields and data are all read from it.
+    pub body_from: Option<At<Source>>,
     pub separator: Option<At<String>>,
     pub kv_separator: Option<At<String>>,
     pub signature_key: Option<At<String>>,
@@ -483,6 +488,12 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
     });
     let public_url = c.check_env(&raw.public_url, k("public_url"), vendor_url);
     let app_base_url = c.check_env(&raw.app_base_url, k("app_base_url"), vendor_url);
+    let acknowledge = c.check(&raw.acknowledge, k("acknowledge"), |t| {
+        if t.is_empty() || t.len() > 256 || t.contains(['\r', '\n']) {
+            return Err("must be one line of at most 256 characters".to_string());
+        }
+        Ok(t.clone())
+    });
     let learn_secret = c.check_env(&raw.learn_secret, k("learn_secret"), |c, t| {
         let path = std::path::PathBuf::from(c.expand(t)?);
         if path.file_name().is_none() {
@@ -654,6 +665,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         public_url,
         app_base_url,
         learn_secret,
+        acknowledge,
         jwt_audience,
         jwt_require_claims,
         verify_token,
@@ -831,6 +843,12 @@ fn verify_layer(
                 "\"{t}\" cannot be the data; only a form field (\"form:NAME\") or a query parameter (\"query:NAME\") that the signature covers can"
             )),
         }),
+        body_from: c.check(&raw.body_from, k("body_from"), |t| match Source::parse(t)? {
+            part @ Source::Form(_) => Ok(part),
+            _ => Err(format!(
+                "\"{t}\" cannot hold the vendor's document; name a form field, as in \"form:json\""
+            )),
+        }),
         separator: c.check(&raw.separator, k("separator"), nonempty),
         kv_separator: c.check(&raw.kv_separator, k("kv_separator"), nonempty),
         signature_key: c.check(&raw.signature_key, k("signature_key"), nonempty),
@@ -903,7 +921,7 @@ impl Layer {
             provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
-            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, jwt_audience, jwt_require_claims,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, acknowledge, jwt_audience, jwt_require_claims,
             verify_token,
             handshake,
         } nested { verify, event, status })
@@ -931,6 +949,7 @@ impl VerifyLayer {
                 algorithm_header,
                 algorithm_names,
                 data_from,
+                body_from,
                 separator,
                 kv_separator,
                 signature_key,

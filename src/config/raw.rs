@@ -103,6 +103,7 @@ pub struct RawRoute {
     pub public_url: Option<S<String>>,
     pub app_base_url: Option<S<String>>,
     pub learn_secret: Option<S<String>>,
+    pub acknowledge: Option<S<String>>,
     pub jwt_audience: Option<S<String>>,
     pub jwt_require_claims: Option<S<BTreeMap<String, S<String>>>>,
     pub verify_token: Option<S<String>>,
@@ -128,6 +129,7 @@ pub struct RawVerify {
     pub algorithm_header: Option<S<String>>,
     pub algorithm_names: Option<S<BTreeMap<String, S<String>>>>,
     pub data_from: Option<S<String>>,
+    pub body_from: Option<S<String>>,
     pub jwt_algorithm: Option<S<String>>,
     pub jwt_issuer: Option<S<String>>,
     pub jwt_body_hash_claim: Option<S<String>>,
@@ -196,6 +198,8 @@ pub struct RawPreset {
     pub retries: Option<String>,
     /// How long the vendor waits for an answer before it counts the attempt as failed.
     pub vendor_timeout: Option<S<String>>,
+    /// The text the vendor must read back before it counts an event delivered.
+    pub acknowledge: Option<S<String>>,
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
@@ -212,6 +216,7 @@ impl RawPreset {
             forward_timeout: self.forward_timeout.take(),
             retry_horizon: self.retry_horizon.take(),
             vendor_timeout: self.vendor_timeout.take(),
+            acknowledge: self.acknowledge.take(),
             verify: self.verify.take(),
             event: self.event.take(),
             status: self.status.take(),

@@ -358,6 +358,11 @@ pub fn route(
             "{part} is not covered by the signature (payload = \"{payload}\"), so it could carry anything; add {{{part}}} to payload"
         )));
     }
+    if let (Some(b), Some(_)) = (&v.body_from, &v.data_from) {
+        errors.push(b.err(
+            "and data_from both say where the data is; keep body_from when the vendor's whole document (signature included) is the form field, data_from when a header's signature covers one field",
+        ));
+    }
     if v.data_from.is_none()
         && algorithm.signs_template()
         && let Some(why) = payload.body_error()
@@ -687,6 +692,7 @@ pub fn route(
             .map(|r| r.value.clone())
             .unwrap_or_default(),
         data_from: v.data_from.as_ref().map(|d| d.value.clone()),
+        body_from: v.body_from.as_ref().map(|d| d.value.clone()),
         algorithm_choice,
         learned,
     };
@@ -746,6 +752,10 @@ pub fn route(
         status: StatusOverrides {
             signature: merged.status.signature.as_ref().map(|s| s.value),
             timestamp: merged.status.timestamp.as_ref().map(|s| s.value),
+            acknowledgement: merged
+                .acknowledge
+                .as_ref()
+                .map(|a| bytes::Bytes::from(a.value.clone())),
         },
         handshakes,
         methods: signed_methods,
@@ -813,6 +823,7 @@ fn upstream_signer(secret: &Secret, ctx: &RouteContext<'_>) -> Result<Verifier, 
         single_item: None,
         require_headers: Vec::new(),
         data_from: None,
+        body_from: None,
         algorithm_choice: None,
         learned: None,
     })

@@ -407,7 +407,11 @@ impl Gateway {
                 .unwrap_or_else(Outcome::Rejected),
             Err(full) => Outcome::Rejected(full.into()),
         };
-        let overrides = trace.route.as_ref().map(|r| r.status).unwrap_or_default();
+        let overrides = trace
+            .route
+            .as_ref()
+            .map(|r| r.status.clone())
+            .unwrap_or_default();
         self.finish(&live, &trace, &outcome, &overrides, started);
         let mut response = respond(outcome, &overrides);
         response

@@ -218,8 +218,16 @@ fn with_signature(route: &Route, d: &Delivery, replacement: Option<&str>) -> Del
                 }
             }
             Source::Body(p) => {
+                // The JSON document: the whole body, or the one JSON part of a form (body_from).
+                let (start, end) = match serde_json::from_str::<serde_json::Value>(&out.body) {
+                    Ok(_) => (0, out.body.len()),
+                    Err(_) => (
+                        out.body.find('{').expect("a JSON document in the form"),
+                        out.body.rfind('}').expect("a JSON document in the form") + 1,
+                    ),
+                };
                 let mut json: serde_json::Value =
-                    serde_json::from_str(&out.body).expect("JSON body");
+                    serde_json::from_str(&out.body[start..end]).expect("JSON body");
                 let text = p.text();
                 let (parent, last) = text.rsplit_once('/').expect("pointer has a token");
                 let holder = json.pointer_mut(parent).and_then(|v| v.as_object_mut());
@@ -232,7 +240,7 @@ fn with_signature(route: &Route, d: &Delivery, replacement: Option<&str>) -> Del
                         holder.remove(last);
                     }
                 }
-                out.body = json.to_string();
+                out.body = format!("{}{json}{}", &out.body[..start], &out.body[end..]);
             }
             Source::Query(name) => {
                 let (path, query) = out.uri.split_once('?').unwrap_or((&out.uri, ""));
@@ -293,6 +301,22 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
                 fail(
                     "id",
                     format!("expected the body hash, got {:?}", verified.id()),
+                );
+            }
+        }
+        Some("document-sha256") => {
+            // The form field that holds the vendor's document (body_from): its hash, whatever
+            // boundary the form around it had.
+            if !verified.id_is_body_hash() || verified.id() != body_hash(verified.body()) {
+                fail(
+                    "id",
+                    format!("expected the document's hash, got {:?}", verified.id()),
+                );
+            }
+            if verified.body().len() >= v.body.len() {
+                fail(
+                    "data",
+                    "the form around the document was forwarded".to_string(),
                 );
             }
         }

@@ -115,6 +115,7 @@ pub struct Verifier {
     single_item: Option<Pointer>,
     require_headers: Vec<(HeaderName, String)>,
     data_from: Option<Source>,
+    body_from: Option<Source>,
     /// The algorithms a delivery may name in a header instead of `algorithm`, each with its keys.
     chosen: Option<(HeaderName, Vec<Chosen>)>,
     /// The keys the vendor publishes at a URL, when it does: the fetcher keeps them current.
@@ -309,6 +310,7 @@ impl Verifier {
             single_item: spec.single_item,
             require_headers: spec.require_headers,
             data_from: spec.data_from,
+            body_from: spec.body_from,
             chosen,
             key_set,
             learned: spec.learned,
@@ -378,6 +380,14 @@ impl Verifier {
 
     /// Checks the delivery and, when it is genuine, extracts the event it carries.
     pub fn verify(&self, parts: &Parts, body: Bytes) -> Result<Verified, VerifyError> {
+        // A vendor whose whole document is one form field (Dropbox Sign posts its JSON as `json`):
+        // that field is the body from here on, and what is forwarded.
+        let body = match &self.body_from {
+            Some(Source::Form(name)) => Bytes::from(
+                request::form_field(parts, &body, name).ok_or(VerifyError::MalformedSignature)?,
+            ),
+            _ => body,
+        };
         // The body is parsed before the signature only when the scheme needs a body field to check it;
         // otherwise forged requests cost one MAC and no parsing.
         let mut scanned: Option<Scanned> = self.body_first.then(|| self.scan(&body));
@@ -434,7 +444,10 @@ impl Verifier {
             ),
             None => None,
         };
-        let mut content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
+        let mut content_type = match self.body_from {
+            Some(_) => Some(HeaderValue::from_static("application/json")),
+            None => parts.headers.get(http::header::CONTENT_TYPE).cloned(),
+        };
         if let Some(data) = &data {
             // A form field holds the vendor's JSON; a query parameter is an id, kept as text.
             let form = matches!(self.data_from, Some(Source::Form(_)));

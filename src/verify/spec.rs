@@ -291,6 +291,9 @@ pub struct Spec {
     /// The signed form field that is the event's data, instead of the whole body (Gitea's and
     /// Forgejo's form deliveries: `form:payload`).
     pub data_from: Option<Source>,
+    /// The form field that holds the vendor's whole document (Dropbox Sign's `json`): everything is
+    /// read from it, and it is the data forwarded; the form around it goes no further.
+    pub body_from: Option<Source>,
     /// A header that names the algorithm of each delivery, and the names it may use (Twilio's
     /// Webhooks Rules sign with HMAC-SHA256 and say so in `X-Twilio-Webhooks-Signature-Settings:
     /// key=…,algorithm=HMAC_SHA256`; without the header, `algorithm` applies).

@@ -65,6 +65,7 @@ impl V {
             single_item: None,
             require_headers: Vec::new(),
             data_from: None,
+            body_from: None,
             algorithm_choice: None,
             learned: None,
             signature: SignatureFormat {
@@ -273,6 +274,7 @@ fn standard_webhooks_published_vector() {
         single_item: None,
         require_headers: Vec::new(),
         data_from: None,
+        body_from: None,
         algorithm_choice: None,
         learned: None,
         signature: SignatureFormat {

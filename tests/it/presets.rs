@@ -682,3 +682,71 @@ async fn published_keys_are_fetched_followed_through_a_rotation_and_kept_when_a_
     assert_eq!(upstream.count(), 3);
     gw.stop().await;
 }
+
+/// Dropbox Sign posts its event as the JSON in a multipart form field, and retries until it reads
+/// "Hello API Event Received": the JSON (not the form) goes upstream, and that text comes back, for
+/// the first delivery and for a retry alike.
+#[tokio::test]
+async fn a_dropbox_sign_callback_forwards_its_json_and_is_acknowledged_as_dropbox_sign_asks() {
+    let upstream = Upstream::start().await;
+    let key = "dropbox-sign-api-key";
+    let routes = format!(
+        "[routes.sign]\nprovider = \"dropbox-sign\"\nsecrets = [\"{key}\"]\nupstream = \"{}\"\n",
+        upstream.url()
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let url = gw.url("/webhooks/sign");
+    let event = |time: i64, kind: &str, hash_kind: &str| {
+        let hash = hmac_sha256_hex(key, format!("{time}{hash_kind}").as_bytes());
+        format!(
+            r#"{{"event":{{"event_time":"{time}","event_type":"{kind}","event_hash":"{hash}"}},"signature_request":{{"signature_request_id":"sr1"}}}}"#
+        )
+    };
+    let form = |json: &str, boundary: &str| {
+        (
+            hdrs(&[(
+                "content-type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )]),
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{json}\r\n--{boundary}--\r\n"
+            ),
+        )
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let json = event(now, "signature_request_signed", "signature_request_signed");
+    let (headers, body) = form(&json, "b-one");
+    let r = post(&url, &headers, body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(&r.body[..], b"Hello API Event Received");
+    let got = upstream.received();
+    assert_eq!(got.len(), 1);
+    let ce = got[0].json();
+    assert_eq!(ce["type"], "signature_request_signed");
+    assert_eq!(
+        ce["data"]["signature_request"]["signature_request_id"],
+        "sr1"
+    );
+    assert_eq!(ce["datacontenttype"], "application/json");
+
+    // A retry, in a form with another boundary, is the same event: acknowledged, not forwarded.
+    let (headers, body) = form(&json, "b-two");
+    let r = post(&url, &headers, body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(&r.body[..], b"Hello API Event Received");
+    assert_eq!(upstream.count(), 1);
+
+    // Another event type under the first one's hash, or no json field, is refused.
+    let forged = event(
+        now,
+        "signature_request_all_signed",
+        "signature_request_signed",
+    );
+    let (headers, body) = form(&forged, "b-three");
+    assert_eq!(post(&url, &headers, body).await.status, 401);
+    let (headers, _) = form(&json, "b-four");
+    let r = post(&url, &headers, format!("--b-four\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\n{json}\r\n--b-four--\r\n")).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
