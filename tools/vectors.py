@@ -1164,6 +1164,25 @@ def dropbox_sign():
         tamper=["signature_request_sent", "signature_request_viewed"])
 
 
+def paddle_classic():
+    """Paddle Classic: RSA-SHA1 over every field but p_signature, sorted and PHP-serialized as its
+    Python sample does (https://developer.paddle.com/classic/webhook-reference/verifying-webhooks)."""
+    key, other = rsa_key("hookgate paddle classic key"), rsa_key("another paddle classic key")
+    fields = [("alert_id", "1846112"), ("alert_name", "subscription_created"), ("currency", "EUR"),
+              ("email", "buyer@example.com"), ("event_time", "2026-01-01 00:00:00"),
+              ("passthrough", "{\"user\":42}"), ("status", "active"), ("subscription_id", "502198")]
+
+    def php(s):
+        return f's:{len(s.encode())}:"{s}";'
+
+    serialized = f"a:{len(fields)}:{{" + "".join(php(k) + php(v) for k, v in sorted(fields)) + "}"
+    sig = b64(key.sign(serialized.encode(), padding.PKCS1v15(), hashes.SHA1()))
+    body = urllib.parse.urlencode(fields[:3] + [("p_signature", sig)] + fields[3:])
+    add("paddle-classic", docs("https://developer.paddle.com/classic/webhook-reference/verifying-webhooks"), body,
+        [FORM], id="1846112", type="subscription_created", public_key=spki_pem(key),
+        other_public_key=spki_pem(other))
+
+
 def twilio_rules():
     """Twilio's Webhooks Rules: the same signed string (URL, then the sorted form parameters) under the
     rule's SharedKey with the algorithm its settings header names (twilio-node
@@ -1312,6 +1331,7 @@ if __name__ == "__main__":
     atlassian_connect()
     google_pubsub()
     dropbox_sign()
+    paddle_classic()
     target = Path(__file__).resolve().parent.parent / "src" / "presets" / "vectors.toml"
     write(target)
     print(f"wrote {len(VECTORS)} deliveries for {len({v['preset'] for v in VECTORS})} presets to {target}",

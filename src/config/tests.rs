@@ -309,7 +309,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nsecrets = [\"s\"]\nupstream = \"stdout\"\n[routes.a.verify]\nalgorithm = \"hmac-sha265\"\nheader = \"X-Sig\"\n",
-            "hookgate.toml:5:13: routes.a.verify.algorithm: \"hmac-sha265\" is not one of \"hmac-md5\", \"hmac-sha1\", \"hmac-sha256\", \"hmac-sha512\", \"sha1\", \"sha256\", \"token\", \"basic\", \"ed25519\", \"ecdsa-p256-sha256\", \"rsa-sha256\", \"jwt\"; did you mean \"hmac-sha256\"?",
+            "hookgate.toml:5:13: routes.a.verify.algorithm: \"hmac-sha265\" is not one of \"hmac-md5\", \"hmac-sha1\", \"hmac-sha256\", \"hmac-sha512\", \"sha1\", \"sha256\", \"token\", \"basic\", \"ed25519\", \"ecdsa-p256-sha256\", \"rsa-sha256\", \"rsa-sha1\", \"jwt\"; did you mean \"hmac-sha256\"?",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\n",

@@ -710,3 +710,38 @@ fn twilio_checks_the_algorithm_its_settings_header_names_and_no_other() {
         Ok(())
     );
 }
+
+#[test]
+fn paddle_classic_refuses_a_field_added_twice_or_a_body_that_is_no_form() {
+    // PHP keeps one value of a repeated field and the consumer might read the other, so a delivery
+    // with a field repeated is refused even though one of its values is the signed one.
+    let table = table().expect("preset table");
+    let v = &vectors()["paddle-classic"][0];
+    let p = table
+        .presets
+        .iter()
+        .find(|p| p.name == "paddle-classic")
+        .unwrap();
+    let route = build_route(p, v, &[], v.public_key.as_deref()).unwrap();
+    let verify = |body: String, form: bool| {
+        let mut d = Delivery::of(v, &route);
+        d.body = body;
+        if !form {
+            d.headers = vec![("Content-Type".into(), "application/json".into())];
+        }
+        route
+            .verifier
+            .verify(&d.parts(), Bytes::from(d.body.clone()))
+            .map(|_| ())
+    };
+    assert_eq!(verify(v.body.clone(), true), Ok(()));
+    assert_eq!(
+        verify(format!("status=cancelled&{}", v.body), true),
+        Err(VerifyError::MalformedSignature)
+    );
+    // Not a form: its signature field is not there to be read.
+    assert_eq!(
+        verify(v.body.clone(), false),
+        Err(VerifyError::MissingSignature)
+    );
+}

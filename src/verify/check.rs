@@ -350,6 +350,22 @@ impl Verifier {
                     }
                 }
             }
+            Algorithm::RsaSha1 => {
+                let mut digest = sha1::Sha1::new();
+                feed(&mut |b| digest.update(b))?;
+                let hashed = digest.finalize();
+                for sig in sigs {
+                    for key in keys {
+                        if let PublicKey::Rsa(k) = key {
+                            let public: &rsa::RsaPublicKey = k.as_ref().as_ref();
+                            let scheme = rsa::Pkcs1v15Sign::new::<sha1::Sha1>();
+                            if public.verify(scheme, &hashed, sig.as_bytes()).is_ok() {
+                                return Ok(true);
+                            }
+                        }
+                    }
+                }
+            }
             Algorithm::RsaSha256 => {
                 let mut digest = Sha256::new();
                 feed(&mut |b| digest.update(b))?;

@@ -640,7 +640,10 @@ fn keys_for(spec: &Spec) -> Result<Keys, String> {
             need_secrets()?;
             Ok(Keys::Secrets(spec.secrets.clone()))
         }
-        Algorithm::Ed25519 | Algorithm::EcdsaP256Sha256 | Algorithm::RsaSha256 => {
+        Algorithm::Ed25519
+        | Algorithm::EcdsaP256Sha256
+        | Algorithm::RsaSha256
+        | Algorithm::RsaSha1 => {
             if spec.public_keys.is_empty() {
                 return Err(format!("{} verifies with public_key; set it", alg.name()));
             }

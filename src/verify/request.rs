@@ -126,6 +126,29 @@ pub fn feed(
                     }
                 }
             }
+            Piece::PhpSerializedForm(signature) => {
+                if !is_form(req.parts) {
+                    return Err(Missing::Other);
+                }
+                let mut fields: Vec<(Cow<str>, Cow<str>)> = form_urlencoded::parse(req.body)
+                    .filter(|(k, _)| k != signature)
+                    .collect();
+                fields.sort_by(|a, b| a.0.cmp(&b.0));
+                // PHP keeps one value per name and the reader might take another: refused.
+                if fields.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(Missing::Other);
+                }
+                // As Paddle's samples serialize it: every key and value a string.
+                sink(format!("a:{}:{{", fields.len()).as_bytes());
+                for (k, v) in &fields {
+                    for text in [k, v] {
+                        sink(format!("s:{}:\"", text.len()).as_bytes());
+                        sink(text.as_bytes());
+                        sink(b"\";");
+                    }
+                }
+                sink(b"}");
+            }
             Piece::Field(p) => {
                 if let Some(v) = req.field(p) {
                     sink(v.as_bytes());

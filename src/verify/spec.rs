@@ -22,6 +22,8 @@ pub enum Algorithm {
     Ed25519,
     EcdsaP256Sha256,
     RsaSha256,
+    /// RSA PKCS#1 v1.5 over SHA-1 (Paddle Classic); only for vendors that still use it.
+    RsaSha1,
     /// A JSON Web Token signed with a secret (HS*) or a public key.
     Jwt,
 }
@@ -39,9 +41,10 @@ impl Algorithm {
         "ed25519",
         "ecdsa-p256-sha256",
         "rsa-sha256",
+        "rsa-sha1",
         "jwt",
     ];
-    const ALL: [Algorithm; 12] = [
+    const ALL: [Algorithm; 13] = [
         Algorithm::HmacMd5,
         Algorithm::HmacSha1,
         Algorithm::HmacSha256,
@@ -53,6 +56,7 @@ impl Algorithm {
         Algorithm::Ed25519,
         Algorithm::EcdsaP256Sha256,
         Algorithm::RsaSha256,
+        Algorithm::RsaSha1,
         Algorithm::Jwt,
     ];
 
@@ -82,7 +86,7 @@ impl Algorithm {
         match self {
             Algorithm::Ed25519 => Some(KeyKind::Ed25519),
             Algorithm::EcdsaP256Sha256 => Some(KeyKind::P256),
-            Algorithm::RsaSha256 => Some(KeyKind::Rsa),
+            Algorithm::RsaSha256 | Algorithm::RsaSha1 => Some(KeyKind::Rsa),
             _ => None,
         }
     }

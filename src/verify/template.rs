@@ -40,6 +40,9 @@ pub enum Piece {
         name: String,
         lower: bool,
     },
+    /// Every form field but the named one (the signature), sorted by name and written as PHP's
+    /// `serialize` writes an array of strings (Paddle Classic signs that).
+    PhpSerializedForm(String),
 }
 
 impl Piece {
@@ -60,6 +63,7 @@ impl Piece {
             Piece::SignedHeaders(_) => 11,
             Piece::FormField(_) => 12,
             Piece::QueryParam { .. } => 13,
+            Piece::PhpSerializedForm(_) => 14,
         }
     }
 }
@@ -139,6 +143,9 @@ impl Template {
                     Some(("signed_headers", h)) => Piece::SignedHeaders(header(h)?),
                     Some(("body", p)) => Piece::Field(Pointer::parse(p)?),
                     Some(("form", n)) if !n.is_empty() => Piece::FormField(n.to_string()),
+                    Some(("php_serialized_form", n)) if !n.is_empty() => {
+                        Piece::PhpSerializedForm(n.to_string())
+                    }
                     Some(("query", n)) if !n.is_empty() => Piece::QueryParam {
                         name: n.to_string(),
                         lower: false,
@@ -149,7 +156,7 @@ impl Template {
                     },
                     _ => {
                         return Err(format!(
-                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{form:NAME}}, {{query:NAME}}, {{query_lower:NAME}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{signed_headers:NAME}} or {{secret}}"
+                            "unknown placeholder {{{name}}} in \"{text}\"; use {{body}}, {{timestamp}}, {{id}}, {{header:NAME}}, {{body:/pointer}}, {{form:NAME}}, {{query:NAME}}, {{query_lower:NAME}}, {{url}}, {{path}}, {{method}}, {{form_sorted}}, {{php_serialized_form:NAME}}, {{signed_headers:NAME}} or {{secret}}"
                         ));
                     }
                 },
@@ -177,9 +184,12 @@ impl Template {
 
     /// Whether the whole body is covered (`{body}`, or `{form_sorted}` for form posts).
     pub fn covers_body(&self) -> bool {
-        self.pieces
-            .iter()
-            .any(|p| matches!(p, Piece::Body | Piece::FormSorted))
+        self.pieces.iter().any(|p| {
+            matches!(
+                p,
+                Piece::Body | Piece::FormSorted | Piece::PhpSerializedForm(_)
+            )
+        })
     }
 
     /// Whether any part of the body is covered.
@@ -240,6 +250,7 @@ impl std::fmt::Display for Template {
                 Piece::Method => f.write_str("{method}")?,
                 Piece::Path => f.write_str("{path}")?,
                 Piece::FormSorted => f.write_str("{form_sorted}")?,
+                Piece::PhpSerializedForm(n) => write!(f, "{{php_serialized_form:{n}}}")?,
                 Piece::Field(p) => write!(f, "{{body:{}}}", p.as_str())?,
                 Piece::SignedHeaders(h) => write!(f, "{{signed_headers:{h}}}")?,
                 Piece::FormField(n) => write!(f, "{{form:{n}}}")?,
