@@ -725,6 +725,14 @@ def timestamped():
     add("workos", docs("https://workos.com/docs/events/data-syncing/webhooks"), b,
         [JSON, ("WorkOS-Signature", f"t={T_MS}, v1={hx(mac('sha256', 'workos-secret', f'{T_MS}.{b}'))}")],
         id="event_01HXYZ", type="dsync.user.created", secret="workos-secret")
+    b = ('{"id":"wh_01FG9JXJ9C9S052FX59JVG4EG1","data":{"id":"conn_01EHWNC0FCBHZ3BJ7EGKYXK0E6",'
+         '"name":"Foo Corp\'s Connection","state":"active","object":"connection","domains":[{"id":'
+         '"conn_domain_01EHWNFTAFCF3CQAE5A9Q0P1YB","domain":"foo-corp.com","object":"connection_domain"}],'
+         '"connection_type":"OktaSAML","organization_id":"org_01EHWNCE74X7JSDV0X3SZ3KJNY"},'
+         '"event":"connection.activated"}')
+    add("workos", "official: workos-python tests/test_webhooks.py (mock_event_body, mock_header, mock_secret)", b,
+        [JSON, ("WorkOS-Signature", "t=1632409405772, v1=67612f0e74f008b436a13b00266f90ef5c13f9cbcf6262206f5f4a539ff61702")],
+        id="wh_01FG9JXJ9C9S052FX59JVG4EG1", type="connection.activated", secret="1lyKDzhJjuCkIscIWqkSe4YsQ")
 
     b = js({"data": {"type": "event", "id": "evt_9Xo2", "attributes": {"name": "inquiry.completed",
                                                                          "created-at": T_RFC}}})
@@ -829,6 +837,11 @@ def timestamped():
          ("X-HubSpot-Signature-v3", b64(mac("sha256", "hubspot-client-secret", f"POST{url}{b}{T_MS}")))],
         id="body-sha256", secret="hubspot-client-secret", public_url="https://hooks.example.com/webhooks/hubspot",
         url="/webhooks/hubspot?portal=62515")
+    add("hubspot", "official: hubspot-api-python tests/spec/utils/test_signature.py, test_get_signature__v3 "
+        "(its timestamp 15000000 is milliseconds)", "{'example_field':'example_value'}",
+        [JSON, ("X-HubSpot-Request-Timestamp", "15000000"),
+         ("X-HubSpot-Signature-v3", "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=")],
+        id="body-sha256", secret="yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", public_url="https://www.example.com/webhook_uri")
 
     # Contentful's canonical request: method, path, the signed headers (which include the list of
     # signed headers itself, as Contentful's node-apps-toolkit does), body, joined by newlines.
@@ -1279,6 +1292,14 @@ def catalogue_150():
     body_mac("modern-treasury", "https://docs.moderntreasury.com/platform/reference/verify-webhook-signature",
              "sha256", "X-Signature", "hex", js({"event": "completed", "data": {"id": "po_1"}}),
              secret="mt-webhook-key", headers=[("X-Topic", "payment_order")], id="body-sha256", type="payment_order")
+    add("modern-treasury", "official: modern-treasury-node tests/api-resources/webhooks.test.ts, "
+        "'validateSignature: Correctly verifies against the expected signature'", '{"foo":"bar"}',
+        [JSON, ("X-Signature", "57e14f6f354543f0101fb06ea24df7731d90087b76651e3497345e22a3622940")],
+        id="body-sha256", secret="foo")
+    add("modern-treasury", "official: modern-treasury-node tests/api-resources/webhooks.test.ts, "
+        "'getSignature: Uses the webhook key set at the client level'", '{"foo":"bar"}',
+        [JSON, ("X-Signature", "07e118b4a9818c9242baf9009e76a78c29aeb015da93f600d514b77185247069")],
+        id="body-sha256", secret="hello, world")
     body_mac("patreon", "https://docs.patreon.com/#webhooks", "md5", "X-Patreon-Signature", "hex",
              js({"data": {"type": "member", "id": "0c3d2e1f-member",
                           "attributes": {"patron_status": "active_patron"}}}),
