@@ -474,6 +474,10 @@ def constructed():
     add("authorize-net", docs("https://developer.authorize.net/api/reference/features/webhooks.html"), anet,
         [JSON, ("X-ANET-Signature", "sha512=" + hx(mac("sha512", "8A1B" * 32, anet)).upper())],
         secret="8A1B" * 32, id="d0e8e7fe-c3e7-4add-a480-27bc5ce28934", type="net.authorize.payment.authcapture.created")
+    add("line", "official: line-bot-sdk-python tests/test_signature.py, TestSignatureValidator.test_validate",
+        "bodybodybodybody", [("Content-Type", "text/plain"),
+                             ("x-line-signature", "/gg9a+LvFevTH1sd7XCQycD7tsWclCsInj7MhBHxN7k=")],
+        id="body-sha256", secret="channel_secret")
     body_mac("line", "https://developers.line.biz/en/docs/messaging-api/verify-webhook-signature", "sha256",
              "x-line-signature", "base64",
              js({"destination": "U1234567890abcdef1234567890abcdef", "events": [
@@ -1332,6 +1336,10 @@ def catalogue_150():
     body_mac("unit", "https://www.unit.co/docs/api/webhooks/", "sha1", "X-Unit-Signature", "base64",
              js({"data": [{"id": "1", "type": "customer.created"}]}), secret="unit-webhook-secret",
              id="body-sha256")
+    add("viber", "official: viber-bot-python tests/api/test_api.py, test_verify_signature",
+        '{"event":"webhook","timestamp":4977069964384421269,"message_token":1478683725125}',
+        [JSON, ("X-Viber-Content-Signature", "d21b343448c8aee33b8e93768ef6ceb64a6ba6163099973a2b8bd028fea510ef")],
+        id="body-sha256", type="webhook", secret="44dafb7e0f40021e-61a47a1e6778d187-f2c5a676a07050b3")
     body_mac("viber", "https://developers.viber.com/docs/api/rest-bot-api/#callbacks", "sha256",
              "X-Viber-Content-Signature", "hex",
              js({"event": "delivered", "timestamp": T_MS, "message_token": 4912661846655238145, "user_id": "u1"}),
