@@ -169,16 +169,25 @@ impl Forwarder {
 }
 
 impl Forwarder {
-    /// Fetches `uri` with a GET (a vendor's published keys): its status, `Cache-Control` and at most
-    /// `limit` bytes of body, within `timeout`.
-    pub async fn get(
+    /// Fetches `uri` (a vendor's published keys): a GET, or a POST of `json` when given. Its
+    /// status, `Cache-Control` and at most `limit` bytes of body, within `timeout`.
+    pub async fn fetch(
         &self,
         uri: &http::Uri,
+        json: Option<Bytes>,
         limit: usize,
         timeout: Duration,
     ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
-        let mut request = Request::new(Full::new(Bytes::new()));
+        let post = json.is_some();
+        let mut request = Request::new(Full::new(json.unwrap_or_default()));
         *request.uri_mut() = uri.clone();
+        if post {
+            *request.method_mut() = Method::POST;
+            request.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
         request.headers_mut().insert(header::USER_AGENT, USER_AGENT);
         let exchange = async {
             let response = self

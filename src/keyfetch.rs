@@ -31,6 +31,9 @@ pub fn watch(set: &Arc<KeySet>, client: Forwarder) {
 }
 
 async fn run(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forwarder) {
+    if set.upgrade().is_some_and(|s| s.by_id()) {
+        return by_id(set, wanted, client).await;
+    }
     let mut retry = RETRY_MIN;
     loop {
         let fetched_at = tokio::time::Instant::now();
@@ -64,9 +67,69 @@ async fn run(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forwar
     }
 }
 
+/// Keys fetched one by one: each id a token named and the set lacked, when asked, at most one
+/// request per `MIN_GAP`.
+async fn by_id(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forwarder) {
+    loop {
+        // Woken by a token naming a key; otherwise now and then, to end with the routes.
+        tokio::select! {
+            () = wanted.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        let Some(keys) = set.upgrade() else { return };
+        for kid in keys.take_wanted() {
+            let started = tokio::time::Instant::now();
+            match fetch_one(&keys, &client, &kid).await {
+                Ok(true) => {
+                    tracing::info!(url = %keys.url(), kid = %kid, "fetched the vendor's key")
+                }
+                Ok(false) => {
+                    tracing::warn!(url = %keys.url(), kid = %kid, "the vendor says this key expired")
+                }
+                Err(why) => {
+                    tracing::warn!(url = %keys.url(), kid = %kid, reason = %why, "could not fetch the vendor's key")
+                }
+            }
+            tokio::time::sleep(MIN_GAP.saturating_sub(started.elapsed())).await;
+        }
+    }
+}
+
+/// One key by its id: whether the vendor handed out one still in force.
+async fn fetch_one(set: &KeySet, client: &Forwarder, kid: &str) -> Result<bool, String> {
+    let crate::verify::keyset::KeySource::ById {
+        id_field,
+        pointer,
+        fields,
+    } = set.source()
+    else {
+        return Err("not a source of keys by id".to_string());
+    };
+    let mut request = serde_json::Map::new();
+    for (name, value) in fields {
+        let text = String::from_utf8_lossy(value.expose()).into_owned();
+        request.insert(name.clone(), text.into());
+    }
+    request.insert(id_field.clone(), kid.into());
+    let json = bytes::Bytes::from(serde_json::Value::Object(request).to_string());
+    let (status, _, body) = client
+        .fetch(set.url(), Some(json), MAX_DOCUMENT, TIMEOUT)
+        .await?;
+    if !status.is_success() {
+        return Err(format!("answered {status}"));
+    }
+    match set.parse_one(&body, pointer)? {
+        Some((id, key)) => {
+            set.add(id.or_else(|| Some(kid.to_string())), key);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// One fetch: how many keys it brought, and how long they may be kept.
 async fn fetch(set: &KeySet, client: &Forwarder) -> Result<(usize, Duration), String> {
-    let (status, cache, body) = client.get(set.url(), MAX_DOCUMENT, TIMEOUT).await?;
+    let (status, cache, body) = client.fetch(set.url(), None, MAX_DOCUMENT, TIMEOUT).await?;
     if !status.is_success() {
         return Err(format!("answered {status}"));
     }

@@ -980,9 +980,14 @@ def timestamped():
     po = p256_key("another plaid key")
     b = '{\n  "webhook_type": "TRANSACTIONS",\n  "webhook_code": "SYNC_UPDATES_AVAILABLE",\n  "item_id": "wz666MBjYWTp2PDzzggYhM6oWWmBb"\n}'
     token = jwt_es256(pk, {"iat": T, "request_body_sha256": hashlib.sha256(b.encode()).hexdigest()}, "6c5516e1")
+    def ec_jwk(k, kid):
+        n = k.public_key().public_numbers()
+        return {"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "expired_at": None,
+                "x": b64url(n.x.to_bytes(32, "big")), "y": b64url(n.y.to_bytes(32, "big"))}
+
     add("plaid", docs("https://plaid.com/docs/api/webhooks/webhook-verification/"), b,
         [JSON, ("Plaid-Verification", token)], id="body-sha256", type="SYNC_UPDATES_AVAILABLE",
-        public_key=spki_pem(pk), other_public_key=spki_pem(po))
+        jwks=js({"keys": [ec_jwk(pk, "6c5516e1")]}), other_jwks=js({"keys": [ec_jwk(po, "6c5516e1")]}))
     b = js({"message_uuid": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab", "status": "delivered", "timestamp": T_RFC})
     token = jwt_hs256("vonage-signature-secret", {"iat": T, "jti": "c0ffee", "iss": "Vonage",
                                                    "payload_hash": hashlib.sha256(b.encode()).hexdigest(),

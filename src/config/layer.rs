@@ -362,6 +362,8 @@ pub struct Layer {
     /// against a vendor's published keys.
     pub jwt_audience: Option<At<String>>,
     pub jwt_require_claims: Option<At<Vec<(String, String)>>>,
+    /// The fields a key request carries besides the key id (Plaid's client_id and secret).
+    pub key_request: Option<At<Vec<(String, Secret)>>>,
     pub verify_token: Option<At<Secret>>,
     pub handshake: Option<At<Vec<handshake::Spec>>>,
     pub verify: VerifyLayer,
@@ -401,6 +403,12 @@ pub struct VerifyLayer {
     pub jwt_body_hash_claim: Option<At<String>>,
     pub jwt_query_hash_claim: Option<At<String>>,
     pub jwks_url: Option<At<Uri>>,
+    /// Where one key is fetched by its id (a POST), the request field naming the id, where the
+    /// answer holds the key, and the fields a route must supply (Plaid's client_id and secret).
+    pub key_url: Option<At<Uri>>,
+    pub key_id_field: Option<At<String>>,
+    pub key_pointer: Option<At<String>>,
+    pub key_request_fields: Option<At<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -494,6 +502,26 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         }
         Ok(t.clone())
     });
+    let key_request = match &raw.key_request {
+        None => None,
+        Some(map) => {
+            let loc = c.loc(map);
+            let mut fields = Vec::new();
+            let mut ok = true;
+            for (name, value) in map.get_ref() {
+                let key = k(&format!("key_request.{name}"));
+                match c.check_env(&Some(value.clone()), key, |c, t| c.secret(t)) {
+                    Some(s) => fields.push((name.clone(), s.value)),
+                    None => ok = false,
+                }
+            }
+            ok.then(|| At {
+                value: fields,
+                loc,
+                key: k("key_request"),
+            })
+        }
+    };
     let learn_secret = c.check_env(&raw.learn_secret, k("learn_secret"), |c, t| {
         let path = std::path::PathBuf::from(c.expand(t)?);
         if path.file_name().is_none() {
@@ -666,6 +694,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
         app_base_url,
         learn_secret,
         acknowledge,
+        key_request,
         jwt_audience,
         jwt_require_claims,
         verify_token,
@@ -866,20 +895,35 @@ fn verify_layer(
             k("jwt_query_hash_claim"),
             nonempty,
         ),
-        jwks_url: c.check_env(&raw.jwks_url, k("jwks_url"), |c, t| {
-            let text = c.expand(t)?;
-            let uri: Uri = text
-                .parse()
-                .map_err(|_| format!("\"{text}\" is not a URL"))?;
-            let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            match uri.scheme_str() {
-                Some("https") if uri.host().is_some() => Ok(uri),
-                Some("http") if loopback => Ok(uri),
-                _ => Err(format!(
-                    "\"{text}\" must be an https:// URL: keys fetched in the clear could be anyone's"
-                )),
+        jwks_url: c.check_env(&raw.jwks_url, k("jwks_url"), key_url),
+        key_url: c.check_env(&raw.key_url, k("key_url"), key_url),
+        key_id_field: c.check(&raw.key_id_field, k("key_id_field"), nonempty),
+        key_pointer: c.check(&raw.key_pointer, k("key_pointer"), |t| {
+            if t.starts_with('/') {
+                Ok(t.clone())
+            } else {
+                Err(format!("\"{t}\" must be a JSON pointer, as in \"/key\""))
             }
         }),
+        key_request_fields: c.check(&raw.key_request_fields, k("key_request_fields"), |list| {
+            Ok(list.iter().map(|s| s.get_ref().clone()).collect())
+        }),
+    }
+}
+
+/// Where a vendor's keys are fetched from: https, or plain http on loopback (tests).
+fn key_url(c: &Checker<'_>, t: &str) -> Result<Uri, String> {
+    let text = c.expand(t)?;
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a URL"))?;
+    let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match uri.scheme_str() {
+        Some("https") if uri.host().is_some() => Ok(uri),
+        Some("http") if loopback => Ok(uri),
+        _ => Err(format!(
+            "\"{text}\" must be an https:// URL: keys fetched in the clear could be anyone's"
+        )),
     }
 }
 
@@ -921,7 +965,7 @@ impl Layer {
             provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery,
             retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx,
             dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon,
-            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, acknowledge, jwt_audience, jwt_require_claims,
+            vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, acknowledge, jwt_audience, jwt_require_claims, key_request,
             verify_token,
             handshake,
         } nested { verify, event, status })
@@ -960,6 +1004,10 @@ impl VerifyLayer {
                 jwt_body_hash_claim,
                 jwt_query_hash_claim,
                 jwks_url,
+                key_url,
+                key_id_field,
+                key_pointer,
+                key_request_fields,
             }
         )
     }

@@ -15,7 +15,7 @@ use crate::verify::coverage::{Part, uncovered};
 use crate::verify::{
     Algorithm, AlgorithmChoice, Encoding, EventFields, JwtRules, KeyKind, ListFormat, QueryHash,
     SecretEncoding, SignatureFormat, Source, Spec, Template, TimestampFormat, Verifier, keys,
-    request,
+    keyset::KeySource, request,
 };
 use http::{HeaderValue, Method};
 use std::sync::Arc;
@@ -38,6 +38,69 @@ pub struct RouteContext<'a> {
     pub presets: &'a dyn Fn(&str) -> Option<Layer>,
     /// The configured store keeps events, so routes may queue them.
     pub durable_store: bool,
+}
+
+/// Where a JWT route's keys are fetched from: a published set (`jwks_url`), or one key per id from
+/// the vendor's API (`key_url`, with the fields the route supplies in `key_request`).
+fn published_keys(
+    merged: &Layer,
+    errors: &mut ConfigErrors,
+    here: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<(http::Uri, KeySource)> {
+    let v = &merged.verify;
+    match (&v.jwks_url, &v.key_url) {
+        (None, None) => None,
+        (Some(set), Some(_)) => {
+            errors.push(set.err("and key_url both say where the keys are; keep one"));
+            None
+        }
+        (Some(set), None) => Some((set.value.clone(), KeySource::Set)),
+        (None, Some(url)) => {
+            let (Some(id_field), Some(pointer)) = (&v.key_id_field, &v.key_pointer) else {
+                errors.push(url.err(
+                    "needs key_id_field (the request field that names the key) and key_pointer (where the answer holds it)",
+                ));
+                return None;
+            };
+            let wanted = v
+                .key_request_fields
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
+            let fields = merged
+                .key_request
+                .as_ref()
+                .map(|r| r.value.clone())
+                .unwrap_or_default();
+            let missing: Vec<&String> = wanted
+                .iter()
+                .filter(|w| !fields.iter().any(|(n, _)| n == *w))
+                .collect();
+            if !missing.is_empty() {
+                let names: Vec<String> = missing
+                    .iter()
+                    .map(|m| format!("{m} = \"${{...}}\""))
+                    .collect();
+                errors.push(here(
+                    ".key_request",
+                    format!(
+                        "lacks {}; the vendor hands out a key only to a request that carries them: add key_request = {{ {} }}",
+                        missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+                        names.join(", ")
+                    ),
+                ));
+                return None;
+            }
+            Some((
+                url.value.clone(),
+                KeySource::ById {
+                    id_field: id_field.value.clone(),
+                    pointer: pointer.value.clone(),
+                    fields,
+                },
+            ))
+        }
+    }
 }
 
 /// Atlassian Connect's `qsh` rule: the claim, and the canonical path of `public_url` after the app's
@@ -211,7 +274,7 @@ pub fn route(
                 .as_ref()
                 .map(|c| c.value.clone())
                 .unwrap_or_default(),
-            jwks_url: v.jwks_url.as_ref().map(|u| u.value.clone()),
+            published_keys: published_keys(&merged, errors, &here),
         }),
         (Algorithm::Jwt, None) => {
             errors.push(here(
@@ -223,8 +286,8 @@ pub fn route(
         _ => None,
     };
     // Keys fetched from the vendor's published set need no public_key.
-    let fetched = algorithm == Algorithm::Jwt && v.jwks_url.is_some();
-    if fetched {
+    let fetched = algorithm == Algorithm::Jwt && (v.jwks_url.is_some() || v.key_url.is_some());
+    if fetched && v.jwks_url.is_some() {
         let why = "a token checked against a published key set proves only who issued it, and its issuer signs tokens for others too";
         if merged.jwt_audience.is_none() {
             errors.push(here(

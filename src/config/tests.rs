@@ -281,7 +281,7 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\ntolerence = \"5m\"\n",
-            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, acknowledge, jwt_audience, jwt_require_claims, verify_token, verify, event, status, handshake)",
+            "hookgate.toml:3:1: routes.a.tolerence: unknown key \"tolerence\"; did you mean \"tolerance\"? (valid keys are provider, path, methods, secrets, upstream, upstream_secret, allow_ips, delivery, retry_schedule, max_delivery_age, dead_letter_on, delivery_concurrency, upstream_4xx, dedupe_ttl, dedupe_capacity, forward_timeout, tolerance, max_clock_skew, retry_horizon, vendor_timeout, max_body, envelope, source, public_key, public_url, app_base_url, learn_secret, acknowledge, key_request, jwt_audience, jwt_require_claims, verify_token, verify, event, status, handshake)",
         ),
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"${MISSING}\"]\nupstream = \"stdout\"\n",

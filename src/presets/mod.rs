@@ -198,7 +198,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// What a route naming the preset must add besides an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needs {
     /// Verifies with the vendor's public key rather than a shared secret.
     pub public_key: bool,
@@ -209,6 +209,8 @@ pub struct Needs {
     /// Tokens are checked against keys the vendor publishes, so the route names its audience and
     /// its sender.
     pub token_audience: bool,
+    /// Keys are fetched from the vendor (no secret or public key to set), with these request fields.
+    pub fetched_keys: Option<Vec<String>>,
 }
 
 /// What a route using preset `name` must add.
@@ -220,7 +222,7 @@ pub fn needs(name: &str) -> Needs {
         .and_then(|l| l.get(name));
     let v = layer.map(|l| &l.verify);
     let algorithm = v.and_then(|v| v.algorithm.as_ref()).map(|a| a.value);
-    let fetched = v.is_some_and(|v| v.jwks_url.is_some());
+    let fetched = v.is_some_and(|v| v.jwks_url.is_some() || v.key_url.is_some());
     let jwt_public = !fetched
         && v.and_then(|v| v.jwt_algorithm.as_ref()).is_some_and(|a| {
             !matches!(
@@ -238,7 +240,12 @@ pub fn needs(name: &str) -> Needs {
         verify_token: layer
             .and_then(|l| l.handshake.as_ref())
             .is_some_and(|h| h.value.iter().any(|s| s.token.is_some())),
-        token_audience: fetched,
+        token_audience: v.is_some_and(|v| v.jwks_url.is_some()),
+        fetched_keys: fetched.then(|| {
+            v.and_then(|v| v.key_request_fields.as_ref())
+                .map(|f| f.value.clone())
+                .unwrap_or_default()
+        }),
     }
 }
 
@@ -285,11 +292,14 @@ pub fn as_route_toml(p: &Preset) -> String {
 pub fn variables(p: &Preset) -> Vec<String> {
     let var = env_prefix(&p.name);
     let needs = needs(&p.name);
-    let mut vars = vec![if needs.public_key {
-        format!("{var}_PUBLIC_KEY")
-    } else {
-        format!("{var}_SECRET")
-    }];
+    let mut vars = match (&needs.fetched_keys, needs.public_key) {
+        (Some(fields), _) => fields
+            .iter()
+            .map(|f| format!("{var}_{}", env_prefix(f)))
+            .collect(),
+        (None, true) => vec![format!("{var}_PUBLIC_KEY")],
+        (None, false) => vec![format!("{var}_SECRET")],
+    };
     if needs.verify_token {
         vars.push(format!("{var}_VERIFY_TOKEN"));
     }
@@ -325,10 +335,20 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
         ));
     }
     out.push_str(&format!("[routes.{}]\nprovider = \"{}\"\n", p.name, p.name));
-    if needs.public_key {
-        out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n"));
-    } else {
-        out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n"));
+    match (&needs.fetched_keys, needs.public_key) {
+        (Some(fields), _) if fields.is_empty() => {}
+        (Some(fields), _) => {
+            let pairs: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{f} = \"${{{var}_{}}}\"", env_prefix(f)))
+                .collect();
+            out.push_str(&format!(
+                "key_request = {{ {} }}  # what the vendor's key endpoint asks for\n",
+                pairs.join(", ")
+            ));
+        }
+        (None, true) => out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n")),
+        (None, false) => out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n")),
     }
     if needs.public_url {
         out.push_str(&format!(

@@ -219,11 +219,8 @@ impl Verifier {
                 }
             }
             Keys::JwtSet(set, validation) => {
-                if !set.loaded() {
-                    return Err(VerifyError::KeysUnavailable);
-                }
                 let published = set.keys();
-                let mut unknown = false;
+                let mut unknown: Option<Option<String>> = None;
                 for text in texts {
                     // The token names its key; one the set lacks means the vendor rotated.
                     let kid = jsonwebtoken::decode_header(text.trim())
@@ -235,7 +232,7 @@ impl Verifier {
                         .map(|(_, k)| k)
                         .collect();
                     if keys.is_empty() {
-                        unknown = true;
+                        unknown = Some(kid);
                         continue;
                     }
                     if let Some(claims) =
@@ -244,8 +241,13 @@ impl Verifier {
                         return Ok(Some(claims));
                     }
                 }
-                if unknown {
-                    set.want_refresh();
+                if let Some(kid) = unknown {
+                    set.want(kid.as_deref());
+                    // Nothing fetched yet, or a key fetched by its id on demand: the vendor is
+                    // asked to retry once it is here.
+                    if !set.loaded() || set.by_id() {
+                        return Err(VerifyError::KeysUnavailable);
+                    }
                 }
             }
             Keys::Jwt(keys, validation) => {

@@ -673,11 +673,11 @@ fn keys_for(spec: &Spec) -> Result<Keys, String> {
                 validation.validate_aud = true;
                 validation.required_spec_claims.insert("aud".to_string());
             }
-            if let Some(url) = &rules.jwks_url {
+            if let Some((url, source)) = &rules.published_keys {
                 if matches!(rules.algorithm, J::HS256 | J::HS384 | J::HS512) {
                     return Err("a published key set holds public keys; this jwt_algorithm uses a shared secret".to_string());
                 }
-                let set = keyset::KeySet::new(url.clone(), rules.algorithm);
+                let set = keyset::KeySet::new(url.clone(), source.clone(), rules.algorithm);
                 return Ok(Keys::JwtSet(std::sync::Arc::new(set), Box::new(validation)));
             }
             let keys: Vec<jsonwebtoken::DecodingKey> = match rules.algorithm {

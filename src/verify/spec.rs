@@ -254,8 +254,9 @@ pub struct JwtRules {
     pub audience: Option<String>,
     /// Claims a token must carry with exactly these values (Google's `email`: the service account).
     pub require_claims: Vec<(String, String)>,
-    /// Where the vendor publishes its keys (a JSON Web Key Set), instead of `public_key`.
-    pub jwks_url: Option<http::Uri>,
+    /// Where the vendor publishes its keys, and how (a JSON Web Key Set, or one key per id from
+    /// its API), instead of `public_key`.
+    pub published_keys: Option<(http::Uri, super::keyset::KeySource)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

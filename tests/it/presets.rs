@@ -485,6 +485,8 @@ struct KeyServer {
     addr: std::net::SocketAddr,
     answer: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The body of the last request (a POST asking for one key).
+    last_body: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl KeyServer {
@@ -494,19 +496,37 @@ impl KeyServer {
         let addr = listener.local_addr().unwrap();
         let answer = std::sync::Arc::new(std::sync::Mutex::new((500, String::new())));
         let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (a, r) = (answer.clone(), requests.clone());
+        let last_body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (a, r, l) = (answer.clone(), requests.clone(), last_body.clone());
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
-                let (a, r) = (a.clone(), r.clone());
+                let (a, r, l) = (a.clone(), r.clone(), l.clone());
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let end = loop {
+                        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while head.len() < end + length {
                         match conn.read(&mut buf).await {
                             Ok(0) | Err(_) => return,
                             Ok(n) => head.extend_from_slice(&buf[..n]),
                         }
                     }
+                    *l.lock().unwrap() =
+                        String::from_utf8_lossy(&head[end..end + length]).into_owned();
                     r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let (status, body) = a.lock().unwrap().clone();
                     let reply = format!(
@@ -521,7 +541,12 @@ impl KeyServer {
             addr,
             answer,
             requests,
+            last_body,
         }
+    }
+
+    fn last_body(&self) -> serde_json::Value {
+        serde_json::from_str(&self.last_body.lock().unwrap()).unwrap_or_default()
     }
 
     fn set(&self, status: u16, body: &str) {
@@ -556,14 +581,17 @@ impl TestKey {
     }
 
     fn token(&self, aud: &str, email: &str) -> String {
-        use p256::pkcs8::EncodePrivateKey;
         let now = jiff::Timestamp::now().as_second();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(self.kid.to_string());
-        let claims = serde_json::json!({
+        self.sign(serde_json::json!({
             "iss": "https://accounts.google.com", "aud": aud, "email": email,
             "email_verified": true, "sub": "1137", "iat": now, "exp": now + 3600,
-        });
+        }))
+    }
+
+    fn sign(&self, claims: serde_json::Value) -> String {
+        use p256::pkcs8::EncodePrivateKey;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.to_string());
         let der = self.signing.to_pkcs8_der().unwrap();
         jsonwebtoken::encode(
             &header,
@@ -748,5 +776,77 @@ async fn a_dropbox_sign_callback_forwards_its_json_and_is_acknowledged_as_dropbo
     let r = post(&url, &headers, format!("--b-four\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\n{json}\r\n--b-four--\r\n")).await;
     assert_eq!(r.status, 401);
     assert_eq!(upstream.count(), 1);
+    gw.stop().await;
+}
+
+/// Plaid hands out its webhook keys one at a time, by the id a token names, to a request carrying
+/// the route's client id and secret: the first delivery under a key waits (503) for it, later ones
+/// pass; a rotation to a new key is fetched the same way.
+#[tokio::test]
+async fn plaid_keys_are_fetched_by_the_id_each_token_names() {
+    use sha2::Digest;
+    let keys = KeyServer::start().await;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.plaid]\nprovider = \"plaid\"\nkey_request = {{ client_id = \"cid-1\", secret = \"plaid-secret\" }}\n\
+         upstream = \"{}\"\n[routes.plaid.verify]\nkey_url = \"http://{}/webhook_verification_key/get\"\n",
+        upstream.url(),
+        keys.addr
+    );
+    let gw = Gateway::start(&routes, "", &[]).await;
+    let url = gw.url("/webhooks/plaid");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let deliver = |key: &TestKey| {
+        let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = format!(
+            r#"{{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"item-{n}"}}"#
+        );
+        let token = key.sign(serde_json::json!({
+            "iat": jiff::Timestamp::now().as_second(),
+            "request_body_sha256": hex::encode(sha2::Sha256::digest(body.as_bytes())),
+        }));
+        let headers = hdrs(&[
+            ("content-type", "application/json"),
+            ("plaid-verification", &token),
+        ]);
+        let url = url.clone();
+        async move { post(&url, &headers, body).await.status }
+    };
+    let answer =
+        |key: &TestKey| serde_json::json!({ "key": key.jwk(), "request_id": "r1" }).to_string();
+    let until_accepted = async |key: &TestKey| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let status = deliver(key).await;
+            if status == 200 {
+                return;
+            }
+            assert_eq!(status, 503, "waits for its key");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the key was never fetched"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+
+    let (a, b) = (TestKey::new("plaid-a", 11), TestKey::new("plaid-b", 13));
+    keys.set(200, &answer(&a));
+    until_accepted(&a).await;
+    let asked = keys.last_body();
+    assert_eq!(asked["key_id"], "plaid-a");
+    assert_eq!(asked["client_id"], "cid-1");
+    assert_eq!(asked["secret"], "plaid-secret");
+    assert_eq!(deliver(&a).await, 200, "the key is kept");
+    let fetched = keys.requests();
+
+    // Plaid rotates: the new key is asked for by its id.
+    keys.set(200, &answer(&b));
+    until_accepted(&b).await;
+    assert_eq!(keys.last_body()["key_id"], "plaid-b");
+    assert!(keys.requests() > fetched);
+    // A token under a key that is not Plaid's (the answer names another key) never passes.
+    let forged = TestKey::new("plaid-b", 17);
+    assert_ne!(deliver(&forged).await, 200);
     gw.stop().await;
 }
