@@ -41,6 +41,13 @@ pub(super) fn detail_of(
             v.key_count(),
             if v.key_count() == 1 { "" } else { "s" }
         ),
+        Reject::Verify(V::KeysUnavailable) => match v.key_set() {
+            Some(set) => format!(
+                "the vendor's key this token names has not been fetched from {} yet; it is being fetched, and the vendor's retry will find it unless that URL cannot be reached (see the log)",
+                set.url()
+            ),
+            None => reject.to_string(),
+        },
         Reject::Verify(V::MissingTimestamp) => format!("no signed timestamp in {stamps}"),
         Reject::Verify(V::MalformedTimestamp) => {
             format!("the signed timestamp in {stamps} is not a time")

@@ -268,38 +268,34 @@ impl Verifier {
         validation: &jsonwebtoken::Validation,
         req: &Request<'_, '_>,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, VerifyError> {
-        {
-            {
-                use jsonwebtoken::errors::ErrorKind;
-                let mut parsed = false;
-                for text in texts {
-                    for key in keys.clone() {
-                        match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-                            text.trim(),
-                            key,
-                            validation,
-                        ) {
-                            Ok(data) => {
-                                return self.check_claims(data.claims, req).map(Some);
-                            }
-                            Err(e) => {
-                                let unreadable = matches!(
-                                    e.kind(),
-                                    ErrorKind::InvalidToken
-                                        | ErrorKind::Base64(_)
-                                        | ErrorKind::Json(_)
-                                        | ErrorKind::Utf8(_)
-                                );
-                                parsed |= !unreadable;
-                            }
-                        }
+        use jsonwebtoken::errors::ErrorKind;
+        let mut parsed = false;
+        for text in texts {
+            for key in keys.clone() {
+                match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                    text.trim(),
+                    key,
+                    validation,
+                ) {
+                    Ok(data) => {
+                        return self.check_claims(data.claims, req).map(Some);
+                    }
+                    Err(e) => {
+                        let unreadable = matches!(
+                            e.kind(),
+                            ErrorKind::InvalidToken
+                                | ErrorKind::Base64(_)
+                                | ErrorKind::Json(_)
+                                | ErrorKind::Utf8(_)
+                        );
+                        parsed |= !unreadable;
                     }
                 }
-                if !parsed {
-                    // Nothing presented was even a token: the sender is misconfigured, not wrong-keyed.
-                    return Err(VerifyError::MalformedSignature);
-                }
             }
+        }
+        if !parsed {
+            // Nothing presented was even a token: the sender is misconfigured, not wrong-keyed.
+            return Err(VerifyError::MalformedSignature);
         }
         Ok(None)
     }
