@@ -508,7 +508,9 @@ impl Proc {
             config: path,
             dir,
         };
-        let line = proc.wait_for_log("hookgate is listening", Duration::from_secs(10));
+        // A bound for a start on a loaded machine: with the other tests' fsyncs queued on the same
+        // disk, opening a new store has taken more than 10 s (a CI run on 2026-12-01).
+        let line = proc.wait_for_log("hookgate is listening", Duration::from_secs(60));
         proc.addr = line["addr"].as_str().unwrap().parse().unwrap();
         proc.admin = line["admin"].as_str().and_then(|a| a.parse().ok());
         proc
