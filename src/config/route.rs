@@ -669,7 +669,16 @@ pub fn route(
             None
         }
         Some(path) => match crate::learned::Learned::open(&path.value) {
-            Ok(l) => Some(Arc::new(l)),
+            Ok(l) => {
+                // Until the secret is stored, the first caller to find the URL could set it.
+                if l.current().is_none() && merged.allow_ips.is_none() {
+                    warnings.push(path.err(format!(
+                        "{} holds no secret yet, and the first setup request that reaches this route will set it; until the vendor's has, restrict the route to the vendor's addresses with allow_ips",
+                        path.value.display()
+                    )));
+                }
+                Some(Arc::new(l))
+            }
             Err(m) => {
                 errors.push(path.err(m));
                 None

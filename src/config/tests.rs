@@ -598,6 +598,30 @@ fn settings_that_weaken_a_route_are_warned_about_with_their_fix() {
 }
 
 #[test]
+fn a_route_that_learns_its_secret_is_warned_about_until_it_has_one_or_allow_ips() {
+    let file =
+        std::env::temp_dir().join(format!("hookgate-learn-warn-{}.secret", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let route = |extra: &str| {
+        format!(
+            "[routes.a]\nprovider = \"asana\"\nupstream = \"stdout\"\nlearn_secret = \"{}\"\n{extra}",
+            file.display()
+        )
+    };
+    assert_eq!(
+        warnings(&route("")),
+        format!(
+            "hookgate.toml:4:16: routes.a.learn_secret: {} holds no secret yet, and the first setup request that reaches this route will set it; until the vendor's has, restrict the route to the vendor's addresses with allow_ips",
+            file.display()
+        )
+    );
+    assert_eq!(warnings(&route("allow_ips = [\"203.0.113.0/24\"]\n")), "");
+    std::fs::write(&file, "the-vendors-secret").unwrap();
+    assert_eq!(warnings(&route("")), "");
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
 fn ids_are_remembered_for_at_least_the_vendors_retry_horizon() {
     // Chameleon retries for 43 h: a route keeping the 24 h default remembers ids for 43 h and a tenth.
     let c = parse_with(
