@@ -7,8 +7,9 @@
 //! content type untouched, with the event attributes in `ce-` headers.
 //!
 //! A delivery that came by another method than POST (a signed GET or DELETE) carries the extension
-//! attributes `webhookmethod` and, when the signature covers it, `webhookquery`; with no body it has no
-//! `data`. The upstream always receives a POST.
+//! attribute `webhookmethod`; with no body it has no `data`. Any delivery whose signature covers its
+//! query string (Twilio's and HubSpot's URL, Atlassian's `qsh`) carries it in `webhookquery`. The
+//! upstream always receives a POST.
 //!
 //! An envelope can only be built from a `Verified`. This module never sees secrets or signature headers.
 
@@ -90,19 +91,19 @@ fn structured(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
     if let Some(line) = event.request_line() {
         out.extend_from_slice(b",\"webhookmethod\":");
         push_json_string(&mut out, line.method.as_str());
-        if let Some(query) = &line.query {
-            out.extend_from_slice(b",\"webhookquery\":");
-            push_json_string(&mut out, query);
-        }
-        if body.is_empty() {
-            // A GET or DELETE delivery usually has no body: the event has no data.
-            out.push(b'}');
-            return Envelope {
-                body: Bytes::from(out),
-                content_type: STRUCTURED,
-                headers: Vec::new(),
-            };
-        }
+    }
+    if let Some(query) = event.signed_query() {
+        out.extend_from_slice(b",\"webhookquery\":");
+        push_json_string(&mut out, query);
+    }
+    if event.request_line().is_some() && body.is_empty() {
+        // A GET or DELETE delivery usually has no body: the event has no data.
+        out.push(b'}');
+        return Envelope {
+            body: Bytes::from(out),
+            content_type: STRUCTURED,
+            headers: Vec::new(),
+        };
     }
     out.extend_from_slice(b",\"datacontenttype\":");
     push_json_string(&mut out, &data_content_type(event));
@@ -158,12 +159,12 @@ fn binary(event: &Verified, attrs: &Attributes<'_>) -> Envelope {
             HeaderName::from_static("ce-webhookmethod"),
             header_text(line.method.as_str()),
         ));
-        if let Some(query) = &line.query {
-            headers.push((
-                HeaderName::from_static("ce-webhookquery"),
-                header_text(query),
-            ));
-        }
+    }
+    if let Some(query) = event.signed_query() {
+        headers.push((
+            HeaderName::from_static("ce-webhookquery"),
+            header_text(query),
+        ));
     }
     let content_type = HeaderValue::from_str(&data_content_type(event))
         .unwrap_or(HeaderValue::from_static(OCTETS));
@@ -313,6 +314,14 @@ mod tests {
         let ce = json(&build(Mode::CloudEvents, &delete, &ATTRS));
         assert_eq!(ce["webhookmethod"], "DELETE");
         assert!(ce.get("webhookquery").is_none());
+        assert_eq!(ce["data"]["x"], 1);
+
+        // A POST whose signature covers its query (Twilio's URL): the query, and no method.
+        let post = Verified::for_test("{\"x\":1}", "h", None, "application/json")
+            .with_signed_query("foo=1&bar=2");
+        let ce = json(&build(Mode::CloudEvents, &post, &ATTRS));
+        assert_eq!(ce["webhookquery"], "foo=1&bar=2");
+        assert!(ce.get("webhookmethod").is_none());
         assert_eq!(ce["data"]["x"], 1);
     }
 }

@@ -521,6 +521,12 @@ impl Verifier {
                 digest,
             })
         });
+        // A POST whose signature covers the query: that query goes to the upstream too, without the
+        // parameters the signature leaves out.
+        let signed_query = match (&request, parts.uri.query()) {
+            (None, Some(q)) if !q.is_empty() && self.covers_query() => self.forwardable_query(q),
+            _ => None,
+        };
         let (id, id_is_body_hash, id_signed) = match (self.event_id(&req), &request) {
             (Some((id, signed)), _) => (id, false, signed),
             (None, None) => (EventId::Owned(body_hash(&body)), true, true),
@@ -545,7 +551,25 @@ impl Verifier {
             content_type,
             json,
             request,
+            signed_query,
         })
+    }
+
+    /// The signed query as forwarded: as received, less what the signature leaves out (a token
+    /// carried in Atlassian's `jwt` parameter, which its `qsh` excludes, is not the data's).
+    fn forwardable_query(&self, query: &str) -> Option<Box<str>> {
+        let qsh = self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some());
+        if !qsh {
+            return Some(query.into());
+        }
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
+                name != "jwt"
+            })
+            .collect();
+        (!kept.is_empty()).then(|| kept.join("&").into_boxed_str())
     }
 
     /// The keys and algorithm that check this delivery: the scheme's own, unless the delivery names

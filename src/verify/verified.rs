@@ -26,6 +26,9 @@ pub struct Verified {
     /// For a delivery by a method other than POST: the method, and the query string when the
     /// signature covers it.
     pub(super) request: Option<Box<RequestLine>>,
+    /// For a POST whose signature covers the query string (Twilio's `{url}`, Atlassian's `qsh`):
+    /// that query, without the parameters the signature leaves out (Atlassian's `jwt`).
+    pub(super) signed_query: Option<Box<str>>,
 }
 
 /// How a delivery that did not come as a POST was made (HubSpot's and Zendesk's signed GET and
@@ -79,6 +82,14 @@ impl Verified {
         self.json
     }
     /// The method and signed query of a delivery that was not a POST.
+    /// The query string the signature covers, which the envelope forwards (`webhookquery`): of a
+    /// delivery by another method, or of a POST whose scheme signs the URL.
+    pub fn signed_query(&self) -> Option<&str> {
+        match &self.request {
+            Some(line) => line.query.as_deref(),
+            None => self.signed_query.as_deref(),
+        }
+    }
     pub fn request_line(&self) -> Option<&RequestLine> {
         self.request.as_deref()
     }
@@ -97,6 +108,7 @@ impl Verified {
             content_type: HeaderValue::from_str(content_type).ok(),
             json: json::scan(body.as_bytes(), &[]).is_ok(),
             request: None,
+            signed_query: None,
         }
     }
 
@@ -104,6 +116,12 @@ impl Verified {
     #[cfg(test)]
     pub fn with_request_line(mut self, line: RequestLine) -> Verified {
         self.request = Some(Box::new(line));
+        self
+    }
+
+    #[cfg(test)]
+    pub fn with_signed_query(mut self, query: &str) -> Verified {
+        self.signed_query = Some(query.into());
         self
     }
 }

@@ -29,6 +29,8 @@ async fn a_twilio_form_post_is_verified_against_the_public_url_and_forwarded_as_
     assert_eq!(ce["datacontenttype"], "application/x-www-form-urlencoded");
     assert_eq!(ce["data"], body);
     assert_eq!(ce["source"], "twilio");
+    // The signed URL's query goes along.
+    assert_eq!(ce["webhookquery"], "foo=1&bar=2");
 
     // The same parameters posted to a different query string are not what Twilio signed.
     let r = post(&gw.url("/webhooks/twilio?foo=1&bar=3"), &headers, body).await;
@@ -397,10 +399,27 @@ async fn an_atlassian_connect_token_is_good_for_its_own_request_only() {
     let ce = got[0].json();
     assert_eq!(ce["id"], "wh-1");
     assert_eq!(ce["type"], "jira:issue_created");
+    // The signed query goes along, without a jwt parameter (which qsh leaves out).
+    assert_eq!(ce["webhookquery"], "user_key=a+b&lic=active");
+    let with_jwt = gw.url("/webhooks/jira?user_key=a+b&jwt=xyz&lic=active");
+    let again = token(
+        "POST&/hooks/issue&lic=active&user_key=a%20b",
+        now,
+        now + 180,
+    );
+    let mut moved = again.clone();
+    moved[2].1 = "wh-2".to_string();
+    let second = r#"{"webhookEvent":"jira:issue_updated","issue":{"key":"PRJ-1"}}"#;
+    assert_eq!(post(&with_jwt, &moved, second).await.status, 200);
+    assert_eq!(
+        upstream.received()[1].json()["webhookquery"],
+        "user_key=a+b&lic=active"
+    );
 
     // The same token on another query, or on the path without the base removed, is refused.
     let other = gw.url("/webhooks/jira?user_key=admin&lic=active");
     assert_eq!(post(&other, &good, body).await.status, 401);
+    assert_eq!(upstream.count(), 2);
     let unbased = token(
         "POST&/jira-app/hooks/issue&lic=active&user_key=a%20b",
         now,
@@ -420,7 +439,7 @@ async fn an_atlassian_connect_token_is_good_for_its_own_request_only() {
         [400, 401].contains(&post(&url, &forged, body).await.status),
         "a changed token is refused"
     );
-    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.count(), 2);
     gw.stop().await;
 }
 
