@@ -163,6 +163,13 @@ def jwt_es256(key, claims, kid):
 
 # ---------------------------------------------------------------- official examples
 
+# go-buildkite's TestValidatePayload body, byte for byte.
+BUILDKITE_BODY = ('{"event":"ping","service":{"id":"c9f8372d-c0cd-43dc-9274-768a875cf6ca","provider":"webhook","settings":{"url":"https://server.com/webhooks"}},"organization":{"id":"49801950-1df0-474f-bb56-ad6a930c5cb9","graphql_id":"T3JnYW5pemF0aW9uLS0tZTBmMzk3MgsTksGkxOWYtZTZjNzczZTJiYjEy","url":"https://api.buildkite.com/v2/organizations/acme-inc","web_url":"https://buildkite.com/acme-inc","name":"ACME Inc","slug":"acme-inc","agents_url":"https://api.buildkite.com/v2/organizations/acme-inc/agents","emojis_url":"https://api.buildkite.com/v2/organizations/acme-inc/emojis","created_at":"2021-02-03T20:34:10.486Z","pipelines_url":"https://api.buildkite.com/v2/organizations/acme-inc/pipelines"},"sender":{"id":"c9f8372d-c0cd-43dc-9269-bcbb7f308e3f","name":"ACME Man"}}')
+
+# go-pagerduty's webhookv3 test body, byte for byte.
+PAGERDUTY_BODY = ('{"event":{"id":"01BWDWL3NYY7LUFPZCC28QUCMK","event_type":"incident.priority_updated","resource_type":"incident","occurred_at":"2021-04-26T17:36:27.458Z","agent":{"html_url":"https://acme.pagerduty.com/users/PLH1HKV","id":"PLH1HKV","self":"https://api.pagerduty.com/users/PLH1HKV","summary":"Tenex Engineer","type":"user_reference"},"client":null,"data":{"id":"PGR0VU2","type":"incident","self":"https://api.pagerduty.com/incidents/PGR0VU2","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","number":2,"status":"triggered","title":"A little bump in the road","service":{"html_url":"https://acme.pagerduty.com/services/PF9KMXH","id":"PF9KMXH","self":"https://api.pagerduty.com/services/PF9KMXH","summary":"API Service","type":"service_reference"},"assignees":[{"html_url":"https://acme.pagerduty.com/users/PTUXL6G","id":"PTUXL6G","self":"https://api.pagerduty.com/users/PTUXL6G","summary":"User 123","type":"user_reference"}],"escalation_policy":{"html_url":"https://acme.pagerduty.com/escalation_policies/PUS0KTE","id":"PUS0KTE","self":"https://api.pagerduty.com/escalation_policies/PUS0KTE","summary":"Default","type":"escalation_policy_reference"},"teams":[{"html_url":"https://acme.pagerduty.com/teams/PFCVPS0","id":"PFCVPS0","self":"https://api.pagerduty.com/teams/PFCVPS0","summary":"Engineering","type":"team_reference"}],"priority":{"html_url":"https://acme.pagerduty.com/account/incident_priorities","id":"PSO75BM","self":"https://api.pagerduty.com/priorities/PSO75BM","summary":"P1","type":"priority_reference"},"urgency":"high","conference_bridge":{"conference_number":1000,"conference_url":"https://example.com"},"resolve_reason":null}}}')
+
+
 def official():
     add(
         "github",
@@ -586,6 +593,11 @@ def constructed():
              js({"id": "367cba44-b6f3-4c92-81e7-6a2e9659efd4", "timestamp": T_RFC, "type": "page.created"}),
              secret="secret_notion_verification_token", prefix="sha256=",
              id="367cba44-b6f3-4c92-81e7-6a2e9659efd4", type="page.created")
+    add("pagerduty", "official: PagerDuty/go-pagerduty webhookv3/webhookv3_test.go, TestVerifySignature 'valid'",
+        PAGERDUTY_BODY,
+        [JSON, ("X-PagerDuty-Signature", "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd")],
+        id="01BWDWL3NYY7LUFPZCC28QUCMK", type="incident.priority_updated",
+        secret="lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK")
     body_mac("pagerduty", "https://developer.pagerduty.com/docs/verifying-signatures", "sha256",
              "X-PagerDuty-Signature", "hex",
              js({"event": {"id": "01DEN1HNLBC1VITYTS9BBC7C5P", "event_type": "incident.triggered",
@@ -747,6 +759,12 @@ def timestamped():
         id="evt_9Xo2", type="inquiry.completed", secret="persona-new")
 
     b = js({"event": "build.finished", "build": {"id": "f62a1b4d"}})
+    add("buildkite", "official: buildkite/go-buildkite webhook_test.go, TestValidatePayload (valid signature)",
+        BUILDKITE_BODY,
+        [JSON, ("X-Buildkite-Event", "ping"),
+         ("X-Buildkite-Signature",
+          "timestamp=1642080837,signature=582d496ac2d869dd97a3101c4cda346288c49a742592daf582ec64c86449f79c")],
+        id="body-sha256", type="ping", secret="29b1ff5779c76bd48ba6705eb99ff970")
     add("buildkite", docs("https://buildkite.com/docs/apis/webhooks#webhook-signature"), b,
         [JSON, ("X-Buildkite-Event", "build.finished"),
          ("X-Buildkite-Signature", f"timestamp={T},signature={hx(mac('sha256', 'bk-token', f'{T}.{b}'))}")],
