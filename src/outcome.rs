@@ -98,6 +98,15 @@ pub struct StatusOverrides {
     pub acknowledgement: Option<Bytes>,
 }
 
+impl StatusOverrides {
+    /// A route that asks for nothing: the table's statuses and answers.
+    pub const NONE: StatusOverrides = StatusOverrides {
+        signature: None,
+        timestamp: None,
+        acknowledgement: None,
+    };
+}
+
 /// A row of the table.
 pub struct Row {
     pub status: StatusCode,

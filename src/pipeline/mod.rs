@@ -410,10 +410,9 @@ impl Gateway {
         let overrides = trace
             .route
             .as_ref()
-            .map(|r| r.status.clone())
-            .unwrap_or_default();
-        self.finish(&live, &trace, &outcome, &overrides, started);
-        let mut response = respond(outcome, &overrides);
+            .map_or(&StatusOverrides::NONE, |r| &r.status);
+        self.finish(&live, &trace, &outcome, overrides, started);
+        let mut response = respond(outcome, overrides);
         response
             .headers_mut()
             .insert(REQUEST_ID, trace.request_id.clone());

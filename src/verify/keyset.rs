@@ -7,7 +7,6 @@
 use arc_swap::ArcSwap;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -40,8 +39,8 @@ pub struct KeySet {
     url: http::Uri,
     source: KeySource,
     algorithm: jsonwebtoken::Algorithm,
+    /// Never emptied once filled: no fetch replaces keys with none.
     keys: ArcSwap<Vec<Published>>,
-    loaded: AtomicBool,
     /// Woken when a token names a key the set lacks.
     wanted: Arc<Notify>,
     /// The ids asked for, for a source that fetches keys one by one.
@@ -63,7 +62,6 @@ impl KeySet {
             source,
             algorithm,
             keys: ArcSwap::from_pointee(Vec::new()),
-            loaded: AtomicBool::new(false),
             wanted: Arc::new(Notify::new()),
             wanted_ids: Mutex::new(Vec::new()),
         }
@@ -88,7 +86,6 @@ impl KeySet {
         }
         keys.push((kid, key));
         self.keys.store(Arc::new(keys));
-        self.loaded.store(true, Ordering::Release);
     }
 
     /// The key ids asked for since the last call.
@@ -131,7 +128,7 @@ impl KeySet {
 
     /// Whether a fetch has ever filled the set.
     pub fn loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
+        !self.keys.load().is_empty()
     }
 
     /// Replaces the keys with a freshly fetched set (never with an empty one: a vendor's outage must
@@ -141,7 +138,6 @@ impl KeySet {
             return;
         }
         self.keys.store(Arc::new(keys));
-        self.loaded.store(true, Ordering::Release);
     }
 
     /// Takes the keys of the set this one replaces on a reload, so that the new routes do not wait

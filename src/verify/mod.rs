@@ -118,8 +118,6 @@ pub struct Verifier {
     body_from: Option<Source>,
     /// The algorithms a delivery may name in a header instead of `algorithm`, each with its keys.
     chosen: Option<(HeaderName, Vec<Chosen>)>,
-    /// The keys the vendor publishes at a URL, when it does: the fetcher keeps them current.
-    key_set: Option<std::sync::Arc<keyset::KeySet>>,
     /// The setup secret a handshake brought, once it has (`learn_secret`).
     learned: Option<std::sync::Arc<crate::learned::Learned>>,
     /// Timestamp headers covered only through `{signed_headers:LIST}`: they must be listed in LIST.
@@ -141,10 +139,6 @@ impl Verifier {
     pub fn new(spec: Spec) -> Result<Verifier, String> {
         let alg = spec.algorithm;
         let keys = keys_for(&spec)?;
-        let key_set = match &keys {
-            Keys::JwtSet(set, _) => Some(set.clone()),
-            _ => None,
-        };
         let chosen = match &spec.algorithm_choice {
             None => None,
             Some(choice) => {
@@ -312,7 +306,6 @@ impl Verifier {
             data_from: spec.data_from,
             body_from: spec.body_from,
             chosen,
-            key_set,
             learned: spec.learned,
             listed_timestamp,
             pointers,
@@ -337,7 +330,10 @@ impl Verifier {
     }
     /// The vendor's published key set, for the fetcher to keep current.
     pub fn key_set(&self) -> Option<&std::sync::Arc<keyset::KeySet>> {
-        self.key_set.as_ref()
+        match &self.keys {
+            Keys::JwtSet(set, _) => Some(set),
+            _ => None,
+        }
     }
     /// Where the route keeps a setup secret its vendor's handshake brings, when it does.
     pub fn learned(&self) -> Option<&std::sync::Arc<crate::learned::Learned>> {
@@ -558,8 +554,7 @@ impl Verifier {
     /// The signed query as forwarded: as received, less what the signature leaves out (a token
     /// carried in Atlassian's `jwt` parameter, which its `qsh` excludes, is not the data's).
     fn forwardable_query(&self, query: &str) -> Option<Box<str>> {
-        let qsh = self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some());
-        if !qsh {
+        if !self.hashes_request() {
             return Some(query.into());
         }
         let kept: Vec<&str> = query
@@ -601,18 +596,25 @@ impl Verifier {
             .ok_or(VerifyError::InvalidSignature)
     }
 
+    /// Whether the token carries a hash of the request line (Atlassian Connect's `qsh`), which
+    /// covers the method and the query.
+    fn hashes_request(&self) -> bool {
+        self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some())
+    }
+
     /// Whether the signature covers the method the delivery came by.
     pub fn covers_method(&self) -> bool {
         let template = self.algorithm.signs_template() && self.payload.uses(&Piece::Method);
-        template || self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some())
+        template || self.hashes_request()
     }
 
     /// Whether the signature covers the query string the vendor called with: a template with the
-    /// URL or the path in it (both are taken with the query as received).
+    /// URL or the path in it (both are taken with the query as received), or a token that hashes the
+    /// request.
     pub fn covers_query(&self) -> bool {
         let template = self.algorithm.signs_template()
             && (self.payload.uses(&Piece::Url) || self.payload.uses(&Piece::Path));
-        template || self.jwt.as_ref().is_some_and(|j| j.query_hash.is_some())
+        template || self.hashes_request()
     }
 
     /// The vendor's event id, from the first source that has one, and whether the signature covers
