@@ -205,6 +205,9 @@ pub struct RawPreset {
     pub vendor_timeout: Option<S<String>>,
     /// The text the vendor must read back before it counts an event delivered.
     pub acknowledge: Option<S<String>>,
+    /// The key the vendor publishes for verifying its signatures, when it has one for everyone
+    /// (Wise); a route's own `public_key` replaces it.
+    pub public_key: Option<S<OneOrMany>>,
     pub verify: Option<S<RawVerify>>,
     pub event: Option<RawEvent>,
     pub status: Option<RawStatus>,
@@ -222,6 +225,7 @@ impl RawPreset {
             retry_horizon: self.retry_horizon.take(),
             vendor_timeout: self.vendor_timeout.take(),
             acknowledge: self.acknowledge.take(),
+            public_key: self.public_key.take(),
             verify: self.verify.take(),
             event: self.event.take(),
             status: self.status.take(),

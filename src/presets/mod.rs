@@ -200,8 +200,12 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// What a route naming the preset must add besides an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needs {
-    /// Verifies with the vendor's public key rather than a shared secret.
+    /// Verifies with the vendor's public key rather than a shared secret, and the preset has none
+    /// built in.
     pub public_key: bool,
+    /// Verifies with the key the vendor publishes for everyone, which the preset holds: the route
+    /// needs no key of its own.
+    pub key_built_in: bool,
     /// Signs the URL the vendor calls.
     pub public_url: bool,
     /// A handshake compares a value with the route's `verify_token`.
@@ -233,8 +237,10 @@ pub fn needs(name: &str) -> Needs {
             )
         });
     let payload = v.and_then(|v| v.payload.as_ref()).map(|p| &p.value);
+    let key_built_in = layer.is_some_and(|l| l.public_key.is_some());
     Needs {
-        public_key: algorithm.and_then(|a| a.key_kind()).is_some() || jwt_public,
+        public_key: (algorithm.and_then(|a| a.key_kind()).is_some() || jwt_public) && !key_built_in,
+        key_built_in,
         public_url: payload.is_some_and(|p| p.uses(&Piece::Url) || p.uses(&Piece::Path))
             || v.is_some_and(|v| v.jwt_query_hash_claim.is_some()),
         verify_token: layer
@@ -297,6 +303,7 @@ pub fn variables(p: &Preset) -> Vec<String> {
             .iter()
             .map(|f| format!("{var}_{}", env_prefix(f)))
             .collect(),
+        (None, _) if needs.key_built_in => Vec::new(),
         (None, true) => vec![format!("{var}_PUBLIC_KEY")],
         (None, false) => vec![format!("{var}_SECRET")],
     };
@@ -347,6 +354,9 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
                 pairs.join(", ")
             ));
         }
+        (None, _) if needs.key_built_in => out.push_str(
+            "# The vendor's published key is built in; a public_key here would replace it.\n",
+        ),
         (None, true) => out.push_str(&format!("public_key = [\"${{{var}_PUBLIC_KEY}}\"]\n")),
         (None, false) => out.push_str(&format!("secrets = [\"${{{var}_SECRET}}\"]\n")),
     }

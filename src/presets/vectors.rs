@@ -127,8 +127,12 @@ fn build_route(
         let line = if line.starts_with("secrets = ") {
             format!("secrets = {}", list(secrets))
         } else if line.starts_with("public_key = ") {
-            let key = public_key.ok_or("the vector has no public_key")?;
-            format!("public_key = [{}]", quoted(key))
+            match public_key {
+                Some(key) => format!("public_key = [{}]", quoted(key)),
+                // The preset's own (the vendor's published key) stays.
+                None if needs(&p.name).key_built_in => line.to_string(),
+                None => return Err("the vector has no public_key".to_string()),
+            }
         } else if line.starts_with("public_url = ") {
             let url = v
                 .public_url
@@ -457,7 +461,7 @@ fn check(p: &Preset, n: usize, v: &Vector) -> Vec<String> {
             set.replace(set.parse(other.as_bytes())?);
             Ok(r)
         })
-    } else if needs.public_key {
+    } else if needs.public_key || needs.key_built_in {
         match &v.other_public_key {
             Some(other) => route_for_key(p, v, other),
             None => Err("the vector has no other_public_key".to_string()),
@@ -578,13 +582,33 @@ fn the_catalogue_is_broad_and_backed_by_vendors_own_examples() {
         "viber",
         "pagerduty",
         "buildkite",
-        "wise",
+        "wise-sandbox",
     ] {
         assert!(
             official.contains(&&name.to_string()),
             "{name} lost its official example"
         );
     }
+}
+
+#[test]
+fn wise_routes_verify_with_the_key_wise_publishes_for_their_environment() {
+    // Neither route is given a key: each has the one Wise publishes for its environment. Wise's own
+    // sandbox delivery (the official vector) passes the sandbox route and fails the production one.
+    let table = table().expect("preset table");
+    let v = &vectors()["wise-sandbox"][0];
+    let verify = |name: &str| {
+        let p = table.presets.iter().find(|p| p.name == name).unwrap();
+        assert!(needs(name).key_built_in && !needs(name).public_key);
+        let route = build_route(p, v, &[], None).unwrap();
+        let d = Delivery::of(v, &route);
+        route
+            .verifier
+            .verify(&d.parts(), Bytes::from(d.body.clone()))
+            .map(|_| ())
+    };
+    assert_eq!(verify("wise-sandbox"), Ok(()));
+    assert_eq!(verify("wise"), Err(VerifyError::InvalidSignature));
 }
 
 #[test]
