@@ -6,9 +6,11 @@
 //! IPv6 addresses are compared as IPv4. The `Forwarded` header (RFC 7239) is not consulted.
 //! This module knows nothing about verification or upstreams.
 
+use arc_swap::ArcSwapOption;
 use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Parses an allowlist or trusted-proxy entry: a CIDR block or a single address.
 pub fn parse_net(text: &str) -> Result<IpNet, String> {
@@ -81,10 +83,128 @@ fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
 }
 
 /// Whether `ip` may call a route with this allowlist (`None`: any address).
-pub fn allowed(ip: IpAddr, allow: Option<&[IpNet]>) -> bool {
+/// The addresses a route admits.
+#[derive(Debug)]
+pub enum Allowlist {
+    /// Written in the configuration, read from a file, or built into the preset.
+    Fixed(Vec<IpNet>),
+    /// Fetched from where the vendor publishes it, and kept current (`crate::published`).
+    Fetched(Arc<FetchedList>),
+}
+
+/// Whether an address may deliver to a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    Yes,
+    No,
+    /// The route's list is fetched, and no fetch has brought it yet.
+    Unknown,
+}
+
+/// Whether `ip` may deliver to a route with allowlist `allow` (`None`: any address).
+pub fn allowed(ip: IpAddr, allow: Option<&Allowlist>) -> Allowed {
+    let admits = |nets: &[IpNet]| {
+        if contains(nets, ip.to_canonical()) {
+            Allowed::Yes
+        } else {
+            Allowed::No
+        }
+    };
     match allow {
-        None => true,
-        Some(nets) => contains(nets, ip.to_canonical()),
+        None => Allowed::Yes,
+        Some(Allowlist::Fixed(nets)) => admits(nets),
+        Some(Allowlist::Fetched(list)) => match &*list.nets.load() {
+            Some(nets) => admits(nets),
+            None => Allowed::Unknown,
+        },
+    }
+}
+
+/// The most entries a fetched list may hold; vendors publish a few dozen.
+pub const MAX_FETCHED: usize = 10_000;
+
+/// A list of source addresses a vendor publishes at a URL: plain text with one address or block per
+/// line (`#` starts a comment), or JSON, an array of them or an object whose array `pointer` names.
+#[derive(Debug)]
+pub struct FetchedList {
+    url: http::Uri,
+    pointer: Option<String>,
+    nets: ArcSwapOption<Vec<IpNet>>,
+}
+
+impl FetchedList {
+    pub fn new(url: http::Uri, pointer: Option<String>) -> FetchedList {
+        FetchedList {
+            url,
+            pointer,
+            nets: ArcSwapOption::empty(),
+        }
+    }
+
+    pub fn url(&self) -> &http::Uri {
+        &self.url
+    }
+
+    /// The list in force: `None` until a fetch has brought one.
+    pub fn nets(&self) -> Option<Arc<Vec<IpNet>>> {
+        self.nets.load_full()
+    }
+
+    /// Puts a freshly fetched list in force.
+    pub fn replace(&self, nets: Vec<IpNet>) {
+        self.nets.store(Some(Arc::new(nets)));
+    }
+
+    /// Takes the list of the one this replaces on a reload, so that the new route does not wait for a
+    /// fetch.
+    pub fn adopt(&self, previous: &FetchedList) {
+        if previous.url == self.url && previous.pointer == self.pointer {
+            self.nets.store(previous.nets());
+        }
+    }
+
+    /// The addresses in a fetched document. A document with an entry that is no address, or with
+    /// none, is refused whole: the last good list stays in force rather than a part or nothing.
+    pub fn parse(&self, document: &[u8]) -> Result<Vec<IpNet>, String> {
+        let text = std::str::from_utf8(document).map_err(|_| "is not text".to_string())?;
+        let trimmed = text.trim_start();
+        let entries: Vec<String> = if trimmed.starts_with('[') || trimmed.starts_with('{') {
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+            let list = match &self.pointer {
+                Some(p) => json
+                    .pointer(p)
+                    .ok_or_else(|| format!("has nothing at {p}"))?,
+                None => &json,
+            };
+            let Some(items) = list.as_array() else {
+                return Err(match &self.pointer {
+                    Some(p) => format!("has no list of addresses at {p}"),
+                    None => "is a JSON object; name the list in it after # in the URL, as in https://api.github.com/meta#/hooks".to_string(),
+                });
+            };
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or("lists a value that is not a string")
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        if entries.is_empty() {
+            return Err("lists no address".to_string());
+        }
+        if entries.len() > MAX_FETCHED {
+            return Err(format!("lists more than {MAX_FETCHED} addresses"));
+        }
+        entries.iter().map(|e| parse_net(e)).collect()
     }
 }
 
@@ -155,10 +275,73 @@ mod tests {
             ("192.0.2.77", true),
             ("2001:db8::1", false),
         ];
+        let allow = Allowlist::Fixed(allow);
         for (ip, want) in cases {
-            assert_eq!(allowed(ip.parse().unwrap(), Some(&allow)), want, "{ip}");
+            let got = allowed(ip.parse().unwrap(), Some(&allow));
+            assert_eq!(got == Allowed::Yes, want, "{ip}");
         }
-        assert!(allowed("2001:db8::1".parse().unwrap(), None));
+        assert_eq!(allowed("2001:db8::1".parse().unwrap(), None), Allowed::Yes);
+    }
+
+    #[test]
+    fn a_fetched_list_admits_nobody_until_it_is_fetched_and_refuses_a_bad_document_whole() {
+        let plain = FetchedList::new("https://stripe.example/ips.txt".parse().unwrap(), None);
+        let list = Allowlist::Fetched(Arc::new(plain));
+        let Allowlist::Fetched(fetched) = &list else {
+            unreachable!()
+        };
+        let ip = "3.18.12.63".parse().unwrap();
+        assert_eq!(allowed(ip, Some(&list)), Allowed::Unknown);
+        // Stripe's text form: one per line.
+        let nets = fetched
+            .parse(b"3.18.12.63\n3.130.192.231\n\n# a comment\n")
+            .unwrap();
+        assert_eq!(nets.len(), 2);
+        fetched.replace(nets);
+        assert_eq!(allowed(ip, Some(&list)), Allowed::Yes);
+        assert_eq!(
+            allowed("3.18.12.64".parse().unwrap(), Some(&list)),
+            Allowed::No
+        );
+        // A JSON array (PagerDuty's form).
+        assert_eq!(
+            fetched
+                .parse(br#"["44.242.69.192", "52.89.71.166"]"#)
+                .unwrap()
+                .len(),
+            2
+        );
+        for bad in [
+            &b""[..],
+            b"\n# nothing\n",
+            b"3.18.12.63\nnot-an-address\n",
+            br#"["44.242.69.192", 7]"#,
+            br#"{"hooks": ["192.30.252.0/22"]}"#,
+            b"[not json",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                fetched.parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A JSON object, with the list named after # (GitHub's meta API).
+        let github = FetchedList::new(
+            "https://api.github.com/meta".parse().unwrap(),
+            Some("/hooks".into()),
+        );
+        let doc = br#"{"verifiable_password_authentication": false, "hooks": ["192.30.252.0/22", "2a0a:a440::/29"], "web": ["1.2.3.4"]}"#;
+        assert_eq!(github.parse(doc).unwrap().len(), 2);
+        assert!(github.parse(br#"{"web": ["1.2.3.4"]}"#).is_err());
+        assert!(github.parse(br#"{"hooks": "192.30.252.0/22"}"#).is_err());
+        // A reload's new list starts with the old one's addresses, for the same URL only.
+        let again = FetchedList::new("https://stripe.example/ips.txt".parse().unwrap(), None);
+        again.adopt(fetched);
+        assert_eq!(again.nets().map(|n| n.len()), Some(2));
+        let elsewhere = FetchedList::new("https://other.example/ips.txt".parse().unwrap(), None);
+        elsewhere.adopt(fetched);
+        assert!(elsewhere.nets().is_none());
     }
 
     #[test]

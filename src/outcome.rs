@@ -47,6 +47,8 @@ pub enum Reject {
     MethodNotAllowed { allow: HeaderValue },
     #[error("client address {0} is not in the route's allow_ips")]
     Forbidden(std::net::IpAddr),
+    #[error("the route's allow_ips is fetched from the vendor, and no fetch has brought it yet")]
+    SourcesUnknown,
     #[error("the handshake's verify token does not match the route's")]
     WrongVerifyToken,
     #[error(transparent)]
@@ -176,6 +178,12 @@ impl Reject {
                 "forbidden",
                 "This address is not allowed to call this endpoint.",
                 Sender,
+            ),
+            Reject::SourcesUnknown => row(
+                503,
+                "allow_ips_unavailable",
+                "The sender's published source addresses could not be fetched yet; retry later.",
+                Gateway,
             ),
             Reject::BodyTooLarge => row(
                 413,
@@ -415,7 +423,11 @@ pub fn respond(outcome: Outcome, overrides: &StatusOverrides) -> Response<Body> 
                     // The rest of the body is not read, so the connection cannot be reused.
                     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                Reject::InFlight(_) | Reject::Store(_) | Reject::UpstreamRefused(_) => {
+                Reject::InFlight(_)
+                | Reject::Store(_)
+                | Reject::UpstreamRefused(_)
+                | Reject::SourcesUnknown
+                | Reject::Verify(VerifyError::KeysUnavailable) => {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
                 }
                 Reject::Overloaded | Reject::ClientShare => {
@@ -499,6 +511,7 @@ mod tests {
                 allow: HeaderValue::from_static("POST"),
             },
             Reject::Forbidden([127, 0, 0, 1].into()),
+            Reject::SourcesUnknown,
             Reject::BodyTooLarge,
             Reject::BodyIncomplete(String::new()),
             Reject::BodyTimeout,

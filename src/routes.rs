@@ -9,7 +9,6 @@ use crate::forward::Upstream;
 use crate::handshake::Handshake;
 use crate::outcome::StatusOverrides;
 use crate::verify::Verifier;
-use ipnet::IpNet;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +24,7 @@ pub struct Route {
     /// Signs forwarded envelopes with the Standard Webhooks headers when `upstream_secret` is set.
     pub upstream_signer: Option<Verifier>,
     /// `None`: any source address.
-    pub allow_ips: Option<Vec<IpNet>>,
+    pub allow_ips: Option<crate::client_ip::Allowlist>,
     /// Queued (stored, acknowledged, delivered by workers) or direct (forwarded while the vendor waits).
     pub delivery: crate::delivery::Mode,
     /// Retries of queued events.

@@ -1,6 +1,7 @@
 //! `hookgate check`: validate a configuration and say what it means, route by route.
 
 use super::{EX_USAGE, load_with};
+use crate::client_ip::Allowlist;
 use crate::config::{Config, Secrets};
 use std::path::Path;
 use std::process::ExitCode;
@@ -146,11 +147,15 @@ pub fn describe(path: &Path, config: &Config) -> String {
         }
         let allow = match &r.allow_ips {
             None => "any address".to_string(),
-            Some(nets) => nets
+            Some(Allowlist::Fixed(nets)) => nets
                 .iter()
                 .map(|n| n.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            Some(Allowlist::Fetched(list)) => format!(
+                "as published at {} (fetched at start and kept current; until the first fetch, deliveries are answered 503)",
+                list.url()
+            ),
         };
         let _ = writeln!(out, "  allow_ips {allow}");
     }

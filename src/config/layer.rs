@@ -23,12 +23,39 @@ use std::time::Duration;
 /// Reads environment variables; injected so tests do not touch the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// The addresses a route admits: a list (written, or read from a file), or the preset's published
-/// list, resolved once the route's preset is known.
+/// The addresses a route admits: a list (written, or read from a file), the preset's published
+/// list, resolved once the route's preset is known, or a list fetched from a URL.
 #[derive(Debug, Clone)]
 pub enum AllowIps {
     Nets(Vec<IpNet>),
     Preset,
+    Url {
+        url: http::Uri,
+        /// Where the list is in a JSON document: the URL's fragment, a JSON Pointer.
+        pointer: Option<String>,
+    },
+}
+
+/// `https://api.github.com/meta#/hooks`: the URL a list of addresses is fetched from, and where the
+/// list is in the JSON document it answers (after `#`, a JSON Pointer).
+pub fn list_url(text: &str) -> Result<AllowIps, String> {
+    let (url, pointer) = match text.split_once('#') {
+        Some((url, p)) if p.starts_with('/') => (url, Some(p.to_string())),
+        Some((_, p)) => {
+            return Err(format!(
+                "\"#{p}\" is not a JSON Pointer; after # name the list in the document, as in https://api.github.com/meta#/hooks"
+            ));
+        }
+        None => (text, None),
+    };
+    match url.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+            Ok(AllowIps::Url { url: u, pointer })
+        }
+        _ => Err(format!(
+            "\"{url}\" is not an http or https URL; write allow_ips = \"url:https://stripe.com/files/ips/ips_webhooks.txt\""
+        )),
+    }
 }
 
 /// A checked value, with where it was written and under which key.
@@ -570,6 +597,8 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
             let loc = c.loc(written);
             let value = if text == "preset" {
                 Ok(AllowIps::Preset)
+            } else if let Some(url) = text.strip_prefix("url:") {
+                list_url(url)
             } else if let Some(path) = text.strip_prefix("file:") {
                 let base = std::path::Path::new(&c.origin.name)
                     .parent()
@@ -577,7 +606,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
                 ips_file(&base.join(path)).map(AllowIps::Nets)
             } else {
                 Err(format!(
-                    "\"{text}\" is not a list of addresses; write allow_ips = [\"203.0.113.0/24\"], \"preset\" (the vendor's published addresses) or \"file:/etc/hookgate/vendor-ips.txt\" (one per line)"
+                    "\"{text}\" is not a list of addresses; write allow_ips = [\"203.0.113.0/24\"], \"preset\" (the vendor's published addresses), \"file:/etc/hookgate/vendor-ips.txt\" (one per line) or \"url:https://stripe.com/files/ips/ips_webhooks.txt\" (fetched and kept current)"
                 ))
             };
             match value {

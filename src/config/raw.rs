@@ -285,11 +285,15 @@ impl<'de> Deserialize<'de> for RawAllowIps {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSourceIps {
+    /// The list built in (none when the vendor asks that it be fetched, as PagerDuty does).
+    #[serde(default)]
     pub addresses: Vec<S<String>>,
-    /// Where the vendor publishes them.
+    /// Where the vendor publishes them, for people.
     pub published: String,
     /// When the list here was taken from there (YYYY-MM-DD).
-    pub as_of: S<String>,
+    pub as_of: Option<S<String>>,
+    /// Where the vendor publishes them in a form hookgate reads (`allow_ips = "url:…"`).
+    pub url: Option<S<String>>,
 }
 
 /// A header name or a list of them.

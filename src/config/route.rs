@@ -565,12 +565,20 @@ pub fn route(
         )
     });
 
+    use crate::client_ip::{Allowlist, FetchedList};
+    let fetched = |url: &http::Uri, pointer: &Option<String>| {
+        Allowlist::Fetched(Arc::new(FetchedList::new(url.clone(), pointer.clone())))
+    };
     let allow_ips = match &merged.allow_ips {
         None => None,
         Some(At {
             value: AllowIps::Nets(nets),
             ..
-        }) => Some(nets.clone()),
+        }) => Some(Allowlist::Fixed(nets.clone())),
+        Some(At {
+            value: AllowIps::Url { url, pointer },
+            ..
+        }) => Some(fetched(url, pointer)),
         Some(
             a @ At {
                 value: AllowIps::Preset,
@@ -582,19 +590,28 @@ pub fn route(
                 .and_then(|p| presets::find(&p.value))
                 .and_then(|p| p.source_ips.as_ref().map(|ips| (p, ips)));
             match published {
-                Some((preset, ips)) => {
-                    let age = jiff::Zoned::now()
-                        .date()
-                        .since(ips.as_of)
-                        .map_or(0, |span| span.get_days());
-                    if age > presets::SOURCE_IPS_STALE_DAYS {
-                        warnings.push(a.err(format!(
-                            "the built-in list of {}'s source addresses is from {} ({age} days ago), and vendors change them; compare it with {} and, if it changed, put the current list in a file: allow_ips = \"file:/etc/hookgate/{}-ips.txt\" (one per line, re-read on reload)",
-                            preset.title, ips.as_of, ips.published, preset.name
-                        )));
+                Some((preset, ips)) => match &ips.list {
+                    presets::SourceList::BuiltIn { nets, as_of } => {
+                        let age = jiff::Zoned::now()
+                            .date()
+                            .since(*as_of)
+                            .map_or(0, |span| span.get_days());
+                        if age > presets::SOURCE_IPS_STALE_DAYS {
+                            let current = match &ips.url {
+                                Some(u) => format!(
+                                    "allow_ips = \"url:{u}\" (fetched from the vendor and kept current), or "
+                                ),
+                                None => String::new(),
+                            };
+                            warnings.push(a.err(format!(
+                                "the built-in list of {}'s source addresses is from {as_of} ({age} days ago), and vendors change them; compare it with {} and, if it changed, use {current}a file with the current list: allow_ips = \"file:/etc/hookgate/{}-ips.txt\" (one per line, re-read on reload)",
+                                preset.title, ips.published, preset.name
+                            )));
+                        }
+                        Some(Allowlist::Fixed(nets.clone()))
                     }
-                    Some(ips.nets.clone())
-                }
+                    presets::SourceList::Fetched { url, pointer } => Some(fetched(url, pointer)),
+                },
                 None => {
                     errors.push(a.err(match &provider {
                         Some(p) => format!(

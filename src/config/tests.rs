@@ -80,7 +80,7 @@ fn the_issue_example_means_what_it_says() {
     assert_eq!(chamelio.tolerance, Duration::from_secs(12 * 3600));
     assert_eq!(chamelio.dedupe_ttl, Duration::from_secs(24 * 3600));
     assert_eq!(chamelio.forward_timeout, Duration::from_secs(5));
-    assert_eq!(chamelio.allow_ips.as_ref().unwrap().len(), 2);
+    assert_eq!(fixed(chamelio).len(), 2);
     let acme = route(&c, "acme");
     assert_eq!(acme.path, "/hooks/acme");
     assert_eq!(acme.tolerance, Duration::from_secs(300));
@@ -290,6 +290,14 @@ fn mistakes_are_reported_with_file_line_column_key_and_fix() {
         (
             "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nallow_ips = [\"10.0.0.0/33\"]\n",
             "hookgate.toml:5:14: routes.a.allow_ips[0]: \"10.0.0.0/33\" is not an IP address or CIDR block (for example \"203.0.113.0/24\" or \"2001:db8::1\")",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nallow_ips = \"url:ftp://lists.example/ips\"\n",
+            "hookgate.toml:5:13: routes.a.allow_ips: \"ftp://lists.example/ips\" is not an http or https URL; write allow_ips = \"url:https://stripe.com/files/ips/ips_webhooks.txt\"",
+        ),
+        (
+            "[routes.a]\nprovider = \"chamelio\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\nallow_ips = \"url:https://api.github.com/meta#hooks\"\n",
+            "hookgate.toml:5:13: routes.a.allow_ips: \"#hooks\" is not a JSON Pointer; after # name the list in the document, as in https://api.github.com/meta#/hooks",
         ),
         (
             "[routes.a]\nprovider = \"chamelo\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n",
@@ -707,13 +715,45 @@ fn a_redis_lease_must_outlast_two_attempts_and_events_outlive_every_max_delivery
     }
 }
 
+/// The route's allowlist, which must be a list fixed at load.
+fn fixed(r: &crate::routes::Route) -> &[ipnet::IpNet] {
+    match &r.allow_ips {
+        Some(crate::client_ip::Allowlist::Fixed(nets)) => nets,
+        other => panic!("not a fixed list: {other:?}"),
+    }
+}
+
+#[test]
+fn allow_ips_fetched_from_a_url_is_empty_until_fetched_and_preset_fetches_where_the_vendor_asks() {
+    let base = "[routes.a]\nprovider = \"pagerduty\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
+    let fetched = |text: &str| {
+        let c = parse_with(&format!("{base}{text}"), &[]).unwrap();
+        match &route(&c, "a").allow_ips {
+            Some(crate::client_ip::Allowlist::Fetched(list)) => {
+                assert!(list.nets().is_none(), "nothing is fetched at load");
+                list.url().to_string()
+            }
+            other => panic!("not fetched: {other:?}"),
+        }
+    };
+    // PagerDuty asks that its list be fetched: "preset" fetches its US region's.
+    assert_eq!(
+        fetched("allow_ips = \"preset\"\n"),
+        "https://developer.pagerduty.com/ip-safelists/webhooks-us-service-region-json"
+    );
+    assert_eq!(
+        fetched("allow_ips = \"url:https://api.github.com/meta#/hooks\"\n"),
+        "https://api.github.com/meta"
+    );
+}
+
 #[test]
 fn allow_ips_takes_a_list_the_vendors_published_addresses_or_a_file() {
     let base = "[routes.a]\nprovider = \"stripe\"\nsecrets = [\"s\"]\nupstream = \"stdout\"\n";
     // "preset": the 15 webhook addresses Stripe publishes, with a warning once the built-in list is
     // older than presets::SOURCE_IPS_STALE_DAYS (this one is of 2026-05-15).
     let c = parse_with(&format!("{base}allow_ips = \"preset\"\n"), &[]).unwrap();
-    let nets = route(&c, "a").allow_ips.clone().unwrap();
+    let nets = fixed(route(&c, "a"));
     assert_eq!(nets.len(), 15);
     assert!(
         nets.iter()
@@ -743,7 +783,7 @@ fn allow_ips_takes_a_list_the_vendors_published_addresses_or_a_file() {
     let name = dir.join("hookgate.toml").display().to_string();
     let parse_at = |text: &str| crate::config::parse(&name, text, &|_| None);
     let c = parse_at(&format!("{base}allow_ips = \"file:ok.txt\"\n")).unwrap();
-    assert_eq!(route(&c, "a").allow_ips.as_ref().unwrap().len(), 2);
+    assert_eq!(fixed(route(&c, "a")).len(), 2);
     let e = parse_at(&format!("{base}allow_ips = \"file:bad.txt\"\n"))
         .unwrap_err()
         .to_string();

@@ -48,6 +48,13 @@ pub(super) fn detail_of(
             ),
             None => reject.to_string(),
         },
+        Reject::SourcesUnknown => match &route.allow_ips {
+            Some(crate::client_ip::Allowlist::Fetched(list)) => format!(
+                "the route admits the addresses its vendor publishes at {}, and no fetch has brought them yet; the vendor's retry will be let through once one has, unless that URL cannot be reached (see the log)",
+                list.url()
+            ),
+            _ => reject.to_string(),
+        },
         Reject::Verify(V::MissingTimestamp) => format!("no signed timestamp in {stamps}"),
         Reject::Verify(V::MalformedTimestamp) => {
             format!("the signed timestamp in {stamps} is not a time")

@@ -283,7 +283,10 @@ impl Gateway {
         let forwarder = Forwarder::new(&config.server.pool)?;
         let live = Live::new(config.routes, &config.server);
         for set in key_sets(&live) {
-            crate::keyfetch::watch(set, forwarder.clone());
+            crate::published::watch_keys(set, forwarder.clone());
+        }
+        for list in fetched_lists(&live) {
+            crate::published::watch(list, forwarder.clone());
         }
         let recent = Arc::new(Recent::new());
         let workers = if store.durable() {
@@ -336,7 +339,14 @@ impl Gateway {
             if let Some(previous) = key_sets(&old).find(|p| p.url() == set.url()) {
                 set.adopt(previous);
             }
-            crate::keyfetch::watch(set, self.forwarder.clone());
+            crate::published::watch_keys(set, self.forwarder.clone());
+        }
+        // Fetched source address lists likewise.
+        for list in fetched_lists(&live) {
+            if let Some(previous) = fetched_lists(&old).find(|p| p.url() == list.url()) {
+                list.adopt(previous);
+            }
+            crate::published::watch(list, self.forwarder.clone());
         }
         self.dedupe
             .configure(&capacities(live.routes.iter().map(|r| &**r)));
@@ -453,8 +463,14 @@ impl Gateway {
 
         // 2. Client address (taken on arrival) and allowlist.
         let client = trace.client.expect("set on arrival");
-        if !client_ip::allowed(client, route.allow_ips.as_deref()) {
-            return Err(trace.refused(&route, req.headers(), Reject::Forbidden(client), None));
+        match client_ip::allowed(client, route.allow_ips.as_ref()) {
+            client_ip::Allowed::Yes => {}
+            client_ip::Allowed::No => {
+                return Err(trace.refused(&route, req.headers(), Reject::Forbidden(client), None));
+            }
+            client_ip::Allowed::Unknown => {
+                return Err(trace.refused(&route, req.headers(), Reject::SourcesUnknown, None));
+            }
         }
         let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
@@ -817,6 +833,14 @@ async fn learn(
 /// The vendors' published key sets the routes verify with.
 fn key_sets(live: &Live) -> impl Iterator<Item = &Arc<crate::verify::keyset::KeySet>> {
     live.routes.iter().filter_map(|r| r.verifier.key_set())
+}
+
+/// The source address lists the routes fetch from their vendors.
+fn fetched_lists(live: &Live) -> impl Iterator<Item = &Arc<client_ip::FetchedList>> {
+    live.routes.iter().filter_map(|r| match &r.allow_ips {
+        Some(client_ip::Allowlist::Fetched(list)) => Some(list),
+        _ => None,
+    })
 }
 
 /// Each route's share of the dedupe memory.

@@ -35,12 +35,55 @@ pub struct Preset {
     pub source_ips: Option<SourceIps>,
 }
 
-/// A vendor's published source addresses, as of a date, for `allow_ips = "preset"`.
+/// A vendor's published source addresses, for `allow_ips = "preset"`: built in, as of a date, or
+/// where to fetch them.
 #[derive(Debug, Clone)]
 pub struct SourceIps {
-    pub nets: Vec<ipnet::IpNet>,
+    pub list: SourceList,
+    /// Where the vendor publishes them, for people.
     pub published: String,
-    pub as_of: jiff::civil::Date,
+    /// Where the vendor publishes them in a form `allow_ips = "url:…"` reads.
+    pub url: Option<String>,
+}
+
+impl SourceIps {
+    /// What `allow_ips = "preset"` admits, in a sentence.
+    pub fn describe(&self) -> String {
+        let url = self.url.as_deref().unwrap_or_default();
+        match &self.list {
+            SourceList::BuiltIn { nets, as_of } => {
+                let current = match &self.url {
+                    Some(u) => format!(
+                        ", allow_ips = \"url:{u}\" the list fetched from there and kept current"
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "Source addresses: {} published at {} (the built-in list is of {as_of}); allow_ips = \"preset\" admits only them{current}.",
+                    nets.len(),
+                    self.published,
+                )
+            }
+            SourceList::Fetched { .. } => format!(
+                "Source addresses: published at {}, and the vendor asks that they be fetched rather than copied; allow_ips = \"preset\" admits those fetched from {url}, kept current.",
+                self.published
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceList {
+    BuiltIn {
+        nets: Vec<ipnet::IpNet>,
+        as_of: jiff::civil::Date,
+    },
+    /// The vendor asks that its list be fetched rather than copied (it changes without notice):
+    /// `allow_ips = "preset"` fetches it from `url` (and `pointer`, in a JSON document).
+    Fetched {
+        url: http::Uri,
+        pointer: Option<String>,
+    },
 }
 
 /// A built-in list of source addresses older than this makes `check` warn: vendors change them
@@ -67,35 +110,49 @@ fn source_ips(
             )),
         }
     }
-    let as_of = raw
-        .as_of
-        .get_ref()
-        .parse::<jiff::civil::Date>()
-        .map_err(|_| {
-            ConfigError::file(
-                SOURCE_NAME,
-                format!(
-                    "{name}.source_ips.as_of: \"{}\" is not a date like \"2026-05-15\"",
-                    raw.as_of.get_ref()
-                ),
-            )
-        });
-    match as_of {
-        Ok(as_of) if errors.is_empty() && !nets.is_empty() => Ok(SourceIps {
-            nets,
-            published: raw.published,
-            as_of,
-        }),
-        Ok(_) if errors.is_empty() => Err(ConfigError::file(
-            SOURCE_NAME,
-            format!("{name}.source_ips: lists no address"),
-        )
-        .into()),
-        Ok(_) => Err(errors),
-        Err(e) => {
-            errors.push(e);
-            Err(errors)
+    use crate::config::layer::{AllowIps, list_url};
+    let fail = |m: String| ConfigError::file(SOURCE_NAME, format!("{name}.source_ips{m}"));
+    let fetched = match raw.url.as_ref().map(|u| list_url(u.get_ref())) {
+        Some(Ok(AllowIps::Url { url, pointer })) => Some(SourceList::Fetched { url, pointer }),
+        Some(Err(m)) => {
+            errors.push(fail(format!(".url: {m}")));
+            None
         }
+        _ => None,
+    };
+    let list = match (&raw.as_of, nets.is_empty()) {
+        (Some(as_of), false) => match as_of.get_ref().parse::<jiff::civil::Date>() {
+            Ok(as_of) => Some(SourceList::BuiltIn { nets, as_of }),
+            Err(_) => {
+                let m = format!(
+                    ".as_of: \"{}\" is not a date like \"2026-05-15\"",
+                    as_of.get_ref()
+                );
+                errors.push(fail(m));
+                None
+            }
+        },
+        (None, false) => {
+            errors.push(fail(
+                ".as_of: not set; say when the addresses were taken".to_string(),
+            ));
+            None
+        }
+        (_, true) if raw.addresses.is_empty() && raw.url.is_some() => fetched,
+        (_, true) => {
+            if raw.addresses.is_empty() {
+                errors.push(fail(": lists no address and names no url".to_string()));
+            }
+            None
+        }
+    };
+    match list {
+        Some(list) if errors.is_empty() => Ok(SourceIps {
+            list,
+            published: raw.published,
+            url: raw.url.map(|u| u.into_inner()),
+        }),
+        _ => Err(errors),
     }
 }
 
@@ -326,12 +383,7 @@ pub fn route_head(p: &Preset, upstream: &str) -> String {
     let needs = needs(&p.name);
     let mut out = format!("# {} — {}\n", p.title, p.docs);
     if let Some(ips) = &p.source_ips {
-        out.push_str(&format!(
-            "# Source addresses: {} published at {} (the list here is of {}); allow_ips = \"preset\" admits only them.\n",
-            ips.nets.len(),
-            ips.published,
-            ips.as_of
-        ));
+        out.push_str(&format!("# {}\n", ips.describe()));
     }
     if let Some(notes) = &p.notes {
         out.push_str(&format!("# {notes}\n"));
@@ -423,14 +475,7 @@ pub fn markdown(table: &Table) -> String {
                 .collect();
             (!parts.is_empty()).then(|| parts.join(", "))
         });
-        let ips = p.source_ips.as_ref().map(|ips| {
-            format!(
-                "Source addresses: {} published at {} (built-in list of {}; `allow_ips = \"preset\"`).",
-                ips.nets.len(),
-                ips.published,
-                ips.as_of
-            )
-        });
+        let ips = p.source_ips.as_ref().map(SourceIps::describe);
         let notes = [
             p.notes.clone(),
             p.retries.as_ref().map(|r| format!("Retries: {r}.")),

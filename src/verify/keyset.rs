@@ -1,7 +1,7 @@
 //! Keys a vendor publishes, as last fetched: a JSON Web Key Set at a URL (Google's, for the tokens
 //! its services sign), or one key at a time by its id from the vendor's API (Plaid's
 //! `/webhook_verification_key/get`). This is what `verify` checks tokens against. Fetching them is
-//! `crate::keyfetch`'s; this holds the keys, lets the verifier ask for one a token names and the set
+//! `crate::published`'s; this holds the keys, lets the verifier ask for one a token names and the set
 //! lacks (the vendor rotated), and keeps the last good keys whatever a fetch brings.
 
 use arc_swap::ArcSwap;
@@ -29,8 +29,6 @@ pub enum KeySource {
 
 /// At most this many keys are kept from one set; vendors publish two or three.
 pub const MAX_KEYS: usize = 32;
-/// The largest key set document read.
-pub const MAX_DOCUMENT: usize = 256 * 1024;
 
 /// One published key: its id (`kid`) and the key.
 pub type Published = (Option<String>, DecodingKey);

@@ -730,6 +730,94 @@ async fn published_keys_are_fetched_followed_through_a_rotation_and_kept_when_a_
     gw.stop().await;
 }
 
+/// A route whose allowlist is fetched from where the vendor publishes it (`allow_ips = "url:…"`):
+/// until a fetch has brought the list, deliveries are answered 503 (the vendor retries, nothing is
+/// lost); then the listed addresses are admitted and others refused 403; a reload keeps the list in
+/// force while the new route fetches its own, and a bad document keeps the last good list.
+#[tokio::test]
+async fn a_fetched_allowlist_admits_nobody_until_fetched_then_follows_the_published_list() {
+    let lists = KeyServer::start().await;
+    let upstream = Upstream::start().await;
+    let routes = format!(
+        "[routes.c]\nprovider = \"chamelio\"\nsecrets = [\"s3cret\"]\nupstream = \"{}\"\n\
+         allow_ips = \"url:http://{}/ips\"\n",
+        upstream.url(),
+        lists.addr
+    );
+    let mut gw = Gateway::start(&routes, "", &[]).await;
+    let url = gw.url("/webhooks/c");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let deliver = || {
+        let id = format!(
+            "evt_{}",
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let (headers, body) = chamelio_delivery("s3cret", &id);
+        let url = url.clone();
+        async move { post(&url, &headers, body).await }
+    };
+    let limit = std::time::Duration::from_secs(60);
+    let until_status = |want: u16, what: &'static str| {
+        let deliver = &deliver;
+        async move {
+            let deadline = std::time::Instant::now() + limit;
+            loop {
+                let r = deliver().await;
+                if r.status == want {
+                    return r;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: still {}",
+                    r.status
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    // The list server fails: no address is known to be the vendor's, and the vendor is asked to retry.
+    let r = deliver().await;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert_eq!(r.json()["error"], "allow_ips_unavailable");
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(upstream.count(), 0);
+
+    // It recovers, publishing this machine's address (as text, one per line): the retry goes through.
+    lists.set(
+        200,
+        "# the vendor's webhook senders\n127.0.0.1\n192.0.2.0/24\n",
+    );
+    until_status(200, "the list was never fetched").await;
+    assert_eq!(upstream.count(), 1);
+
+    // A reload: the new route starts with the list in force, and its own first fetch brings a
+    // document that is no list, which is refused whole (not taken in part); the last good list stays.
+    lists.set(200, "192.0.2.1\nnot-an-address\n");
+    let before = lists.requests();
+    gw.reload(&routes, "").unwrap();
+    assert_eq!(deliver().await.status, 200);
+    until(
+        limit,
+        || lists.requests() > before,
+        || "no fetch after the reload".to_string(),
+    )
+    .await;
+    assert_eq!(deliver().await.status, 200);
+
+    // The vendor's list moves elsewhere (JSON this time); after a reload's fetch this address is refused.
+    lists.set(200, r#"["192.0.2.0/24", "2001:db8::/32"]"#);
+    gw.reload(&routes, "").unwrap();
+    // (Until its fetch, the new route admits by the list in force.)
+    let r = until_status(403, "the new list was never fetched").await;
+    assert_eq!(r.json()["error"], "forbidden");
+    let delivered = upstream.count();
+    assert!(delivered >= 3);
+    assert_eq!(deliver().await.status, 403);
+    assert_eq!(upstream.count(), delivered);
+    gw.stop().await;
+}
+
 /// Dropbox Sign posts its event as the JSON in a multipart form field, and retries until it reads
 /// "Hello API Event Received": the JSON (not the form) goes upstream, and that text comes back, for
 /// the first delivery and for a retry alike.

@@ -1,16 +1,50 @@
-//! Keeps vendors' published key sets current (`verify::keyset::KeySet`, for routes with `jwks_url`).
+//! Keeps what vendors publish at a URL current: key sets (`verify::keyset::KeySet`, for routes with
+//! `jwks_url` or `key_url`) and lists of source addresses (`client_ip::FetchedList`, for
+//! `allow_ips = "url:…"`).
 //!
-//! One task per set: it fetches at start, then again when the document's `Cache-Control: max-age`
-//! runs out (kept between 5 minutes and a day; an hour when the vendor states none), and early when a
-//! token names a key the set lacks (a rotation), at most once per `MIN_GAP`. A failed fetch keeps
-//! the last good keys and is retried sooner, backing off to `RETRY_MAX`. The task holds the set weakly
-//! and ends when no route uses it any more. This module knows nothing about routes or tokens.
+//! One task per document: it fetches at start, then again when the document's
+//! `Cache-Control: max-age` runs out (kept between 5 minutes and a day; an hour when the vendor states
+//! none), and early when a request needs it sooner (a token naming a key the set lacks: a rotation),
+//! at most once per `MIN_GAP`. A failed or refused fetch keeps the last good document and is retried
+//! sooner, backing off to `RETRY_MAX`. The task holds the document weakly and ends when no route uses
+//! it any more. This module knows nothing about routes, tokens or addresses.
 
 use crate::forward::Forwarder;
-use crate::verify::keyset::{KeySet, MAX_DOCUMENT};
+use crate::verify::keyset::KeySet;
 use http::HeaderValue;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+/// The most a published document may weigh.
+pub const MAX_DOCUMENT: usize = 256 * 1024;
+
+/// A document a vendor publishes at a URL and routes rely on.
+pub trait Document: Send + Sync + 'static {
+    /// What it holds, for the log ("keys", "source addresses").
+    const WHAT: &'static str;
+    fn url(&self) -> &http::Uri;
+    /// Takes a fetched document in place of the last: how many entries it holds, or why it was
+    /// refused (the last good one stays).
+    fn take(&self, document: &[u8]) -> Result<usize, String>;
+    /// Notified when a request needs the document fetched sooner than its age says.
+    fn wanted(&self) -> Option<Arc<tokio::sync::Notify>>;
+}
+
+impl Document for KeySet {
+    const WHAT: &'static str = "keys";
+    fn url(&self) -> &http::Uri {
+        KeySet::url(self)
+    }
+    fn take(&self, document: &[u8]) -> Result<usize, String> {
+        let keys = self.parse(document)?;
+        let count = keys.len();
+        self.replace(keys);
+        Ok(count)
+    }
+    fn wanted(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(KeySet::wanted(self))
+    }
+}
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_AGE: Duration = Duration::from_secs(3600);
@@ -22,46 +56,76 @@ pub const MIN_GAP: Duration = Duration::from_secs(5);
 const RETRY_MIN: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
-/// Starts keeping `set` current, on the running tokio runtime (none: nothing is fetched).
-pub fn watch(set: &Arc<KeySet>, client: Forwarder) {
+impl Document for crate::client_ip::FetchedList {
+    const WHAT: &'static str = "source addresses";
+    fn url(&self) -> &http::Uri {
+        crate::client_ip::FetchedList::url(self)
+    }
+    fn take(&self, document: &[u8]) -> Result<usize, String> {
+        let nets = self.parse(document)?;
+        let count = nets.len();
+        self.replace(nets);
+        Ok(count)
+    }
+    fn wanted(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+}
+
+/// Starts keeping the key set current, on the running tokio runtime (none: nothing is fetched).
+pub fn watch_keys(set: &Arc<KeySet>, client: Forwarder) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    runtime.spawn(run(Arc::downgrade(set), set.wanted(), client));
+    if set.by_id() {
+        runtime.spawn(by_id(Arc::downgrade(set), set.wanted(), client));
+    } else {
+        runtime.spawn(run(Arc::downgrade(set), client));
+    }
 }
 
-async fn run(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forwarder) {
-    if set.upgrade().is_some_and(|s| s.by_id()) {
-        return by_id(set, wanted, client).await;
+/// Starts keeping `document` current, on the running tokio runtime (none: nothing is fetched).
+pub fn watch<D: Document>(document: &Arc<D>, client: Forwarder) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(run(Arc::downgrade(document), client));
     }
+}
+
+async fn run<D: Document>(document: Weak<D>, client: Forwarder) {
+    let wanted = document.upgrade().and_then(|d| d.wanted());
     let mut retry = RETRY_MIN;
     loop {
         let fetched_at = tokio::time::Instant::now();
         let wait = {
-            let Some(keys) = set.upgrade() else { return };
-            match fetch(&keys, &client).await {
+            let Some(doc) = document.upgrade() else {
+                return;
+            };
+            match fetch(doc.as_ref(), &client).await {
                 Ok((count, age)) => {
-                    tracing::info!(url = %keys.url(), keys = count, "fetched the vendor's published keys");
+                    tracing::info!(url = %doc.url(), entries = count, "fetched the vendor's published {}", D::WHAT);
                     retry = RETRY_MIN;
                     age
                 }
                 Err(why) => {
-                    // The last good keys stay in force.
-                    tracing::warn!(url = %keys.url(), reason = %why, retry_in = ?retry, "could not fetch the vendor's published keys");
+                    // The last good document stays in force.
+                    tracing::warn!(url = %doc.url(), reason = %why, retry_in = ?retry, "could not fetch the vendor's published {}", D::WHAT);
                     let wait = retry;
                     retry = (retry * 2).min(RETRY_MAX);
                     wait
                 }
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = wanted.notified() => {
-                tokio::time::sleep(MIN_GAP.min(wait).saturating_sub(fetched_at.elapsed())).await;
-            }
+        match &wanted {
+            Some(wanted) => tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = wanted.notified() => {
+                    tokio::time::sleep(MIN_GAP.min(wait).saturating_sub(fetched_at.elapsed())).await;
+                }
+            },
+            None => tokio::time::sleep(wait).await,
         }
-        // A set no route holds any more is not fetched again.
-        if set.strong_count() == 0 {
+        // A document no route holds any more is not fetched again.
+        if document.strong_count() == 0 {
             return;
         }
     }
@@ -127,19 +191,17 @@ async fn fetch_one(set: &KeySet, client: &Forwarder, kid: &str) -> Result<bool, 
     }
 }
 
-/// One fetch: how many keys it brought, and how long they may be kept.
-async fn fetch(set: &KeySet, client: &Forwarder) -> Result<(usize, Duration), String> {
-    let (status, cache, body) = client.fetch(set.url(), None, MAX_DOCUMENT, TIMEOUT).await?;
+/// One fetch: how many entries it brought, and how long they may be kept.
+async fn fetch<D: Document>(doc: &D, client: &Forwarder) -> Result<(usize, Duration), String> {
+    let (status, cache, body) = client.fetch(doc.url(), None, MAX_DOCUMENT, TIMEOUT).await?;
     if !status.is_success() {
         return Err(format!("answered {status}"));
     }
-    let keys = set.parse(&body)?;
-    let count = keys.len();
-    set.replace(keys);
+    let count = doc.take(&body)?;
     Ok((count, max_age(cache.as_ref())))
 }
 
-/// How long the vendor says its keys may be kept, within [`MIN_AGE`, `MAX_AGE`].
+/// How long the vendor says its document may be kept, within [`MIN_AGE`, `MAX_AGE`].
 fn max_age(cache: Option<&HeaderValue>) -> Duration {
     let stated = cache
         .and_then(|v| v.to_str().ok())
