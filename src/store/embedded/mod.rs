@@ -56,7 +56,8 @@ const DEDUPE: TableDefinition<&[u8; 16], u64> = TableDefinition::new("dedupe");
 /// journal number → dedupe key and when it is forgotten (24 bytes): keys remembered since the last
 /// fold, appended in order; the in-memory `Fresh` index holds the same.
 const FRESH: TableDefinition<u64, &[u8]> = TableDefinition::new("dedupe_fresh");
-/// (when forgotten, dedupe key), for dropping expired keys without looking them up.
+/// (when forgotten, dedupe key), for dropping expired keys of `dedupe` without looking them up: a
+/// journaled key gets its entry when its journal row is removed, after the fold.
 const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8; 16]), ()> = TableDefinition::new("dedupe_expiry");
 /// Counters that outlive the process ("next_seq").
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -332,11 +333,17 @@ impl Embedded {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let health = Arc::new(Health::default());
         let db: Shared = Arc::new(arc_swap::ArcSwapOption::new(Some(db)));
+        let answers = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            runtime.spawn(writer::answer(rx));
+            tx
+        });
         let writer = Writer {
             path: path.clone(),
             db: db.clone(),
             broken_since: None,
             rx,
+            answers,
             next_seq,
             limits,
             health: health.clone(),

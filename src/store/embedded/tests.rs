@@ -513,3 +513,42 @@ async fn a_key_remembered_again_after_it_expired_keeps_one_journal_row() {
     assert!(four.iter().all(|k| s.seen(&[*k]).unwrap()));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Rows of `dedupe_expiry`, read from the file.
+fn expiry_rows(s: &Embedded) -> usize {
+    let txn = s.read().unwrap();
+    txn.open_table(DEDUPE_EXPIRY).unwrap().len().unwrap() as usize
+}
+
+#[tokio::test]
+async fn a_journaled_key_gets_its_expiry_entry_when_its_fold_is_done_and_is_swept_after() {
+    let d = dir("fold-expiry");
+    let s = Embedded::open_folding_at(&d, limits(), observer(), 4, 1).unwrap();
+    let later = now_ms() + 60_000;
+    let keys: Vec<EventKey> = (0..4)
+        .map(|i| EventKey::new("r", &format!("e{i}")))
+        .collect();
+    // Each is journaled (this store journals from one key per commit).
+    for k in &keys[..3] {
+        s.remember(vec![*k], later).await.unwrap();
+    }
+    assert_eq!(journal_and_table(&s), (3, 0));
+    assert_eq!(
+        expiry_rows(&s),
+        0,
+        "a journaled key has no expiry entry yet"
+    );
+    // The fourth starts a fold; the writer carries it through on its own, commit after commit.
+    s.remember(vec![keys[3]], later).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_and_table(&s) != (0, 4) || expiry_rows(&s) != 4 {
+        assert!(Instant::now() < deadline, "the fold never finished");
+        s.remember(vec![], 0).await.unwrap();
+    }
+    // Once their time has passed, the sweep removes them from the table by those entries.
+    s.writes.try_send(Op::Sweep(later + 1)).unwrap();
+    s.remember(vec![], 0).await.unwrap();
+    assert_eq!(journal_and_table(&s), (0, 0));
+    assert_eq!(expiry_rows(&s), 0);
+    let _ = std::fs::remove_dir_all(&d);
+}

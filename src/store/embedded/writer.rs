@@ -13,6 +13,9 @@ pub(super) struct Writer {
     /// Since when commits fail; the file is reopened (at most every `REOPEN_EVERY`) until one works.
     pub(super) broken_since: Option<Instant>,
     pub(super) rx: mpsc::Receiver<Op>,
+    /// Hands each commit's answers to `answer` on the runtime; `None` (no runtime at open, or it is
+    /// gone) answers from this thread.
+    pub(super) answers: Option<tokio::sync::mpsc::UnboundedSender<Answers>>,
     pub(super) next_seq: u64,
     pub(super) limits: Limits,
     pub(super) health: Arc<Health>,
@@ -136,7 +139,7 @@ impl<'t> Tables<'t> {
 }
 
 /// What an op answers once its transaction committed.
-enum Reply {
+pub(super) enum Reply {
     Seq(
         oneshot::Sender<Result<Seq, StoreError>>,
         Result<Seq, StoreError>,
@@ -149,6 +152,21 @@ enum Reply {
         oneshot::Sender<Result<Vec<Seq>, StoreError>>,
         Result<Vec<Seq>, StoreError>,
     ),
+}
+
+/// One commit's answers, and why it failed, if it did.
+pub(super) type Answers = (Vec<Reply>, Option<StoreError>);
+
+/// Answers each commit's callers, from a task on the runtime. Woken from there, a caller costs a
+/// push on the runtime's queue; woken from the writer thread, each cost a system call (tokio's
+/// waker writes its eventfd for every wake from outside the runtime: 2.3 per event, strace on the
+/// writer under the load benchmark), so the writer wakes this task once per commit instead.
+pub(super) async fn answer(mut rx: tokio::sync::mpsc::UnboundedReceiver<Answers>) {
+    while let Some((replies, failed)) = rx.recv().await {
+        for r in replies {
+            r.send(failed.as_ref());
+        }
+    }
 }
 
 impl Reply {
@@ -326,8 +344,17 @@ impl Writer {
                 *last = Some(e.to_string());
             }
         }
-        for r in replies {
-            r.send(failed.as_ref());
+        if replies.is_empty() {
+            return;
+        }
+        let unsent = match &self.answers {
+            Some(tx) => tx.send((replies, failed)).err().map(|e| e.0),
+            None => Some((replies, failed)),
+        };
+        if let Some((replies, failed)) = unsent {
+            for r in replies {
+                r.send(failed.as_ref());
+            }
         }
     }
 
@@ -370,8 +397,8 @@ impl Writer {
             .sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     }
 
-    /// Moves the next `FOLD_CHUNK` journal keys into `dedupe` (those already expired are dropped:
-    /// their expiry entry is, or will be, swept); a key already there with a later time keeps it.
+    /// Moves the next `FOLD_CHUNK` journal keys into `dedupe` (those already expired are dropped);
+    /// a key already there with a later time keeps it. Their expiry entries follow in `unjournal`.
     /// The journal rows stay until every key is moved (`unjournal` then removes them in the order
     /// written: removing them key by key here would rewrite every page of the journal in every
     /// chunk); a crash before then folds them again, which changes nothing.
@@ -402,13 +429,26 @@ impl Writer {
     /// `2 * FOLD_CHUNK` numbers per commit, so each page of the journal is rewritten once. Every row
     /// up to the fold's last number was in it (a row is in the index from the commit that writes
     /// it); later rows are kept. (redb's `retain_in` copies pages per row removed: 400 ms for one.)
+    ///
+    /// Each row's expiry entry is written as the row is removed, in the same commit: a journaled key
+    /// needs none before (lookups compare its time, and the fold drops it once expired), and written
+    /// here, in the journal's order, they are appended nearly in time order, a few pages per commit,
+    /// where writing one with every remembered key cost every commit a path through that tree. A
+    /// key the fold dropped gets one too, which the sweep finds it has nothing to remove for.
     fn unjournal(&mut self, t: &mut Tables<'_>) -> Result<(), StoreError> {
         let Some(from) = self.unjournal_from else {
             return Ok(());
         };
         let to = self.fold_through.min(from + 2 * FOLD_CHUNK as u64 - 1);
         for n in from..=to {
-            t.fresh()?.remove(n).map_err(storage)?;
+            let row = t
+                .fresh()?
+                .remove(n)
+                .map_err(storage)?
+                .and_then(|row| read_fresh_row(row.value()));
+            if let Some((key, until)) = row {
+                t.expiry()?.insert((until, &key), ()).map_err(storage)?;
+            }
         }
         self.unjournal_from = (to < self.fold_through).then_some(to + 1);
         Ok(())
@@ -419,8 +459,9 @@ impl Writer {
         !self.folding.is_empty() || self.unjournal_from.is_some()
     }
 
-    /// Remembers `keys` until `until`: appended to the journal and its expiry entry written; the
-    /// index learns them once the transaction commits.
+    /// Remembers `keys` until `until`: into `dedupe` with an expiry entry, or, in a commit that
+    /// journals, appended to the journal (its expiry entry is written when the fold is done with it);
+    /// the index learns them once the transaction commits.
     fn remember(
         &mut self,
         t: &mut Tables<'_>,
@@ -446,7 +487,6 @@ impl Writer {
             t.fresh()?
                 .insert(n, fresh_row(&key, until).as_slice())
                 .map_err(storage)?;
-            t.expiry()?.insert((until, &key), ()).map_err(storage)?;
             self.fresh_added.push((key, until, n));
         }
         Ok(())
