@@ -80,6 +80,21 @@ pub struct RouteLabels {
     pub route: Arc<str>,
 }
 
+/// A document a vendor publishes (a key set, a list of source addresses), by what it is and its URL
+/// (both from the configuration).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublishedLabels {
+    pub what: &'static str,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabels {
+    pub what: &'static str,
+    pub url: String,
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
@@ -142,6 +157,8 @@ pub struct Metrics {
     pub replays: Family<RouteLabels, Counter>,
     pub redis_duration: Histogram,
     pub redis_errors: Counter,
+    pub published_fetches: Family<FetchLabels, Counter>,
+    pub published_loaded: Family<PublishedLabels, Gauge>,
     /// The per-route store series set at the last scrape.
     last_store_series: std::sync::Mutex<std::collections::HashSet<(Arc<str>, &'static str)>>,
 }
@@ -187,6 +204,8 @@ impl Metrics {
             replays: Family::default(),
             redis_duration: latency_histogram(),
             redis_errors: Counter::default(),
+            published_fetches: Family::default(),
+            published_loaded: Family::default(),
             last_store_series: Default::default(),
             registry: Registry::default(),
         };
@@ -244,6 +263,16 @@ impl Metrics {
             "dedupe_evictions",
             "Remembered events forgotten before their dedupe_ttl because the route's memory was full",
             m.dedupe_evictions.clone(),
+        );
+        registry.register(
+            "published_fetches",
+            "Fetches of what vendors publish at a URL (key sets, source address lists), by what, URL and result (ok, failed: the last good one stays in force)",
+            m.published_fetches.clone(),
+        );
+        registry.register(
+            "published_loaded",
+            "1 when a fetch has brought the document a route relies on, 0 while none has (its deliveries are answered 503), by what and URL",
+            m.published_loaded.clone(),
         );
         registry.register(
             "connections_refused",
@@ -557,6 +586,29 @@ impl Metrics {
                 .set(i64::try_from(r.capacity).unwrap_or(i64::MAX));
             let counter = self.dedupe_evictions.get_or_create(&labels);
             counter.inc_by(r.evicted.saturating_sub(counter.get()));
+        }
+    }
+
+    /// Counts one fetch of a published document.
+    pub fn record_fetch(&self, what: &'static str, url: &http::Uri, ok: bool) {
+        self.published_fetches
+            .get_or_create(&FetchLabels {
+                what,
+                url: url.to_string(),
+                result: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+    }
+
+    /// Mirrors whether each published document the routes rely on is in force (taken when scraped).
+    pub fn record_published(&self, documents: &[(&'static str, String, bool)]) {
+        for (what, url, loaded) in documents {
+            self.published_loaded
+                .get_or_create(&PublishedLabels {
+                    what,
+                    url: url.clone(),
+                })
+                .set(i64::from(*loaded));
         }
     }
 

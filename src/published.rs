@@ -10,6 +10,7 @@
 //! it any more. This module knows nothing about routes, tokens or addresses.
 
 use crate::forward::Forwarder;
+use crate::metrics::Metrics;
 use crate::verify::keyset::KeySet;
 use http::HeaderValue;
 use std::sync::{Arc, Weak};
@@ -73,25 +74,25 @@ impl Document for crate::client_ip::FetchedList {
 }
 
 /// Starts keeping the key set current, on the running tokio runtime (none: nothing is fetched).
-pub fn watch_keys(set: &Arc<KeySet>, client: Forwarder) {
+pub fn watch_keys(set: &Arc<KeySet>, client: Forwarder, metrics: Arc<Metrics>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     if set.by_id() {
-        runtime.spawn(by_id(Arc::downgrade(set), set.wanted(), client));
+        runtime.spawn(by_id(Arc::downgrade(set), set.wanted(), client, metrics));
     } else {
-        runtime.spawn(run(Arc::downgrade(set), client));
+        runtime.spawn(run(Arc::downgrade(set), client, metrics));
     }
 }
 
 /// Starts keeping `document` current, on the running tokio runtime (none: nothing is fetched).
-pub fn watch<D: Document>(document: &Arc<D>, client: Forwarder) {
+pub fn watch<D: Document>(document: &Arc<D>, client: Forwarder, metrics: Arc<Metrics>) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(run(Arc::downgrade(document), client));
+        runtime.spawn(run(Arc::downgrade(document), client, metrics));
     }
 }
 
-async fn run<D: Document>(document: Weak<D>, client: Forwarder) {
+async fn run<D: Document>(document: Weak<D>, client: Forwarder, metrics: Arc<Metrics>) {
     let wanted = document.upgrade().and_then(|d| d.wanted());
     let mut retry = RETRY_MIN;
     loop {
@@ -100,7 +101,9 @@ async fn run<D: Document>(document: Weak<D>, client: Forwarder) {
             let Some(doc) = document.upgrade() else {
                 return;
             };
-            match fetch(doc.as_ref(), &client).await {
+            let fetched = fetch(doc.as_ref(), &client).await;
+            metrics.record_fetch(D::WHAT, doc.url(), fetched.is_ok());
+            match fetched {
                 Ok((count, age)) => {
                     tracing::info!(url = %doc.url(), entries = count, "fetched the vendor's published {}", D::WHAT);
                     retry = RETRY_MIN;
@@ -133,7 +136,12 @@ async fn run<D: Document>(document: Weak<D>, client: Forwarder) {
 
 /// Keys fetched one by one: each id a token named and the set lacked, when asked, at most one
 /// request per `MIN_GAP`.
-async fn by_id(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forwarder) {
+async fn by_id(
+    set: Weak<KeySet>,
+    wanted: Arc<tokio::sync::Notify>,
+    client: Forwarder,
+    metrics: Arc<Metrics>,
+) {
     loop {
         // Woken by a token naming a key; otherwise now and then, to end with the routes.
         tokio::select! {
@@ -143,7 +151,9 @@ async fn by_id(set: Weak<KeySet>, wanted: Arc<tokio::sync::Notify>, client: Forw
         let Some(keys) = set.upgrade() else { return };
         for kid in keys.take_wanted() {
             let started = tokio::time::Instant::now();
-            match fetch_one(&keys, &client, &kid).await {
+            let fetched = fetch_one(&keys, &client, &kid).await;
+            metrics.record_fetch(KeySet::WHAT, keys.url(), fetched.is_ok());
+            match fetched {
                 Ok(true) => {
                     tracing::info!(url = %keys.url(), kid = %kid, "fetched the vendor's key")
                 }

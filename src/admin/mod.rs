@@ -130,6 +130,7 @@ async fn respond(req: Request<Incoming>, state: &State) -> Response<Body> {
             let gateway = &state.gateway;
             let metrics = gateway.metrics();
             metrics.record_dedupe(&gateway.dedupe().per_route());
+            metrics.record_published(&gateway.published());
             metrics.in_flight.set(gateway.in_flight() as i64);
             metrics
                 .stream_readers

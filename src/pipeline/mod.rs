@@ -283,10 +283,10 @@ impl Gateway {
         let forwarder = Forwarder::new(&config.server.pool)?;
         let live = Live::new(config.routes, &config.server);
         for set in key_sets(&live) {
-            crate::published::watch_keys(set, forwarder.clone());
+            crate::published::watch_keys(set, forwarder.clone(), metrics.clone());
         }
         for list in fetched_lists(&live) {
-            crate::published::watch(list, forwarder.clone());
+            crate::published::watch(list, forwarder.clone(), metrics.clone());
         }
         let recent = Arc::new(Recent::new());
         let workers = if store.durable() {
@@ -339,14 +339,14 @@ impl Gateway {
             if let Some(previous) = key_sets(&old).find(|p| p.url() == set.url()) {
                 set.adopt(previous);
             }
-            crate::published::watch_keys(set, self.forwarder.clone());
+            crate::published::watch_keys(set, self.forwarder.clone(), self.metrics.clone());
         }
         // Fetched source address lists likewise.
         for list in fetched_lists(&live) {
             if let Some(previous) = fetched_lists(&old).find(|p| p.url() == list.url()) {
                 list.adopt(previous);
             }
-            crate::published::watch(list, self.forwarder.clone());
+            crate::published::watch(list, self.forwarder.clone(), self.metrics.clone());
         }
         self.dedupe
             .configure(&capacities(live.routes.iter().map(|r| &**r)));
@@ -354,6 +354,29 @@ impl Gateway {
             w.set_routes(live.routes.iter().cloned().collect());
         }
         self.live.store(Arc::new(live));
+    }
+
+    /// What the routes rely on that vendors publish at a URL: (what, URL, whether a fetch has
+    /// brought it). Keys fetched one by one as tokens name them (Plaid's) are not a document that
+    /// is loaded or not, and are left out.
+    pub fn published(&self) -> Vec<(&'static str, String, bool)> {
+        use crate::published::Document;
+        let live = self.live();
+        let keys = key_sets(&live).filter(|s| !s.by_id()).map(|s| {
+            (
+                crate::verify::keyset::KeySet::WHAT,
+                s.url().to_string(),
+                s.loaded(),
+            )
+        });
+        let lists = fetched_lists(&live).map(|l| {
+            (
+                client_ip::FetchedList::WHAT,
+                l.url().to_string(),
+                l.nets().is_some(),
+            )
+        });
+        keys.chain(lists).collect()
     }
 
     pub fn live(&self) -> Arc<Live> {

@@ -740,11 +740,20 @@ async fn a_fetched_allowlist_admits_nobody_until_fetched_then_follows_the_publis
     let upstream = Upstream::start().await;
     let routes = format!(
         "[routes.c]\nprovider = \"chamelio\"\nsecrets = [\"s3cret\"]\nupstream = \"{}\"\n\
-         allow_ips = \"url:http://{}/ips\"\n",
+         allow_ips = \"url:http://{}/ips\"\n[admin]\nlisten = \"127.0.0.1:0\"\n",
         upstream.url(),
         lists.addr
     );
     let mut gw = Gateway::start(&routes, "", &[]).await;
+    let series = |name: &str, result: Option<&str>| {
+        let result = result
+            .map(|r| format!(",result=\"{r}\""))
+            .unwrap_or_default();
+        format!(
+            "hookgate_{name}{{what=\"source addresses\",url=\"http://{}/ips\"{result}}}",
+            lists.addr
+        )
+    };
     let url = gw.url("/webhooks/c");
     let n = std::sync::atomic::AtomicUsize::new(0);
     let deliver = || {
@@ -782,6 +791,9 @@ async fn a_fetched_allowlist_admits_nobody_until_fetched_then_follows_the_publis
     assert_eq!(r.json()["error"], "allow_ips_unavailable");
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(upstream.count(), 0);
+    let m = gw.metrics().await;
+    assert_eq!(sample(&m, &series("published_loaded", None)), 0.0, "{m}");
+    assert!(sample(&m, &series("published_fetches_total", Some("failed"))) >= 1.0);
 
     // It recovers, publishing this machine's address (as text, one per line): the retry goes through.
     lists.set(
@@ -790,6 +802,12 @@ async fn a_fetched_allowlist_admits_nobody_until_fetched_then_follows_the_publis
     );
     until_status(200, "the list was never fetched").await;
     assert_eq!(upstream.count(), 1);
+    let m = gw.metrics().await;
+    assert_eq!(sample(&m, &series("published_loaded", None)), 1.0, "{m}");
+    assert_eq!(
+        sample(&m, &series("published_fetches_total", Some("ok"))),
+        1.0
+    );
 
     // A reload: the new route starts with the list in force, and its own first fetch brings a
     // document that is no list, which is refused whole (not taken in part); the last good list stays.
