@@ -552,3 +552,25 @@ async fn a_journaled_key_gets_its_expiry_entry_when_its_fold_is_done_and_is_swep
     assert_eq!(expiry_rows(&s), 0);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[tokio::test]
+async fn a_key_put_into_the_table_is_seen_as_soon_as_its_commit_is_answered() {
+    // `seen()` reads a snapshot of the table that the writer renews after a commit that adds keys,
+    // before answering it; a caller never finds a key missing that its own commit stored.
+    let d = dir("snapshot");
+    let s = Embedded::open(&d, limits(), observer()).unwrap();
+    let later = now_ms() + 60_000;
+    for i in 0..20 {
+        let k = EventKey::new("r", &format!("s{i}"));
+        assert!(!s.seen(&[k]).unwrap());
+        // One key per commit goes straight into the table.
+        s.remember(vec![k], later).await.unwrap();
+        assert!(s.seen(&[k]).unwrap(), "key {i}");
+    }
+    assert_eq!(journal_and_table(&s), (0, 20));
+    drop(s);
+    // Closed cleanly with the snapshot gone first: the file opens again at once.
+    let s = reopen(&d);
+    assert!(s.seen(&[EventKey::new("r", "s7")]).unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}

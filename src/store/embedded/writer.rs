@@ -32,6 +32,8 @@ pub(super) struct Writer {
     pub(super) sweep_more: bool,
     /// The index of the journal of fresh dedupe keys (shared with readers).
     pub(super) fresh: Fresh,
+    /// `dedupe` as `seen()` reads it.
+    pub(super) snapshot: Snapshot,
     /// The next journal number.
     pub(super) fresh_next: u64,
     /// Keys the transaction being built adds to the journal: (key, forgotten at, journal number),
@@ -197,7 +199,11 @@ impl Writer {
             match self.rx.recv_timeout(wait) {
                 Ok(first) => batch.push(first),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Before the file closes: a read transaction open then spoils a clean close.
+                    self.snapshot.store(None);
+                    return;
+                }
             }
             while batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {
@@ -307,6 +313,7 @@ impl Writer {
             None => {
                 self.apply_tally();
                 self.apply_fresh();
+                self.refresh_snapshot();
                 self.broken_since = None;
                 let h = &self.health;
                 h.commits.fetch_add(1, Ordering::Relaxed);
@@ -356,6 +363,18 @@ impl Writer {
                 r.send(failed.as_ref());
             }
         }
+    }
+
+    /// Opens `dedupe` again for `seen()` after a commit, before its callers are answered.
+    fn refresh_snapshot(&mut self) {
+        let table = self
+            .db
+            .load()
+            .as_ref()
+            .and_then(|db| db.begin_read().ok())
+            .and_then(|txn| txn.open_table(DEDUPE).ok());
+        // Without one, `seen()` opens its own read transaction.
+        self.snapshot.store(table.map(Arc::new));
     }
 
     /// Applies the committed transaction's journal changes to the index readers see: added keys in,
@@ -551,6 +570,8 @@ impl Writer {
         if since.elapsed() < REOPEN_EVERY {
             return;
         }
+        // The snapshot holds the file open too.
+        self.snapshot.store(None);
         if let Some(old) = self.db.swap(None) {
             let started = Instant::now();
             while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(1) {
@@ -558,7 +579,7 @@ impl Writer {
             }
             drop(old);
         }
-        match Database::create(&self.path) {
+        match open_database(&self.path) {
             Ok(db) => {
                 let db = Arc::new(db);
                 if let Ok(txn) = db.begin_write()
