@@ -19,6 +19,16 @@ use std::time::Duration;
 /// The most a published document may weigh.
 pub const MAX_DOCUMENT: usize = 256 * 1024;
 
+const TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_AGE: Duration = Duration::from_secs(3600);
+const MIN_AGE: Duration = Duration::from_secs(300);
+const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The soonest after a fetch that a token naming an unknown key makes the set be fetched again: a
+/// flood of made-up key ids costs the vendor one request per this.
+pub const MIN_GAP: Duration = Duration::from_secs(5);
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
 /// A document a vendor publishes at a URL and routes rely on.
 pub trait Document: Send + Sync + 'static {
     /// What it holds, for the log ("keys", "source addresses").
@@ -46,16 +56,6 @@ impl Document for KeySet {
         Some(KeySet::wanted(self))
     }
 }
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_AGE: Duration = Duration::from_secs(3600);
-const MIN_AGE: Duration = Duration::from_secs(300);
-const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-/// The soonest after a fetch that a token naming an unknown key makes the set be fetched again: a
-/// flood of made-up key ids costs the vendor one request per this.
-pub const MIN_GAP: Duration = Duration::from_secs(5);
-const RETRY_MIN: Duration = Duration::from_secs(2);
-const RETRY_MAX: Duration = Duration::from_secs(300);
 
 impl Document for crate::client_ip::FetchedList {
     const WHAT: &'static str = "source addresses";
