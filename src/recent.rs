@@ -12,7 +12,7 @@
 //! This module knows nothing about HTTP or how outcomes arise.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -66,7 +66,8 @@ struct RouteRecent {
 
 /// The recent outcomes of every route.
 pub struct Recent {
-    routes: RwLock<HashMap<Arc<str>, Arc<RouteRecent>>>,
+    /// By route name (from the configuration: foldhash, not SipHash, for a lookup per request).
+    routes: RwLock<foldhash::HashMap<Arc<str>, Arc<RouteRecent>>>,
     stream: broadcast::Sender<Arc<Seen>>,
 }
 
@@ -83,7 +84,7 @@ fn now_ms() -> u64 {
 impl Recent {
     pub fn new() -> Recent {
         Recent {
-            routes: RwLock::new(HashMap::new()),
+            routes: RwLock::new(foldhash::HashMap::default()),
             stream: broadcast::channel(STREAM_BUFFER).0,
         }
     }

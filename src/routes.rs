@@ -9,7 +9,6 @@ use crate::forward::Upstream;
 use crate::handshake::Handshake;
 use crate::outcome::StatusOverrides;
 use crate::verify::Verifier;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,10 +96,11 @@ impl Route {
     }
 }
 
-/// The routes being served, by path.
+/// The routes being served, by path. (foldhash rather than SipHash: the keys come from the
+/// configuration, so a sender cannot choose them to crowd a bucket, and every request looks one up.)
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    by_path: HashMap<String, Arc<Route>>,
+    by_path: foldhash::HashMap<String, Arc<Route>>,
     ordered: Vec<Arc<Route>>,
 }
 

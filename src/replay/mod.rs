@@ -245,7 +245,8 @@ pub struct StillInFlight;
 struct Inner {
     clock: Clock,
     /// Each route's memory, by route name; replaced on reload, keeping the memories of routes that stay.
-    routes: RwLock<HashMap<Arc<str>, Arc<RouteMemory>>>,
+    /// (Names come from the configuration: foldhash, not SipHash, for a lookup per request.)
+    routes: RwLock<foldhash::HashMap<Arc<str>, Arc<RouteMemory>>>,
     /// Claimed but not yet settled keys, and what their waiters wait on.
     in_flight: Mutex<InFlight>,
 }
@@ -298,7 +299,7 @@ impl Dedupe {
         Dedupe {
             inner: Arc::new(Inner {
                 clock: Clock(Instant::now()),
-                routes: RwLock::new(HashMap::new()),
+                routes: RwLock::new(foldhash::HashMap::default()),
                 in_flight: Mutex::new(InFlight::default()),
             }),
         }
@@ -309,7 +310,8 @@ impl Dedupe {
     pub fn configure(&self, routes: &[(Arc<str>, usize)]) {
         let now = self.inner.clock.now();
         let mut map = self.inner.routes.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = HashMap::with_capacity(routes.len());
+        let mut next =
+            foldhash::HashMap::with_capacity_and_hasher(routes.len(), Default::default());
         for (name, capacity) in routes {
             let memory = match map.remove(name) {
                 Some(m) => {

@@ -88,8 +88,17 @@ const JOURNAL_FROM: usize = 4;
 /// table and holds the writer briefly.
 const FOLD_CHUNK: usize = 1024;
 
-/// The keys remembered since the last fold: key → (forgotten at, journal number).
-type Fresh = Arc<std::sync::RwLock<std::collections::HashMap<[u8; 16], (u64, u64)>>>;
+/// The keys remembered since the last fold: key → (forgotten at, journal number). A key's bytes are
+/// already a keyed hash (`EventKey`), so they are the bucket hash as they are (`KeyBits`).
+type Fresh = Arc<
+    std::sync::RwLock<
+        std::collections::HashMap<
+            [u8; 16],
+            (u64, u64),
+            std::hash::BuildHasherDefault<crate::replay::KeyBits>,
+        >,
+    >,
+>;
 
 /// The `dedupe` table as of the last commit, opened by the writer for `seen()`: a lookup then
 /// costs the B-tree's descent only, not a read transaction and the table's opening each. It is
@@ -653,7 +662,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<u64, redb::Error> {
 fn read_fresh(db: &Database) -> Result<(Fresh, u64), StoreError> {
     let txn = db.begin_read().map_err(storage)?;
     let table = txn.open_table(FRESH).map_err(storage)?;
-    let mut index = std::collections::HashMap::new();
+    let mut index = std::collections::HashMap::default();
     let mut next = 0;
     for row in table.iter().map_err(storage)? {
         let (n, v) = row.map_err(storage)?;
