@@ -120,6 +120,20 @@ pub fn allowed(ip: IpAddr, allow: Option<&Allowlist>) -> Allowed {
     }
 }
 
+/// A list of addresses as text: one address or CIDR block per line, blank lines and `#` comments
+/// skipped (an `allow_ips = "file:…"` file, a vendor's published text list). An entry that is none
+/// fails the whole list, with its line number (from 1).
+pub fn parse_lines(text: &str) -> Result<Vec<IpNet>, (usize, String)> {
+    let mut nets = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if !line.is_empty() {
+            nets.push(parse_net(line).map_err(|m| (n + 1, m))?);
+        }
+    }
+    Ok(nets)
+}
+
 /// The most entries a fetched list may hold; vendors publish a few dozen.
 pub const MAX_FETCHED: usize = 10_000;
 
@@ -168,7 +182,7 @@ impl FetchedList {
     pub fn parse(&self, document: &[u8]) -> Result<Vec<IpNet>, String> {
         let text = std::str::from_utf8(document).map_err(|_| "is not text".to_string())?;
         let trimmed = text.trim_start();
-        let entries: Vec<String> = if trimmed.starts_with('[') || trimmed.starts_with('{') {
+        let nets: Vec<IpNet> = if trimmed.starts_with('[') || trimmed.starts_with('{') {
             let json: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
             let list = match &self.pointer {
@@ -185,26 +199,21 @@ impl FetchedList {
             };
             items
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or("lists a value that is not a string")
+                .map(|v| match v.as_str() {
+                    Some(s) => parse_net(s),
+                    None => Err("lists a value that is not a string".to_string()),
                 })
                 .collect::<Result<_, _>>()?
         } else {
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim())
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()
+            parse_lines(text).map_err(|(n, m)| format!("line {n}: {m}"))?
         };
-        if entries.is_empty() {
+        if nets.is_empty() {
             return Err("lists no address".to_string());
         }
-        if entries.len() > MAX_FETCHED {
+        if nets.len() > MAX_FETCHED {
             return Err(format!("lists more than {MAX_FETCHED} addresses"));
         }
-        entries.iter().map(|e| parse_net(e)).collect()
+        Ok(nets)
     }
 }
 

@@ -600,8 +600,10 @@ impl Metrics {
             .inc();
     }
 
-    /// Mirrors whether each published document the routes rely on is in force (taken when scraped).
+    /// Mirrors whether each published document the routes rely on is in force (taken when scraped);
+    /// a document no route relies on any more (after a reload) leaves no series behind.
     pub fn record_published(&self, documents: &[(&'static str, String, bool)]) {
+        self.published_loaded.clear();
         for (what, url, loaded) in documents {
             self.published_loaded
                 .get_or_create(&PublishedLabels {

@@ -38,7 +38,7 @@ pub enum AllowIps {
 
 /// `https://api.github.com/meta#/hooks`: the URL a list of addresses is fetched from, and where the
 /// list is in the JSON document it answers (after `#`, a JSON Pointer).
-pub fn list_url(text: &str) -> Result<AllowIps, String> {
+pub fn list_url(text: &str) -> Result<(http::Uri, Option<String>), String> {
     let (url, pointer) = match text.split_once('#') {
         Some((url, p)) if p.starts_with('/') => (url, Some(p.to_string())),
         Some((_, p)) => {
@@ -50,7 +50,7 @@ pub fn list_url(text: &str) -> Result<AllowIps, String> {
     };
     match url.parse::<http::Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
-            Ok(AllowIps::Url { url: u, pointer })
+            Ok((u, pointer))
         }
         _ => Err(format!(
             "\"{url}\" is not an http or https URL; write allow_ips = \"url:https://stripe.com/files/ips/ips_webhooks.txt\""
@@ -233,14 +233,8 @@ fn ips_file(path: &std::path::Path) -> Result<Vec<IpNet>, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the address list {shown}: {e}"))?;
-    let mut nets = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        nets.push(parse_net(line).map_err(|m| format!("{shown}:{}: {m}", n + 1))?);
-    }
+    let nets =
+        crate::client_ip::parse_lines(&text).map_err(|(n, m)| format!("{shown}:{n}: {m}"))?;
     if nets.is_empty() {
         return Err(format!(
             "the address list {shown} lists no address, which would refuse every delivery; put one address or CIDR block per line"
@@ -598,7 +592,7 @@ pub fn layer(c: &mut Checker<'_>, raw: &RawRoute, at: &str) -> Layer {
             let value = if text == "preset" {
                 Ok(AllowIps::Preset)
             } else if let Some(url) = text.strip_prefix("url:") {
-                list_url(url)
+                list_url(url).map(|(url, pointer)| AllowIps::Url { url, pointer })
             } else if let Some(path) = text.strip_prefix("file:") {
                 let base = std::path::Path::new(&c.origin.name)
                     .parent()

@@ -110,15 +110,18 @@ fn source_ips(
             )),
         }
     }
-    use crate::config::layer::{AllowIps, list_url};
     let fail = |m: String| ConfigError::file(SOURCE_NAME, format!("{name}.source_ips{m}"));
-    let fetched = match raw.url.as_ref().map(|u| list_url(u.get_ref())) {
-        Some(Ok(AllowIps::Url { url, pointer })) => Some(SourceList::Fetched { url, pointer }),
+    let fetched = match raw
+        .url
+        .as_ref()
+        .map(|u| crate::config::layer::list_url(u.get_ref()))
+    {
+        Some(Ok((url, pointer))) => Some(SourceList::Fetched { url, pointer }),
         Some(Err(m)) => {
             errors.push(fail(format!(".url: {m}")));
             None
         }
-        _ => None,
+        None => None,
     };
     let list = match (&raw.as_of, nets.is_empty()) {
         (Some(as_of), false) => match as_of.get_ref().parse::<jiff::civil::Date>() {

@@ -81,7 +81,6 @@ impl Verified {
     pub fn is_json(&self) -> bool {
         self.json
     }
-    /// The method and signed query of a delivery that was not a POST.
     /// The query string the signature covers, which the envelope forwards (`webhookquery`): of a
     /// delivery by another method, or of a POST whose scheme signs the URL.
     pub fn signed_query(&self) -> Option<&str> {
@@ -90,6 +89,7 @@ impl Verified {
             None => self.signed_query.as_deref(),
         }
     }
+    /// The method and signed query of a delivery that was not a POST.
     pub fn request_line(&self) -> Option<&RequestLine> {
         self.request.as_deref()
     }

@@ -555,8 +555,8 @@ async fn a_journaled_key_gets_its_expiry_entry_when_its_fold_is_done_and_is_swep
 
 #[tokio::test]
 async fn a_key_put_into_the_table_is_seen_as_soon_as_its_commit_is_answered() {
-    // `seen()` reads a snapshot of the table that the writer renews after a commit that adds keys,
-    // before answering it; a caller never finds a key missing that its own commit stored.
+    // `seen()` reads a snapshot of the table that the writer renews after every commit, before
+    // answering it; a caller never finds a key missing that its own commit stored.
     let d = dir("snapshot");
     let s = Embedded::open(&d, limits(), observer()).unwrap();
     let later = now_ms() + 60_000;
