@@ -551,20 +551,13 @@ impl Verifier {
         })
     }
 
-    /// The signed query as forwarded: as received, less what the signature leaves out (a token
-    /// carried in Atlassian's `jwt` parameter, which its `qsh` excludes, is not the data's).
+    /// The signed query as forwarded: as received, less what the signature leaves out (the token
+    /// parameter that Atlassian's `qsh` excludes is not the data's).
     fn forwardable_query(&self, query: &str) -> Option<Box<str>> {
         if !self.hashes_request() {
             return Some(query.into());
         }
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
-                name != "jwt"
-            })
-            .collect();
-        (!kept.is_empty()).then(|| kept.join("&").into_boxed_str())
+        request::atlassian_covered_query(query).map(String::into_boxed_str)
     }
 
     /// The keys and algorithm that check this delivery: the scheme's own, unless the delivery names

@@ -300,6 +300,26 @@ fn contentful_encode_uri(path: &str, query: Option<&str>) -> String {
     escape(&raw, URI_KEEP)
 }
 
+/// The query parameter that carries an Atlassian Connect token, which the token's `qsh` leaves out.
+const ATLASSIAN_TOKEN: &str = "jwt";
+
+/// The part of a query an Atlassian Connect token covers: the query as received, less the token's
+/// own parameter, recognised by its decoded name as `atlassian_canonical` recognises it (so that
+/// `j%77t=…`, which the hash leaves out as well, is not passed on as if signed). `None` when nothing
+/// is left.
+pub fn atlassian_covered_query(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .map(|(n, _)| n);
+            name.is_some_and(|n| n != ATLASSIAN_TOKEN)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
 /// Atlassian Connect's canonical request, whose SHA-256 is a token's `qsh` claim: the method in upper
 /// case, the path after the app's base URL (no trailing '/', "/" when empty, '&' encoded), and the
 /// query without `jwt`, each name once with its values sorted and joined by ',', names sorted, all
@@ -320,7 +340,7 @@ pub fn atlassian_canonical(method: &http::Method, path: &str, query: Option<&str
     }
     let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if name != "jwt" {
+        if name != ATLASSIAN_TOKEN {
             params
                 .entry(encode(&name))
                 .or_default()
@@ -397,6 +417,22 @@ mod tests {
             v("https://example.com:8443/hook"),
             ["https://example.com:8443/hook", "https://example.com/hook"]
         );
+    }
+
+    #[test]
+    fn the_query_an_atlassian_token_covers_is_the_query_without_the_token_however_spelled() {
+        assert_eq!(
+            atlassian_covered_query("a=1&jwt=x&b=2").as_deref(),
+            Some("a=1&b=2")
+        );
+        // Left out of the hash decoded, so left out here decoded too.
+        assert_eq!(
+            atlassian_covered_query("j%77t=forged&a=1").as_deref(),
+            Some("a=1")
+        );
+        assert_eq!(atlassian_covered_query("jwt=x"), None);
+        let hash_of = |q: &str| atlassian_canonical(&http::Method::POST, "/p", Some(q));
+        assert_eq!(hash_of("j%77t=forged&a=1"), hash_of("a=1"));
     }
 
     #[test]
