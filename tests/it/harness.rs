@@ -57,8 +57,19 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// On an ephemeral port, never one `free_port` handed out: another test's gateway may still be
+    /// delivering there (to an upstream it was told is down), and this one would count its events.
     pub async fn start() -> Upstream {
-        Self::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        let mut passed = Vec::new();
+        loop {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            if !HANDED_OUT.lock().unwrap().contains(&port) {
+                return Self::start_on(listener);
+            }
+            // Held until a port is found, so that the same one is not offered again.
+            passed.push(listener);
+        }
     }
 
     pub fn start_on(listener: TcpListener) -> Upstream {
@@ -339,11 +350,17 @@ pub fn rfc3339(offset_secs: i64) -> String {
     t.round(jiff::Unit::Second).unwrap().to_string()
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on (bound, then released). Tests point gateways at it as an upstream that
+/// is down, and some keep delivering to it for many seconds, so `Upstream::start` never takes it.
 pub async fn free_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
+    let addr = l.local_addr().unwrap();
+    HANDED_OUT.lock().unwrap().push(addr.port());
+    addr
 }
+
+/// Ports `free_port` handed out, for the lifetime of the test binary.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
 /// The value of one sample line in an exposition.
 pub fn sample(text: &str, prefix: &str) -> f64 {
