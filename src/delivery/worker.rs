@@ -184,10 +184,10 @@ fn by_name(routes: Vec<Arc<Route>>) -> HashMap<Arc<str>, Arc<Route>> {
 /// keep breakers of their own, so that one route's probe never waits on another route's queue.
 fn upstream_key(route: &Route) -> String {
     let target = match &route.upstream {
-        crate::forward::Upstream::Http(uri) => format!(
+        crate::forward::Upstream::Http(target) => format!(
             "{}://{}",
-            uri.scheme_str().unwrap_or("http"),
-            uri.authority().map(|a| a.as_str()).unwrap_or("")
+            target.uri().scheme_str().unwrap_or("http"),
+            target.uri().authority().map(|a| a.as_str()).unwrap_or("")
         ),
         crate::forward::Upstream::Stdout => "stdout".to_string(),
     };

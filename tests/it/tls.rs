@@ -1,5 +1,7 @@
 //! TLS termination with a test CA generated here: both ALPN protocols, a certificate swapped on reload
-//! that new connections see while an old one keeps working, and a bad certificate refused.
+//! that new connections see while an old one keeps working, and a bad certificate refused. And TLS
+//! upstreams: the binary trusting a CA named in `SSL_CERT_FILE`, speaking HTTP/2 or HTTP/1.1 as
+//! the upstream chose, over one kept-alive connection, and refusing a certificate nobody trusts.
 
 use crate::harness::*;
 use http_body_util::{BodyExt, Full};
@@ -183,5 +185,133 @@ async fn a_reload_swaps_the_certificate_for_new_connections_only_and_refuses_a_b
     assert_eq!(leaf, second);
     assert_eq!(upstream.count(), 2);
     gw.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An `https://localhost` upstream offering only `alpn`, with a certificate from `ca`: records the
+/// HTTP version and event id of each request, and counts its TCP connections.
+struct TlsUpstream {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<(http::Version, String)>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn tls_upstream(ca: &Ca, dir: &Path, alpn: &[u8]) -> TlsUpstream {
+    let name = String::from_utf8_lossy(alpn).replace('/', "");
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    ca.issue(&cert, &key, &name);
+    let store = hookgate::tls::CertStore::load(&hookgate::config::TlsConfig { cert, key }).unwrap();
+    let mut config = store.server_config();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/in",
+        listener.local_addr().unwrap().port()
+    );
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (record, count) = (seen.clone(), connections.clone());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (acceptor, record) = (acceptor.clone(), record.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(move |r: http::Request<hyper::body::Incoming>| {
+                        let record = record.clone();
+                        async move {
+                            let version = r.version();
+                            let body = r.into_body().collect().await.unwrap().to_bytes();
+                            let envelope: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap();
+                            let id = envelope["id"].as_str().unwrap_or_default().to_string();
+                            record.lock().unwrap().push((version, id));
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                bytes::Bytes::from_static(b"ok"),
+                            )))
+                        }
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    TlsUpstream {
+        url,
+        seen,
+        connections,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstreams_are_trusted_through_ssl_cert_file_and_spoken_to_as_they_choose() {
+    let dir = temp_dir("upstreams");
+    let ca = Ca::new();
+    let h2 = tls_upstream(&ca, &dir, b"h2").await;
+    let h1 = tls_upstream(&ca, &dir, b"http/1.1").await;
+    // Signed by a CA the gateway was not told about.
+    let stranger = tls_upstream(&Ca::new(), &dir, b"http/1.1").await;
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+    let route = |name: &str, url: &str| {
+        format!(
+            "[routes.{name}]\nprovider = \"chamelio\"\nsecrets = [\"{SECRET}\"]\nupstream = \"{url}\"\n"
+        )
+    };
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"memory\"\n[defaults]\ndelivery = \"direct\"\n\n{}{}{}",
+        route("two", &h2.url),
+        route("one", &h1.url),
+        route("stranger", &stranger.url)
+    );
+    let path = dir.join("hookgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let proc = Proc::launch_with(
+        path,
+        dir.join("proc"),
+        Launch {
+            env: &[("SSL_CERT_FILE", ca_file.to_str().unwrap())],
+            ..Launch::default()
+        },
+    );
+    for (route, upstream, version) in [
+        ("two", &h2, http::Version::HTTP_2),
+        ("one", &h1, http::Version::HTTP_11),
+    ] {
+        for n in 0..3 {
+            let id = format!("evt_{route}_{n}");
+            let (headers, body) = chamelio_delivery(SECRET, &id);
+            let reply = post(&proc.url(&format!("/webhooks/{route}")), &headers, body).await;
+            assert_eq!(reply.status, 200, "{route} {n}: {}", reply.error());
+        }
+        let seen = upstream.seen.lock().unwrap().clone();
+        let expected: Vec<_> = (0..3)
+            .map(|n| (version, format!("evt_{route}_{n}")))
+            .collect();
+        assert_eq!(seen, expected, "{route}");
+        // One connection, kept alive (HTTP/1.1) or shared (HTTP/2).
+        assert_eq!(
+            upstream
+                .connections
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{route}"
+        );
+    }
+    let (headers, body) = chamelio_delivery(SECRET, "evt_stranger");
+    let reply = post(&proc.url("/webhooks/stranger"), &headers, body).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.error(), "upstream_unreachable");
+    assert!(stranger.seen.lock().unwrap().is_empty());
+    drop(proc);
     std::fs::remove_dir_all(dir).unwrap();
 }

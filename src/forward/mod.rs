@@ -1,7 +1,8 @@
 //! Delivering envelopes to upstreams over pooled, kept-alive connections.
 //!
-//! One hyper-util client (rustls for `https://`) is shared by all routes; each exchange — connect,
-//! send, response head and a small bounded response body — runs under the route's `forward_timeout`.
+//! One pool of kept-alive connections (`pool`, on hyper's `client::conn`, rustls for `https://`) is
+//! shared by all routes; each exchange — connect, send, response head and a small bounded response
+//! body — runs under the route's `forward_timeout`.
 //! Failures are classified so the status table can tell the vendor to retry: the upstream could not be
 //! reached, the exchange broke, or it took too long. `upstream = "stdout"` is a built-in sink that
 //! prints each envelope and answers 200, for demos and quickstarts.
@@ -10,13 +11,13 @@
 use crate::envelope::Envelope;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod pool;
 
 /// The most of an upstream's response body relayed back to the vendor.
 pub const MAX_REPLY_BODY: usize = 64 * 1024;
@@ -26,7 +27,7 @@ const USER_AGENT: HeaderValue =
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
-    Http(Uri),
+    Http(Box<Target>),
     /// Print each envelope on standard output and answer 200.
     Stdout,
 }
@@ -42,7 +43,9 @@ impl Upstream {
             .parse()
             .map_err(|_| format!("\"{shown}\" is not a URL; write \"http://host:port/path\", \"https://...\" or \"stdout\""))?;
         match uri.scheme_str() {
-            Some("http" | "https") if uri.host().is_some() => Ok(Upstream::Http(uri)),
+            Some("http" | "https") if uri.host().is_some() => {
+                Ok(Upstream::Http(Box::new(Target::new(uri))))
+            }
             _ => Err(format!(
                 "\"{shown}\" must be an http:// or https:// URL with a host, or \"stdout\""
             )),
@@ -50,10 +53,75 @@ impl Upstream {
     }
 }
 
+/// An `http://` or `https://` URL with a host, and what every request to it needs worked out once:
+/// the request line's path and query, and the `Host` header (without any `user:password@`, and
+/// with the port only when it is not the scheme's own).
+#[derive(Debug, Clone)]
+pub struct Target {
+    uri: Uri,
+    https: bool,
+    path: Uri,
+    host: HeaderValue,
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Target) -> bool {
+        self.uri == other.uri
+    }
+}
+
+impl Eq for Target {}
+
+impl Target {
+    /// `uri` must have the scheme `http` or `https` and a host (`Upstream::parse` checks).
+    fn new(uri: Uri) -> Target {
+        let https = uri.scheme_str() == Some("https");
+        let path = match uri.path_and_query().map(|p| p.as_str()) {
+            None | Some("" | "/") => Uri::from_static("/"),
+            Some(p) => p.parse().unwrap_or_else(|_| Uri::from_static("/")),
+        };
+        let host = uri.host().unwrap_or_default();
+        let host = match uri.port_u16() {
+            Some(port) if port != if https { 443 } else { 80 } => format!("{host}:{port}"),
+            _ => host.to_string(),
+        };
+        let host = HeaderValue::try_from(host).unwrap_or(HeaderValue::from_static("localhost"));
+        Target {
+            uri,
+            https,
+            path,
+            host,
+        }
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// What connections are kept under, with the scheme (`https`).
+    fn authority(&self) -> &str {
+        self.uri.authority().map_or("", |a| a.as_str())
+    }
+
+    /// An HTTP/1 request line carries the path; the host goes in `Host`.
+    fn for_http1(&self, request: &mut Request<Full<Bytes>>) {
+        *request.uri_mut() = self.path.clone();
+        request
+            .headers_mut()
+            .insert(header::HOST, self.host.clone());
+    }
+
+    /// HTTP/2 takes scheme, authority and path from the URL itself.
+    fn for_http2(&self, request: &mut Request<Full<Bytes>>) {
+        *request.uri_mut() = self.uri.clone();
+        request.headers_mut().remove(header::HOST);
+    }
+}
+
 impl std::fmt::Display for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Upstream::Http(uri) => write!(f, "{uri}"),
+            Upstream::Http(target) => write!(f, "{}", target.uri),
             Upstream::Stdout => f.write_str("stdout"),
         }
     }
@@ -100,7 +168,7 @@ impl Default for PoolSettings {
 /// The shared upstream client.
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pool: Arc<pool::Pool>,
 }
 
 impl Forwarder {
@@ -114,11 +182,9 @@ impl Forwarder {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(pool.idle_timeout)
-            .pool_max_idle_per_host(pool.max_idle_per_host)
-            .build(https);
-        Ok(Forwarder { client })
+        Ok(Forwarder {
+            pool: Arc::new(pool::Pool::new(https, pool)),
+        })
     }
 
     /// Sends `envelope` to `upstream` with `extra` headers, within `timeout`.
@@ -130,15 +196,14 @@ impl Forwarder {
         timeout: Duration,
     ) -> Result<Reply, ForwardError> {
         let started = Instant::now();
-        let uri = match upstream {
+        let target = match upstream {
             Upstream::Stdout => return Ok(print(envelope, started)),
-            Upstream::Http(uri) => uri.clone(),
+            Upstream::Http(target) => target,
         };
         let mut request = Request::new(Full::new(envelope.body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        // Sized once for ours, the envelope's and the client's Host, rather than grown as they come.
+        // Sized once for ours, the envelope's and Host, rather than grown as they come.
         headers.reserve(4 + envelope.headers.len() + extra.len());
         headers.insert(header::CONTENT_TYPE, envelope.content_type);
         headers.insert(header::USER_AGENT, USER_AGENT);
@@ -146,17 +211,12 @@ impl Forwarder {
             headers.insert(name, value);
         }
         let exchange = async {
-            let response = self.client.request(request).await.map_err(classify)?;
-            let (head, body) = response.into_parts();
-            // The status decides the outcome; a body that is too large or breaks is not relayed.
-            let body = match Limited::new(body, MAX_REPLY_BODY).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => Bytes::new(),
-            };
+            let (head, body) = self.pool.exchange(target, request, MAX_REPLY_BODY).await?;
             Ok(Reply {
                 status: head.status,
                 content_type: head.headers.get(header::CONTENT_TYPE).cloned(),
-                body,
+                // The status decides the outcome; a body that is too large or breaks is not relayed.
+                body: body.unwrap_or_default(),
                 latency: started.elapsed(),
                 retry_after: head.headers.get(header::RETRY_AFTER).cloned(),
             })
@@ -178,9 +238,12 @@ impl Forwarder {
         limit: usize,
         timeout: Duration,
     ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+        let target = match Upstream::parse(&uri.to_string()) {
+            Ok(Upstream::Http(target)) => target,
+            _ => return Err(format!("{uri} is not an http:// or https:// URL")),
+        };
         let post = json.is_some();
         let mut request = Request::new(Full::new(json.unwrap_or_default()));
-        *request.uri_mut() = uri.clone();
         if post {
             *request.method_mut() = Method::POST;
             request.headers_mut().insert(
@@ -190,17 +253,13 @@ impl Forwarder {
         }
         request.headers_mut().insert(header::USER_AGENT, USER_AGENT);
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
+            let (head, body) = self
+                .pool
+                .exchange(&target, request, limit)
                 .await
-                .map_err(|e| error_chain(&e))?;
-            let (head, body) = response.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| format!("the body could not be read (at most {limit} bytes): {e}"))?
-                .to_bytes();
+                .map_err(|e| e.to_string())?;
+            let body = body
+                .map_err(|e| format!("the body could not be read (at most {limit} bytes): {e}"))?;
             Ok((
                 head.status,
                 head.headers.get(header::CACHE_CONTROL).cloned(),
@@ -210,15 +269,6 @@ impl Forwarder {
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
-    }
-}
-
-fn classify(err: hyper_util::client::legacy::Error) -> ForwardError {
-    let detail = error_chain(&err);
-    if err.is_connect() {
-        ForwardError::Unreachable(detail)
-    } else {
-        ForwardError::Broken(detail)
     }
 }
 
