@@ -8,4 +8,4 @@ pub mod policy;
 pub mod worker;
 
 pub use policy::{Mode, Next, Policy, Upstream4xx, defaults};
-pub use worker::Deliveries;
+pub use worker::{Deliveries, Fresh};

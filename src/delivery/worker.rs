@@ -2,8 +2,9 @@
 //!
 //! Each route has a queue of its stored events by due time, kept in memory (filled from the store at
 //! start, then by every accept and replay) and one dispatcher task that starts attempts as they fall
-//! due, up to the route's `delivery_concurrency` at once. An attempt reads the event from the store,
-//! forwards its envelope to the route's upstream as configured now, and records the outcome in the
+//! due, up to the route's `delivery_concurrency` at once. An attempt reads the event from the store
+//! (a first attempt takes it from memory when the pipeline handed it over with the accept: up to
+//! `FRESH_PER_ROUTE` per route, so that a queue growing under overload does not grow memory), forwards its envelope to the route's upstream as configured now, and records the outcome in the
 //! store before the event is scheduled again or left: delivered, retried later by the route's
 //! policy, or dead-lettered. A circuit breaker per upstream holds attempts back while the upstream
 //! keeps failing.
@@ -33,6 +34,18 @@ use tokio_util::task::TaskTracker;
 /// How long an attempt waits before it is tried again when the store could not be read or written.
 const STORE_RETRY: Duration = Duration::from_secs(2);
 
+/// Just-accepted events per route whose first attempt is sent from memory rather than read back.
+const FRESH_PER_ROUTE: usize = 1024;
+
+/// What a first attempt needs of an event the pipeline has just stored: the same as it would read
+/// back from the store.
+pub struct Fresh {
+    pub id: String,
+    pub request_id: HeaderValue,
+    pub received_ms: u64,
+    pub envelope: Envelope,
+}
+
 fn now_ms() -> u64 {
     u64::try_from(
         std::time::SystemTime::now()
@@ -51,6 +64,8 @@ struct Queue {
     known: HashSet<Seq>,
     /// Events being attempted now.
     running: HashSet<Seq>,
+    /// Just-accepted events not attempted yet, as the pipeline stored them.
+    fresh: HashMap<Seq, Fresh>,
 }
 
 struct Inner {
@@ -128,6 +143,15 @@ impl Deliveries {
     /// Queues a stored event of `route`, due at `at_ms`. With a shared store the event is already in
     /// the route's shared queue: the readers are only woken.
     pub fn enqueue(&self, route: &str, seq: Seq, at_ms: u64) {
+        self.enqueue_with(route, seq, at_ms, None);
+    }
+
+    /// Queues an event the pipeline has just stored, with what its first attempt needs.
+    pub fn enqueue_fresh(&self, route: &str, seq: Seq, at_ms: u64, fresh: Fresh) {
+        self.enqueue_with(route, seq, at_ms, Some(fresh));
+    }
+
+    fn enqueue_with(&self, route: &str, seq: Seq, at_ms: u64, fresh: Option<Fresh>) {
         if self.inner.store.shared() {
             self.inner.wake.notify_waiters();
             return;
@@ -140,6 +164,11 @@ impl Deliveries {
             };
             if !q.known.insert(seq) {
                 return;
+            }
+            if let Some(fresh) = fresh
+                && q.fresh.len() < FRESH_PER_ROUTE
+            {
+                q.fresh.insert(seq, fresh);
             }
             q.due.push(Reverse((at_ms, seq)));
         }
@@ -259,6 +288,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
             }
             q.due.pop();
             q.running.insert(seq);
+            let fresh = q.fresh.remove(&seq);
             *inner
                 .busy
                 .lock()
@@ -267,7 +297,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
                 .or_default() += 1;
             let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
             inner.attempts.spawn(async move {
-                attempt(&inner2, &route, seq, Lease::default()).await;
+                attempt(&inner2, &route, seq, fresh, Lease::default()).await;
                 finish(&inner2, &route.name, &key, seq);
             });
         }
@@ -335,25 +365,58 @@ fn envelope(record: crate::store::EnvelopeRecord) -> Envelope {
     }
 }
 
-/// One attempt of event `seq`.
-async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
-    let (record, summary) = match (inner.store.event(seq).await, inner.store.summary(seq).await) {
-        (Ok(Some(r)), Ok(Some(s))) => (r, s),
+/// What an attempt knows of its event.
+struct Due {
+    id: String,
+    request_id: HeaderValue,
+    envelope: Envelope,
+    received_ms: u64,
+    attempts: u32,
+}
+
+/// Event `seq` as stored; `None` when it was removed meanwhile (and settled here) or could not be
+/// read (and queued again here).
+async fn read(inner: &Inner, route: &Route, seq: Seq) -> Option<Due> {
+    match (inner.store.event(seq).await, inner.store.summary(seq).await) {
+        (Ok(Some(record)), Ok(Some(summary))) => Some(Due {
+            request_id: HeaderValue::from_str(&record.request_id)
+                .unwrap_or(HeaderValue::from_static("-")),
+            id: record.id,
+            envelope: envelope(record.envelope),
+            received_ms: summary.received_ms,
+            attempts: summary.attempts,
+        }),
         (Ok(None), _) | (_, Ok(None)) => {
             // Removed meanwhile (retention of a replayed event that settled): nothing to do.
             settle(inner, &route.name, seq);
-            return;
+            None
         }
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(route = %route.name, seq, error = %e, "cannot read a queued event; trying again shortly");
             requeue(inner, &route.name, seq, STORE_RETRY);
-            return;
+            None
         }
+    }
+}
+
+/// One attempt of event `seq`: the first one of a just-accepted event from `fresh`, others read from
+/// the store.
+async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fresh>, lease: Lease) {
+    let due = match fresh {
+        Some(f) => Due {
+            id: f.id,
+            request_id: f.request_id,
+            envelope: f.envelope,
+            received_ms: f.received_ms,
+            attempts: 0,
+        },
+        None => match read(inner, route, seq).await {
+            Some(due) => due,
+            None => return,
+        },
     };
-    let request_id =
-        HeaderValue::from_str(&record.request_id).unwrap_or(HeaderValue::from_static("-"));
-    let env = envelope(record.envelope);
-    let headers = route.upstream_headers(&record.id, &env.body, request_id);
+    let env = due.envelope;
+    let headers = route.upstream_headers(&due.id, &env.body, due.request_id.clone());
     let at_ms = now_ms();
     let started = Instant::now();
     let sent = inner
@@ -389,11 +452,11 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
             tracing::warn!(route = %route.name, "the upstream keeps failing: its deliveries pause, then one probe tests it");
         }
     }
-    let age = Duration::from_millis(at_ms.saturating_sub(summary.received_ms));
+    let age = Duration::from_millis(at_ms.saturating_sub(due.received_ms));
     let jitter = fastrand::f64() * 2.0 - 1.0;
     let next = route
         .policy
-        .next(summary.attempts + 1, age, result, retry_after, jitter);
+        .next(due.attempts + 1, age, result, retry_after, jitter);
     let outcome = match &next {
         Next::Delivered => Outcome::Delivered,
         Next::Retry(d) => Outcome::Retry {
@@ -420,7 +483,7 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
         &route.name,
         &next,
         latency,
-        at_ms.saturating_sub(summary.received_ms),
+        at_ms.saturating_sub(due.received_ms),
     );
     let result = match &next {
         Next::Delivered => "delivered",
@@ -437,8 +500,8 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
             source: "delivery",
             outcome: result,
             status: status.unwrap_or(0),
-            event_id: Some(record.id.clone()),
-            request_id: Some(record.request_id.clone()),
+            event_id: Some(due.id.clone()),
+            request_id: Some(due.request_id.to_str().unwrap_or("-").to_string()),
             client: None,
             latency_ms: latency.as_secs_f64() * 1000.0,
             upstream_ms: Some(latency.as_secs_f64() * 1000.0),
@@ -447,22 +510,22 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, lease: Lease) {
                 _ => error.clone(),
             },
             headers: Vec::new(),
-            attempt: Some(summary.attempts + 1),
+            attempt: Some(due.attempts + 1),
         });
     }
     let shown_status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
     match next {
         Next::Delivered => {
             settle(inner, &route.name, seq);
-            tracing::info!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, "delivered");
+            tracing::info!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, "delivered");
         }
         Next::Retry(d) => {
             requeue(inner, &route.name, seq, d);
-            tracing::warn!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, error = error.as_deref(), retry_in = %crate::config::human(d), "delivery failed; retrying");
+            tracing::warn!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, error = error.as_deref(), retry_in = %crate::config::human(d), "delivery failed; retrying");
         }
         Next::Dead(reason) => {
             settle(inner, &route.name, seq);
-            tracing::error!(route = %route.name, event_id = %record.id, attempt = summary.attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
+            tracing::error!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
         }
     }
 }
@@ -596,7 +659,7 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
                 .or_default() += 1;
             let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
             inner.attempts.spawn(async move {
-                attempt(&inner2, &route, seq, lease).await;
+                attempt(&inner2, &route, seq, None, lease).await;
                 finish(&inner2, &route.name, &key, seq);
             });
         }

@@ -19,7 +19,7 @@ use crate::admission::{Admission, Bounds, Place};
 use crate::client_ip;
 use crate::config::route::builtin::FALLBACK_TYPE;
 use crate::config::{Config, ServerConfig, StoreKind};
-use crate::delivery::{Deliveries, Mode as DeliveryMode, Upstream4xx};
+use crate::delivery::{Deliveries, Fresh, Mode as DeliveryMode, Upstream4xx};
 use crate::envelope::{self, Attributes};
 use crate::forward::{Forwarder, Reply};
 use crate::metrics::{Metrics, NO_ROUTE};
@@ -611,7 +611,9 @@ impl Gateway {
         let envelope = envelope::build(route.envelope, &event, &attributes);
         match route.delivery {
             DeliveryMode::Queued => {
-                let record = stored(&route, &event, &envelope, received, unix_ms(now));
+                let received_ms = unix_ms(now);
+                let request_id = received.request_id.clone();
+                let record = stored(&route, &event, &envelope, received, received_ms);
                 let seq = match self
                     .store
                     .accept(NewEvent {
@@ -634,7 +636,23 @@ impl Gateway {
                 // 8. Durable: remembered, and handed to the delivery workers.
                 claim.commit(ttl);
                 if let Some(workers) = &self.workers {
-                    workers.enqueue(&route.name, seq, unix_ms(now));
+                    // The first attempt sends this envelope rather than reading it back, when it
+                    // is exactly what the store keeps (text headers: `stored` drops others).
+                    let textual = |v: &HeaderValue| v.to_str().is_ok();
+                    if textual(&request_id)
+                        && textual(&envelope.content_type)
+                        && envelope.headers.iter().all(|(_, v)| textual(v))
+                    {
+                        let fresh = Fresh {
+                            id: event.id().to_string(),
+                            request_id,
+                            received_ms,
+                            envelope,
+                        };
+                        workers.enqueue_fresh(&route.name, seq, received_ms, fresh);
+                    } else {
+                        workers.enqueue(&route.name, seq, received_ms);
+                    }
                 }
                 Ok(Outcome::Accepted(event.id().to_string()))
             }

@@ -68,6 +68,44 @@ async fn the_vendor_is_answered_once_stored_and_the_workers_deliver() {
     gw.stop().await;
 }
 
+/// The first attempt sends the envelope the pipeline just stored from memory; a retry reads it back
+/// from the store. Both must be the same request, in either envelope mode.
+#[tokio::test]
+async fn the_first_attempt_from_memory_sends_what_a_retry_reads_from_the_store() {
+    for (mode, extra) in [("structured", ""), ("raw", "envelope = \"raw\"")] {
+        let dir = TempDir::new(&format!("queued-fresh-{mode}"));
+        let upstream = Upstream::start().await;
+        upstream.set(Behavior::First(1, 503));
+        let config = route(
+            "a",
+            &upstream,
+            &format!("retry_schedule = [\"100ms\"]\n{extra}"),
+        ) + &dir.store("");
+        let gw = Gateway::start(&config, "", &[]).await;
+        let (h, b) = chamelio_delivery(SECRET, &format!("evt_fresh_{mode}"));
+        assert_eq!(post(&gw.url("/webhooks/a"), &h, b).await.status, 200);
+        received(&upstream, 2).await;
+        let (first, retry) = (&upstream.received()[0], &upstream.received()[1]);
+        assert_eq!(first.body, retry.body, "{mode}");
+        assert!(!first.body.is_empty());
+        let shown = |r: &Received| {
+            let mut all: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "host" | "content-length"))
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(shown(first), shown(retry), "{mode}");
+        if mode == "raw" {
+            assert_eq!(first.headers["ce-id"], format!("evt_fresh_{mode}").as_str());
+        }
+        gw.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn an_upstream_404_is_retried_until_it_answers_2xx_and_the_vendor_saw_only_2xx() {
     let dir = TempDir::new("queued-404");
