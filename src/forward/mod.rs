@@ -257,7 +257,12 @@ impl Forwarder {
                 .pool
                 .exchange(&target, request, limit)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e {
+                    // What the vendor's host did, without calling it an upstream.
+                    ForwardError::Unreachable(detail) => format!("could not connect: {detail}"),
+                    ForwardError::Broken(detail) => detail,
+                    ForwardError::Timeout => format!("no answer within {timeout:?}"),
+                })?;
             let body = body
                 .map_err(|e| format!("the body could not be read (at most {limit} bytes): {e}"))?;
             Ok((
