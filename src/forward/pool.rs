@@ -86,6 +86,7 @@ impl Pool {
                 // a request on a kept-alive connection would otherwise carry, and copy, in its own.
                 None => (Box::pin(self.connect(target)).await?, false),
             };
+            let h2 = matches!(conn, Conn::H2(_));
             let sent = match conn {
                 Conn::H1(mut sender) => {
                     target.for_http1(&mut request);
@@ -110,7 +111,14 @@ impl Pool {
                 }
                 Err(mut failed) => match failed.take_message() {
                     // Never written: a kept-alive connection the upstream had closed meanwhile.
-                    Some(unsent) if reused => request = unsent,
+                    // An HTTP/1 connection that fails is not put back; a shared HTTP/2 one (going
+                    // away, say) is taken out of the pool, so that the retry does not find it again.
+                    Some(unsent) if reused => {
+                        if h2 {
+                            self.forget_h2(target);
+                        }
+                        request = unsent;
+                    }
                     _ => return Err(ForwardError::Broken(error_chain(&failed.into_error()))),
                 },
             }
@@ -143,6 +151,13 @@ impl Pool {
             if sender.ready().await.is_ok() {
                 return Some(Conn::H1(sender));
             }
+        }
+    }
+
+    fn forget_h2(&self, target: &Target) {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(idle) = origins[target.https as usize].get_mut(target.authority()) {
+            idle.h2 = None;
         }
     }
 
