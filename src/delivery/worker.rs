@@ -37,8 +37,8 @@ const STORE_RETRY: Duration = Duration::from_secs(2);
 /// Just-accepted events per route whose first attempt is sent from memory rather than read back.
 const FRESH_PER_ROUTE: usize = 1024;
 
-/// What a first attempt needs of an event the pipeline has just stored: the same as it would read
-/// back from the store.
+/// What an attempt needs of its event: handed over by the pipeline with a just-stored event (the
+/// same as the store would give back), read from the store otherwise.
 pub struct Fresh {
     pub id: String,
     pub request_id: HeaderValue,
@@ -365,27 +365,20 @@ fn envelope(record: crate::store::EnvelopeRecord) -> Envelope {
     }
 }
 
-/// What an attempt knows of its event.
-struct Due {
-    id: String,
-    request_id: HeaderValue,
-    envelope: Envelope,
-    received_ms: u64,
-    attempts: u32,
-}
-
-/// Event `seq` as stored; `None` when it was removed meanwhile (and settled here) or could not be
-/// read (and queued again here).
-async fn read(inner: &Inner, route: &Route, seq: Seq) -> Option<Due> {
+/// Event `seq` as stored, and its attempts so far; `None` when it was removed meanwhile (and settled
+/// here) or could not be read (and queued again here).
+async fn read(inner: &Inner, route: &Route, seq: Seq) -> Option<(Fresh, u32)> {
     match (inner.store.event(seq).await, inner.store.summary(seq).await) {
-        (Ok(Some(record)), Ok(Some(summary))) => Some(Due {
-            request_id: HeaderValue::from_str(&record.request_id)
-                .unwrap_or(HeaderValue::from_static("-")),
-            id: record.id,
-            envelope: envelope(record.envelope),
-            received_ms: summary.received_ms,
-            attempts: summary.attempts,
-        }),
+        (Ok(Some(record)), Ok(Some(summary))) => Some((
+            Fresh {
+                request_id: HeaderValue::from_str(&record.request_id)
+                    .unwrap_or(HeaderValue::from_static("-")),
+                id: record.id,
+                envelope: envelope(record.envelope),
+                received_ms: summary.received_ms,
+            },
+            summary.attempts,
+        )),
         (Ok(None), _) | (_, Ok(None)) => {
             // Removed meanwhile (retention of a replayed event that settled): nothing to do.
             settle(inner, &route.name, seq);
@@ -402,16 +395,10 @@ async fn read(inner: &Inner, route: &Route, seq: Seq) -> Option<Due> {
 /// One attempt of event `seq`: the first one of a just-accepted event from `fresh`, others read from
 /// the store.
 async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fresh>, lease: Lease) {
-    let due = match fresh {
-        Some(f) => Due {
-            id: f.id,
-            request_id: f.request_id,
-            envelope: f.envelope,
-            received_ms: f.received_ms,
-            attempts: 0,
-        },
+    let (due, attempts) = match fresh {
+        Some(f) => (f, 0),
         None => match read(inner, route, seq).await {
-            Some(due) => due,
+            Some(stored) => stored,
             None => return,
         },
     };
@@ -456,7 +443,7 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fres
     let jitter = fastrand::f64() * 2.0 - 1.0;
     let next = route
         .policy
-        .next(due.attempts + 1, age, result, retry_after, jitter);
+        .next(attempts + 1, age, result, retry_after, jitter);
     let outcome = match &next {
         Next::Delivered => Outcome::Delivered,
         Next::Retry(d) => Outcome::Retry {
@@ -510,22 +497,22 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fres
                 _ => error.clone(),
             },
             headers: Vec::new(),
-            attempt: Some(due.attempts + 1),
+            attempt: Some(attempts + 1),
         });
     }
     let shown_status = status.map_or_else(|| "-".to_string(), |s| s.to_string());
     match next {
         Next::Delivered => {
             settle(inner, &route.name, seq);
-            tracing::info!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, "delivered");
+            tracing::info!(route = %route.name, event_id = %due.id, attempt = attempts + 1, status = %shown_status, "delivered");
         }
         Next::Retry(d) => {
             requeue(inner, &route.name, seq, d);
-            tracing::warn!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, error = error.as_deref(), retry_in = %crate::config::human(d), "delivery failed; retrying");
+            tracing::warn!(route = %route.name, event_id = %due.id, attempt = attempts + 1, status = %shown_status, error = error.as_deref(), retry_in = %crate::config::human(d), "delivery failed; retrying");
         }
         Next::Dead(reason) => {
             settle(inner, &route.name, seq);
-            tracing::error!(route = %route.name, event_id = %due.id, attempt = due.attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
+            tracing::error!(route = %route.name, event_id = %due.id, attempt = attempts + 1, status = %shown_status, reason = %reason, "dead-lettered");
         }
     }
 }

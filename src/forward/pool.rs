@@ -292,10 +292,8 @@ mod tests {
                             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                                 break i + 4;
                             }
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !more(&mut socket, &mut buf).await {
+                                return;
                             }
                         };
                         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
@@ -304,10 +302,8 @@ mod tests {
                             .find_map(|l| l.strip_prefix("content-length: "))
                             .map_or(0, |v| v.trim().parse().unwrap());
                         while buf.len() < head_end + length {
-                            let mut chunk = [0u8; 4096];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            if !more(&mut socket, &mut buf).await {
+                                return;
                             }
                         }
                         buf.drain(..head_end + length);
@@ -326,6 +322,18 @@ mod tests {
         }
     }
 
+    /// Reads what has arrived onto `buf`; false once the peer has closed.
+    async fn more(socket: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+        let mut chunk = [0u8; 4096];
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
     fn target(url: &str) -> Target {
@@ -341,16 +349,30 @@ mod tests {
         r
     }
 
-    fn plain_pool(settings: PoolSettings) -> Pool {
+    /// A pool as `Forwarder::new` builds one, trusting only `ca` for TLS.
+    fn pool_trusting(ca: Option<&rcgen::Certificate>, settings: PoolSettings) -> Pool {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(test_client_config(None))
+            .with_tls_config(test_client_config(ca))
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
         Pool::new(https, &settings)
+    }
+
+    fn plain_pool(settings: PoolSettings) -> Pool {
+        pool_trusting(None, settings)
+    }
+
+    /// One exchange that must succeed with a body.
+    async fn ok(pool: &Pool, t: &Target, body: &'static str) -> Bytes {
+        pool.exchange(t, request(body), 1024)
+            .await
+            .unwrap()
+            .1
+            .unwrap()
     }
 
     fn test_client_config(ca: Option<&rcgen::Certificate>) -> rustls::ClientConfig {
@@ -427,11 +449,7 @@ mod tests {
         assert_eq!(head.status, 200);
         assert!(body.is_err());
         assert_eq!(pool.idle(), 0);
-        pool.exchange(&t, request("y"), 1024)
-            .await
-            .unwrap()
-            .1
-            .unwrap();
+        ok(&pool, &t, "y").await;
         assert_eq!(server.connections.load(Ordering::SeqCst), 2);
     }
 
@@ -443,36 +461,16 @@ mod tests {
             idle_timeout: Duration::ZERO,
             max_idle_per_host: 8,
         });
-        expired
-            .exchange(&t, request("a"), 1024)
-            .await
-            .unwrap()
-            .1
-            .unwrap();
-        expired
-            .exchange(&t, request("b"), 1024)
-            .await
-            .unwrap()
-            .1
-            .unwrap();
+        ok(&expired, &t, "a").await;
+        ok(&expired, &t, "b").await;
         assert_eq!(server.connections.load(Ordering::SeqCst), 2);
         let none_kept = plain_pool(PoolSettings {
             idle_timeout: Duration::from_secs(90),
             max_idle_per_host: 0,
         });
-        none_kept
-            .exchange(&t, request("c"), 1024)
-            .await
-            .unwrap()
-            .1
-            .unwrap();
+        ok(&none_kept, &t, "c").await;
         assert_eq!(none_kept.idle(), 0);
-        none_kept
-            .exchange(&t, request("d"), 1024)
-            .await
-            .unwrap()
-            .1
-            .unwrap();
+        ok(&none_kept, &t, "d").await;
         assert_eq!(server.connections.load(Ordering::SeqCst), 4);
     }
 
@@ -554,15 +552,7 @@ mod tests {
     }
 
     fn tls_pool(ca: &rcgen::Certificate) -> Pool {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(test_client_config(Some(ca)))
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        Pool::new(https, &PoolSettings::default())
+        pool_trusting(Some(ca), PoolSettings::default())
     }
 
     #[tokio::test]
