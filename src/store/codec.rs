@@ -18,10 +18,8 @@ pub struct DecodeError {
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![VERSION];
     // Serializing these plain structs into a Vec cannot fail.
-    out.extend(postcard::to_stdvec(value).unwrap_or_default());
-    out
+    postcard::to_extend(value, vec![VERSION]).unwrap_or_else(|_| vec![VERSION])
 }
 
 pub fn decode<'a, T: Deserialize<'a>>(
@@ -54,7 +52,9 @@ pub struct EventRecord {
     pub request_id: String,
     pub client: String,
     /// The request's headers as received (names lower-case).
+    #[serde(with = "byte_values")]
     pub headers: Vec<(String, Vec<u8>)>,
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
     pub envelope: EnvelopeRecord,
 }
@@ -65,7 +65,30 @@ pub struct EventRecord {
 pub struct EnvelopeRecord {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
+}
+
+/// Header values as byte strings. postcard writes a byte string exactly as it writes a sequence of
+/// `u8` (a length, then the bytes), so files written before either way read the same; writing them as
+/// a sequence costs a call per byte.
+mod byte_values {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub fn serialize<S: Serializer>(v: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|(name, value)| (name, Bytes::new(value))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
+        let pairs = Vec::<(String, ByteBuf)>::deserialize(d)?;
+        Ok(pairs
+            .into_iter()
+            .map(|(name, value)| (name, value.into_vec()))
+            .collect())
+    }
 }
 
 /// Where a stored event's delivery stands.
@@ -173,6 +196,72 @@ mod tests {
             delivered_ms: None,
             dead_reason: None,
             replays: 0,
+        }
+    }
+
+    /// The event record as it was derived before its bytes were written as byte strings: files
+    /// written then must read the same.
+    #[derive(Serialize)]
+    struct EventBefore {
+        route: String,
+        id: String,
+        kind: Option<String>,
+        received_ms: u64,
+        request_id: String,
+        client: String,
+        headers: Vec<(String, Vec<u8>)>,
+        body: Vec<u8>,
+        envelope: EnvelopeBefore,
+    }
+
+    #[derive(Serialize)]
+    struct EnvelopeBefore {
+        content_type: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    #[test]
+    fn an_event_is_written_byte_for_byte_as_before_and_reads_back() {
+        // Bytes that are not UTF-8, and a body long enough that its length takes two varint bytes.
+        let body: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        let record = EventRecord {
+            route: "stripe".into(),
+            id: "evt_1".into(),
+            kind: None,
+            received_ms: 1_700_000_000_000,
+            request_id: "req_1".into(),
+            client: "127.0.0.1".into(),
+            headers: vec![("x-raw".into(), vec![0xff, 0, 0x80]), ("a".into(), vec![])],
+            body: body.clone(),
+            envelope: EnvelopeRecord {
+                content_type: "application/cloudevents+json".into(),
+                headers: vec![("ce-id".into(), "evt_1".into())],
+                body: body[..200].to_vec(),
+            },
+        };
+        let before = EventBefore {
+            route: record.route.clone(),
+            id: record.id.clone(),
+            kind: None,
+            received_ms: record.received_ms,
+            request_id: record.request_id.clone(),
+            client: record.client.clone(),
+            headers: record.headers.clone(),
+            body: record.body.clone(),
+            envelope: EnvelopeBefore {
+                content_type: record.envelope.content_type.clone(),
+                headers: record.envelope.headers.clone(),
+                body: record.envelope.body.clone(),
+            },
+        };
+        let mut old = vec![VERSION];
+        old.extend(postcard::to_stdvec(&before).unwrap());
+        let new = encode(&record);
+        assert_eq!(new, old);
+        assert_eq!(decode::<EventRecord>("event", &old).unwrap(), record);
+        for cut in 1..new.len() {
+            assert!(decode::<EventRecord>("event", &new[..cut]).is_err(), "cut at {cut}");
         }
     }
 
