@@ -73,7 +73,7 @@ pub struct EnvelopeRecord {
 /// `u8` (a length, then the bytes), so files written before either way read the same; writing them as
 /// a sequence costs a call per byte.
 mod byte_values {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use serde_bytes::{ByteBuf, Bytes};
 
     pub fn serialize<S: Serializer>(v: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
