@@ -25,6 +25,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -82,6 +83,8 @@ struct Inner {
     busy: Mutex<HashMap<String, usize>>,
     stop: CancellationToken,
     attempts: TaskTracker,
+    /// `server.access_log`: a line per delivered event too (failed attempts are always logged).
+    access_log: AtomicBool,
 }
 
 /// The workers, shared by the pipeline (which queues accepted events) and the admin API.
@@ -98,6 +101,7 @@ impl Deliveries {
         metrics: Arc<Metrics>,
         recent: Arc<crate::recent::Recent>,
         routes: Vec<Arc<Route>>,
+        access_log: bool,
     ) -> Result<Deliveries, crate::store::StoreError> {
         let queued = store.queued()?;
         let inner = Arc::new(Inner {
@@ -112,6 +116,7 @@ impl Deliveries {
             busy: Mutex::new(HashMap::new()),
             stop: CancellationToken::new(),
             attempts: TaskTracker::new(),
+            access_log: AtomicBool::new(access_log),
         });
         let deliveries = Deliveries { inner };
         let count = queued.len();
@@ -135,7 +140,8 @@ impl Deliveries {
     }
 
     /// Serves `routes` from now on: attempts use each route's current upstream and policy.
-    pub fn set_routes(&self, routes: Vec<Arc<Route>>) {
+    pub fn set_routes(&self, routes: Vec<Arc<Route>>, access_log: bool) {
+        self.inner.access_log.store(access_log, Ordering::Relaxed);
         self.inner.routes.store(Arc::new(by_name(routes)));
         self.inner.wake.notify_one();
     }
@@ -504,7 +510,9 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fres
     match next {
         Next::Delivered => {
             settle(inner, &route.name, seq);
-            tracing::info!(route = %route.name, event_id = %due.id, attempt = attempts + 1, status = %shown_status, "delivered");
+            if inner.access_log.load(Ordering::Relaxed) {
+                tracing::info!(route = %route.name, event_id = %due.id, attempt = attempts + 1, status = %shown_status, "delivered");
+            }
         }
         Next::Retry(d) => {
             requeue(inner, &route.name, seq, d);

@@ -297,6 +297,7 @@ impl Gateway {
                     metrics.clone(),
                     recent.clone(),
                     live.routes.iter().cloned().collect(),
+                    live.access_log,
                 )
                 .map_err(std::io::Error::other)?,
             )
@@ -351,7 +352,7 @@ impl Gateway {
         self.dedupe
             .configure(&capacities(live.routes.iter().map(|r| &**r)));
         if let Some(w) = &self.workers {
-            w.set_routes(live.routes.iter().cloned().collect());
+            w.set_routes(live.routes.iter().cloned().collect(), live.access_log);
         }
         self.live.store(Arc::new(live));
     }

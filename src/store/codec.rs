@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(new, old);
         assert_eq!(decode::<EventRecord>("event", &old).unwrap(), record);
         for cut in 1..new.len() {
-            assert!(decode::<EventRecord>("event", &new[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode::<EventRecord>("event", &new[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

@@ -422,6 +422,63 @@ fn an_admin_listener_reachable_from_other_hosts_needs_a_token() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The log lines whose message is exactly `message`, with their event ids.
+fn lines(proc: &Proc, message: &str) -> Vec<String> {
+    proc.logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l["message"] == message)
+        .map(|l| l["event_id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_off_silences_delivered_lines_of_queued_events_but_never_failed_attempts() {
+    let upstream = Upstream::start().await;
+    upstream.set(Behavior::Answer(404));
+    let queued = |log: bool| {
+        config(
+            &format!(
+                "{}delivery = \"queued\"\nretry_schedule = [\"200ms\"]\n",
+                route("a", &upstream)
+            ),
+            &format!("access_log = {log}"),
+        )
+        .replace("kind = \"memory\"", "path = \"$DIR/data\"")
+    };
+    let mut proc = Proc::start("quiet", &queued(false));
+    let (h, b) = signed("evt_quiet_1", 0);
+    assert_eq!(post(&proc.url("/webhooks/a"), &h, b).await.status, 200);
+    proc.wait_for_log("delivery failed; retrying", Duration::from_secs(20));
+    upstream.set(Behavior::Answer(200));
+    until(
+        Duration::from_secs(20),
+        || upstream.count() >= 2,
+        || format!("the upstream has {} of 2", upstream.count()),
+    )
+    .await;
+    // Draining waits for the attempt under way, so its line, if any, comes before "stopped".
+    proc.signal("TERM");
+    assert!(proc.wait(Duration::from_secs(20)).success());
+    proc.wait_for_log("stopped", Duration::from_secs(5));
+    assert_eq!(lines(&proc, "delivery failed; retrying"), ["evt_quiet_1"]);
+    assert!(lines(&proc, "delivered").is_empty(), "{:?}", proc.logs);
+
+    // The same store with the access log on: the delivered event gets its line.
+    std::fs::write(
+        &proc.config,
+        queued(true).replace("$DIR", &proc.dir.display().to_string()),
+    )
+    .unwrap();
+    let proc = proc.restart();
+    let (h, b) = signed("evt_quiet_2", 0);
+    assert_eq!(post(&proc.url("/webhooks/a"), &h, b).await.status, 200);
+    let line = proc.wait_for_log("delivered", Duration::from_secs(20));
+    assert_eq!(line["event_id"], "evt_quiet_2");
+    assert_eq!(line["attempt"], 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_written_wrongly_appears_in_no_answer_and_no_log_line() {
     const LITERAL: &str = "literal-secret-c0ffee-4242";
