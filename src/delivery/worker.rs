@@ -2,12 +2,15 @@
 //!
 //! Each route has a queue of its stored events by due time, kept in memory (filled from the store at
 //! start, then by every accept and replay) and one dispatcher task that starts attempts as they fall
-//! due, up to the route's `delivery_concurrency` at once. An attempt reads the event from the store
-//! (a first attempt takes it from memory when the pipeline handed it over with the accept: up to
-//! `FRESH_PER_ROUTE` per route, so that a queue growing under overload does not grow memory), forwards its envelope to the route's upstream as configured now, and records the outcome in the
-//! store before the event is scheduled again or left: delivered, retried later by the route's
-//! policy, or dead-lettered. A circuit breaker per upstream holds attempts back while the upstream
-//! keeps failing.
+//! due, up to the route's `delivery_concurrency` at the upstream at once. An attempt reads the event
+//! from the store (a first attempt takes it from memory when the pipeline handed it over with the
+//! accept: up to `FRESH_PER_ROUTE` per route, so that a queue growing under overload does not grow
+//! memory), forwards its envelope to the route's upstream as configured now, gives its place back
+//! once the upstream has answered, and records the outcome in the store before the event is
+//! scheduled again or left: delivered, retried later by the route's policy, or dead-lettered.
+//! Recording waits for a commit (an fsync), which would otherwise hold a place for longer than most
+//! upstreams take to answer; at most `RECORDING_PER_PLACE` outcomes per place wait to be recorded.
+//! A circuit breaker per upstream holds attempts back while the upstream keeps failing.
 //!
 //! An attempt that was under way when the process died was not recorded, so its event is still
 //! queued in the store and is attempted again at the next start: delivery to the upstream is
@@ -38,6 +41,11 @@ const STORE_RETRY: Duration = Duration::from_secs(2);
 /// Just-accepted events per route whose first attempt is sent from memory rather than read back.
 const FRESH_PER_ROUTE: usize = 1024;
 
+/// Attempts of a route under way, those recording their outcome included, per place of its
+/// `delivery_concurrency`: so that a store slower than the upstream bounds the events held in
+/// memory waiting for it.
+const RECORDING_PER_PLACE: usize = 4;
+
 /// What an attempt needs of its event: handed over by the pipeline with a just-stored event (the
 /// same as the store would give back), read from the store otherwise.
 pub struct Fresh {
@@ -63,8 +71,10 @@ struct Queue {
     due: BinaryHeap<Reverse<(u64, Seq)>>,
     /// Events queued or being attempted, so that a replay does not queue one twice.
     known: HashSet<Seq>,
-    /// Events being attempted now.
+    /// Events being attempted now (their request at the upstream, or their outcome being recorded).
     running: HashSet<Seq>,
+    /// Attempts holding a place of the route's `delivery_concurrency`: up to the upstream's answer.
+    sending: usize,
     /// Just-accepted events not attempted yet, as the pipeline stored them.
     fresh: HashMap<Seq, Fresh>,
 }
@@ -273,6 +283,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
     let now_ms = now_ms();
     let mut next: Option<Instant> = None;
     let mut soonest = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+    let mut starts = Vec::new();
     let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
     for (name, q) in queues.iter_mut() {
         // A route that is no longer configured keeps its events until it is again.
@@ -280,7 +291,8 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
             continue;
         };
         let key = upstream_key(route);
-        while q.running.len() < route.policy.concurrency {
+        let places = route.policy.concurrency;
+        while q.sending < places && q.running.len() < places * RECORDING_PER_PLACE {
             let Some(&Reverse((at, seq))) = q.due.peek() else {
                 break;
             };
@@ -295,23 +307,74 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
             q.due.pop();
             q.running.insert(seq);
             let fresh = q.fresh.remove(&seq);
-            *inner
-                .busy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_default() += 1;
-            let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
-            inner.attempts.spawn(async move {
-                attempt(&inner2, &route, seq, fresh, Lease::default()).await;
-                finish(&inner2, &route.name, &key, seq);
-            });
+            let place = Place::take(inner, q, &key, name.clone());
+            starts.push((route.clone(), seq, fresh, place));
         }
+    }
+    // Spawned once the queues are unlocked: a place that a failed spawn drops locks them.
+    drop(queues);
+    for (route, seq, fresh, place) in starts {
+        let inner2 = inner.clone();
+        inner.attempts.spawn(async move {
+            attempt(&inner2, &route, seq, fresh, Lease::default(), place).await;
+            finish(&inner2, &route.name, seq);
+        });
     }
     next
 }
 
-fn finish(inner: &Inner, route: &str, key: &str, seq: Seq) {
+/// An attempt's place among its route's `delivery_concurrency` and its upstream's attempts under way
+/// (which the breaker counts): taken when the attempt starts, given back when it is dropped, once
+/// the upstream has answered or the attempt ended without a request.
+struct Place {
+    inner: Arc<Inner>,
+    route: Arc<str>,
+    key: String,
+}
+
+impl Place {
+    /// Takes a place in `q`, the route's queue (whose lock the caller holds).
+    fn take(inner: &Arc<Inner>, q: &mut Queue, key: &str, route: Arc<str>) -> Place {
+        q.sending += 1;
+        *inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default() += 1;
+        Place {
+            inner: inner.clone(),
+            route,
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        if let Some(q) = inner
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.route)
+        {
+            q.sending -= 1;
+        }
+        if let Some(n) = inner
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.key)
+        {
+            *n -= 1;
+        }
+        inner.wake.notify_one();
+    }
+}
+
+/// Ends an attempt whose outcome is recorded (or could not be): its event may be queued again.
+fn finish(inner: &Inner, route: &str, seq: Seq) {
     if let Some(q) = inner
         .queues
         .lock()
@@ -319,14 +382,6 @@ fn finish(inner: &Inner, route: &str, key: &str, seq: Seq) {
         .get_mut(route)
     {
         q.running.remove(&seq);
-    }
-    if let Some(n) = inner
-        .busy
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_mut(key)
-    {
-        *n -= 1;
     }
     inner.wake.notify_one();
 }
@@ -400,7 +455,14 @@ async fn read(inner: &Inner, route: &Route, seq: Seq) -> Option<(Fresh, u32)> {
 
 /// One attempt of event `seq`: the first one of a just-accepted event from `fresh`, others read from
 /// the store.
-async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fresh>, lease: Lease) {
+async fn attempt(
+    inner: &Inner,
+    route: &Arc<Route>,
+    seq: Seq,
+    fresh: Option<Fresh>,
+    lease: Lease,
+    place: Place,
+) {
     let (due, attempts) = match fresh {
         Some(f) => (f, 0),
         None => match read(inner, route, seq).await {
@@ -445,6 +507,9 @@ async fn attempt(inner: &Inner, route: &Arc<Route>, seq: Seq, fresh: Option<Fres
             tracing::warn!(route = %route.name, "the upstream keeps failing: its deliveries pause, then one probe tests it");
         }
     }
+    // The upstream has answered and the breaker has heard of it: the next attempt may go while this
+    // one's outcome is recorded.
+    drop(place);
     let age = Duration::from_millis(at_ms.saturating_sub(due.received_ms));
     let jitter = fastrand::f64() * 2.0 - 1.0;
     let next = route
@@ -570,13 +635,16 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
             return;
         };
         let key = upstream_key(&route);
-        let running = inner
+        let (sending, running) = inner
             .queues
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&name)
-            .map_or(0, |q| q.running.len());
-        let free = route.policy.concurrency.saturating_sub(running);
+            .map_or((0, 0), |q| (q.sending, q.running.len()));
+        let places = route.policy.concurrency;
+        let free = places
+            .saturating_sub(sending)
+            .min((places * RECORDING_PER_PLACE).saturating_sub(running));
         let gate = gate(&inner, &key, Instant::now());
         if free == 0 || matches!(gate, Gate::Wait(_)) {
             let until = match gate {
@@ -639,23 +707,18 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
             leased.truncate(1);
         }
         for (seq, lease) in leased {
-            {
+            let place = {
                 let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
                 let q = queues.entry(name.clone()).or_default();
                 if !q.running.insert(seq) {
                     continue;
                 }
-            }
-            *inner
-                .busy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_default() += 1;
-            let (inner2, route, key) = (inner.clone(), route.clone(), key.clone());
+                Place::take(&inner, q, &key, name.clone())
+            };
+            let (inner2, route) = (inner.clone(), route.clone());
             inner.attempts.spawn(async move {
-                attempt(&inner2, &route, seq, None, lease).await;
-                finish(&inner2, &route.name, &key, seq);
+                attempt(&inner2, &route, seq, None, lease, place).await;
+                finish(&inner2, &route.name, seq);
             });
         }
     }
