@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fn check<T>(what: &'static str, data: &[u8])
 where
-    T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + std::fmt::Debug,
+    T: codec::Record + PartialEq + std::fmt::Debug,
 {
     if let Ok(record) = codec::decode::<T>(what, data) {
         let again = codec::encode(&record);
