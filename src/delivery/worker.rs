@@ -248,13 +248,10 @@ fn gate(inner: &Inner, key: &str, now: Instant) -> Gate {
         .get(key)
         .copied()
         .unwrap_or(0);
-    inner
-        .breakers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(key.to_string())
-        .or_default()
-        .gate(now, busy)
+    // An upstream that never failed has no breaker yet: a closed one lets every attempt go.
+    (inner.breakers.lock().unwrap_or_else(|p| p.into_inner()))
+        .get_mut(key)
+        .map_or(Gate::Go, |b| b.gate(now, busy))
 }
 
 /// Starts every attempt that is due and allowed, then sleeps until the next one is due or something
@@ -317,7 +314,7 @@ fn start_due(inner: &Arc<Inner>) -> Option<Instant> {
         let inner2 = inner.clone();
         inner.attempts.spawn(async move {
             attempt(&inner2, &route, seq, fresh, Lease::default(), place).await;
-            finish(&inner2, &route.name, seq);
+            finish(&inner2, &route, seq);
         });
     }
     next
@@ -336,12 +333,14 @@ impl Place {
     /// Takes a place in `q`, the route's queue (whose lock the caller holds).
     fn take(inner: &Arc<Inner>, q: &mut Queue, key: &str, route: Arc<str>) -> Place {
         q.sending += 1;
-        *inner
-            .busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_string())
-            .or_default() += 1;
+        let mut busy = inner.busy.lock().unwrap_or_else(|p| p.into_inner());
+        match busy.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                busy.insert(key.to_string(), 1);
+            }
+        }
+        drop(busy);
         Place {
             inner: inner.clone(),
             route,
@@ -373,17 +372,20 @@ impl Drop for Place {
     }
 }
 
-/// Ends an attempt whose outcome is recorded (or could not be): its event may be queued again.
-fn finish(inner: &Inner, route: &str, seq: Seq) {
-    if let Some(q) = inner
-        .queues
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_mut(route)
-    {
-        q.running.remove(&seq);
+/// Ends an attempt whose outcome is recorded (or could not be): its event may be queued again. The
+/// dispatcher already heard of the place given back, and of a retry when it was queued; it is woken
+/// here only if the route had as many attempts under way as it may.
+fn finish(inner: &Inner, route: &Route, seq: Seq) {
+    let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(q) = queues.get_mut(&route.name) else {
+        return;
+    };
+    let full = q.running.len() >= route.policy.concurrency * RECORDING_PER_PLACE;
+    q.running.remove(&seq);
+    drop(queues);
+    if full {
+        inner.wake.notify_one();
     }
-    inner.wake.notify_one();
 }
 
 /// Puts an event back in its route's queue, due after `delay`.
@@ -397,6 +399,9 @@ fn requeue(inner: &Inner, route: &str, seq: Seq, delay: Duration) {
     if let Some(q) = queues.get_mut(route) {
         q.due.push(Reverse((at, seq)));
     }
+    drop(queues);
+    // The dispatcher may be asleep until a later event falls due, or for good.
+    inner.wake.notify_one();
 }
 
 /// Forgets an event that needs no more attempts.
@@ -497,10 +502,12 @@ async fn attempt(
     // A 4xx means the upstream is there and answering: only 5xx, 429 and failures count against it.
     let healthy =
         matches!(result, policy::Result::Status(s) if !s.is_server_error() && s.as_u16() != 429);
-    let key = upstream_key(route);
     {
         let mut breakers = inner.breakers.lock().unwrap_or_else(|p| p.into_inner());
-        let b = breakers.entry(key.clone()).or_default();
+        let b = match breakers.get_mut(&place.key) {
+            Some(b) => b,
+            None => breakers.entry(place.key.clone()).or_default(),
+        };
         if healthy {
             b.success();
         } else if b.failure(Instant::now()) {
@@ -718,7 +725,7 @@ async fn read_route(inner: Arc<Inner>, redis: crate::store::redis::Redis, name: 
             let (inner2, route) = (inner.clone(), route.clone());
             inner.attempts.spawn(async move {
                 attempt(&inner2, &route, seq, None, lease, place).await;
-                finish(&inner2, &route.name, seq);
+                finish(&inner2, &route, seq);
             });
         }
     }
