@@ -1,14 +1,11 @@
 //! The records the store keeps, and how they are written to disk: postcard (a compact, stable serde
-//! format), behind a one-byte format version so that a later layout can still read old files.
+//! format), behind a one-byte layout version per record kind, so that a later layout can still read
+//! old files and a change to one kind leaves the others readable by earlier builds.
 //!
 //! Decoding never trusts the bytes: a record that does not decode is an error naming the table, never
 //! a panic (the `store_record` fuzz target feeds it arbitrary bytes).
 
 use serde::{Deserialize, Serialize};
-
-/// The layout written by this version. Version 2 changed only the event record (its envelope no
-/// longer repeats the vendor's body: see `StoredEvent`); every other record reads the same in both.
-pub const VERSION: u8 = 2;
 
 /// Why stored bytes could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,11 +15,16 @@ pub struct DecodeError {
     pub why: String,
 }
 
-/// A record kind the store keeps.
+/// A record kind the store keeps, each with a layout version of its own, so that a change to one
+/// kind leaves the others readable by earlier builds.
 pub trait Record: Serialize + serde::de::DeserializeOwned {
-    /// Reads the layout of format version 1 (the same as now unless the kind says otherwise).
-    fn decode_v1(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(bytes)
+    /// The layout this build writes.
+    const VERSION: u8 = 1;
+
+    /// Reads an earlier layout of the kind, if `version` is one.
+    fn decode_earlier(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        let _ = (version, bytes);
+        None
     }
 }
 
@@ -31,7 +33,7 @@ impl Record for Attempt {}
 
 pub fn encode<T: Record>(value: &T) -> Vec<u8> {
     // Serializing these plain structs into a Vec cannot fail.
-    postcard::to_extend(value, vec![VERSION]).unwrap_or_else(|_| vec![VERSION])
+    postcard::to_extend(value, vec![T::VERSION]).unwrap_or_else(|_| vec![T::VERSION])
 }
 
 pub fn decode<T: Record>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeError> {
@@ -39,16 +41,23 @@ pub fn decode<T: Record>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeEr
         what,
         why: e.to_string(),
     };
-    match bytes.split_first() {
-        Some((&VERSION, rest)) => postcard::from_bytes(rest).map_err(failed),
-        Some((1, rest)) => T::decode_v1(rest).map_err(failed),
-        Some((v, _)) => Err(DecodeError {
-            what,
-            why: format!("format version {v}, this build reads {VERSION} and 1"),
-        }),
-        None => Err(DecodeError {
+    let Some((&version, rest)) = bytes.split_first() else {
+        return Err(DecodeError {
             what,
             why: "empty".to_string(),
+        });
+    };
+    if version == T::VERSION {
+        return postcard::from_bytes(rest).map_err(failed);
+    }
+    match T::decode_earlier(version, rest) {
+        Some(read) => read.map_err(failed),
+        None => Err(DecodeError {
+            what,
+            why: format!(
+                "format version {version}, which this build does not read (it writes {})",
+                T::VERSION
+            ),
         }),
     }
 }
@@ -85,8 +94,18 @@ struct EventV1 {
     envelope: EnvelopeRecord,
 }
 
+/// Version 2 writes the envelope's body as `EnvelopeBody` (not repeating the vendor's body) and reads
+/// version 1.
 impl Record for EventRecord {
-    fn decode_v1(bytes: &[u8]) -> Result<Self, postcard::Error> {
+    const VERSION: u8 = 2;
+
+    fn decode_earlier(version: u8, bytes: &[u8]) -> Option<Result<Self, postcard::Error>> {
+        (version == 1).then(|| Self::from_v1(bytes))
+    }
+}
+
+impl EventRecord {
+    fn from_v1(bytes: &[u8]) -> Result<Self, postcard::Error> {
         let e: EventV1 = postcard::from_bytes(bytes)?;
         Ok(EventRecord {
             route: e.route,
@@ -503,7 +522,7 @@ mod tests {
             let r = record(&body, envelope);
             let new = encode(&r);
             let old = v1(&r);
-            assert_eq!(new[0], VERSION);
+            assert_eq!(new[0], 2);
             let saved = old.len() as i64 - new.len() as i64;
             if spliced {
                 assert!(saved >= body.trim_ascii().len() as i64 - 8, "{saved}");
@@ -552,6 +571,8 @@ mod tests {
     fn records_round_trip_and_damaged_bytes_are_errors() {
         let s = summary();
         let bytes = encode(&s);
+        // Summaries kept the layout of version 1, so that builds before events' version 2 read them.
+        assert_eq!(bytes[0], 1);
         assert_eq!(decode::<Summary>("summary", &bytes).unwrap(), s);
         assert!(decode::<Summary>("summary", &[]).is_err());
         assert!(
