@@ -81,6 +81,14 @@ pub struct EventRecord {
 /// body (spliced into the CloudEvents document, or as it is in raw mode).
 #[derive(Deserialize)]
 struct EventV1 {
+    head: Head,
+    envelope: EnvelopeRecord,
+}
+
+/// The fields both layouts begin with, as read back. postcard writes a nested struct as its fields
+/// one after another, so reading them as one struct reads the same bytes.
+#[derive(Deserialize)]
+struct Head {
     route: String,
     id: String,
     kind: Option<String>,
@@ -91,7 +99,22 @@ struct EventV1 {
     headers: Vec<(String, Vec<u8>)>,
     #[serde(with = "serde_bytes")]
     body: Vec<u8>,
-    envelope: EnvelopeRecord,
+}
+
+impl Head {
+    fn with(self, envelope: EnvelopeRecord) -> EventRecord {
+        EventRecord {
+            route: self.route,
+            id: self.id,
+            kind: self.kind,
+            received_ms: self.received_ms,
+            request_id: self.request_id,
+            client: self.client,
+            headers: self.headers,
+            body: self.body,
+            envelope,
+        }
+    }
 }
 
 /// Version 2 writes the envelope's body as `EnvelopeBody` (not repeating the vendor's body) and reads
@@ -107,17 +130,7 @@ impl Record for EventRecord {
 impl EventRecord {
     fn from_v1(bytes: &[u8]) -> Result<Self, postcard::Error> {
         let e: EventV1 = postcard::from_bytes(bytes)?;
-        Ok(EventRecord {
-            route: e.route,
-            id: e.id,
-            kind: e.kind,
-            received_ms: e.received_ms,
-            request_id: e.request_id,
-            client: e.client,
-            headers: e.headers,
-            body: e.body,
-            envelope: e.envelope,
-        })
+        Ok(e.head.with(e.envelope))
     }
 }
 
@@ -186,16 +199,7 @@ struct StoredEvent<'a> {
 /// `StoredEvent` as read back.
 #[derive(Deserialize)]
 struct ReadEvent {
-    route: String,
-    id: String,
-    kind: Option<String>,
-    received_ms: u64,
-    request_id: String,
-    client: String,
-    #[serde(with = "byte_values")]
-    headers: Vec<(String, Vec<u8>)>,
-    #[serde(with = "serde_bytes")]
-    body: Vec<u8>,
+    head: Head,
     content_type: String,
     envelope_headers: Vec<(String, String)>,
     envelope_body: EnvelopeBody<serde_bytes::ByteBuf>,
@@ -241,8 +245,7 @@ impl<'de> Deserialize<'de> for EventRecord {
                 to,
                 after,
             } => {
-                let copied = e
-                    .body
+                let copied = (e.head.body)
                     .get(from as usize..to as usize)
                     .ok_or_else(|| serde::de::Error::custom("envelope splice out of the body"))?;
                 let mut b = Vec::with_capacity(before.len() + copied.len() + after.len());
@@ -252,21 +255,11 @@ impl<'de> Deserialize<'de> for EventRecord {
                 b
             }
         };
-        Ok(EventRecord {
-            route: e.route,
-            id: e.id,
-            kind: e.kind,
-            received_ms: e.received_ms,
-            request_id: e.request_id,
-            client: e.client,
-            headers: e.headers,
-            body: e.body,
-            envelope: EnvelopeRecord {
-                content_type: e.content_type,
-                headers: e.envelope_headers,
-                body,
-            },
-        })
+        Ok(e.head.with(EnvelopeRecord {
+            content_type: e.content_type,
+            headers: e.envelope_headers,
+            body,
+        }))
     }
 }
 
