@@ -115,12 +115,23 @@ def stamp():
     TS = now
 
 
+# Whether event ids are scattered over the key space as random vendor ids are (--scattered-ids): delivery
+# i's id ends in (i * 2654435761) mod 2^32 (a bijection, so ids stay distinct) instead of i, so that the
+# store's id index takes each insert on a random page rather than next to the last one. wrk.lua computes
+# the same.
+SCATTER = False
+
+
+def id_number(i):
+    return (i * 2654435761) % 2**32 if SCATTER else i
+
+
 def corpus(path, prefix, count):
     """One signature per line for deliveries prefix+1 .. prefix+count, as wrk.lua builds them."""
     key = SECRET.encode()
     with open(path, "w") as f:
         for i in range(1, count + 1):
-            body = BODY_HEAD + prefix + str(i) + BODY_TAIL
+            body = BODY_HEAD + prefix + str(id_number(i)) + BODY_TAIL
             f.write(hmac.new(key, f"{TS}.{body}".encode(), hashlib.sha256).hexdigest() + "\n")
 
 
@@ -128,6 +139,7 @@ def run_wrk(port, path, corpus_file, prefix, duration, connections, bad=False):
     if not bad:
         return run_wrk_many([port], path, [(corpus_file, prefix)], duration, connections)
     env = dict(os.environ, CORPUS=str(corpus_file), PREFIX=prefix, TS=TS, BAD="1" if bad else "0",
+               SCATTER="1" if SCATTER else "0",
                TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL)
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
            "-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{port}"]
@@ -143,7 +155,8 @@ def run_wrk(port, path, corpus_file, prefix, duration, connections, bad=False):
 def run_wrk_many(ports, path, corpora, duration, connections):
     """wrk against several replicas at once, the connections shared among them; requests and errors are
     summed, latency percentiles are the worst replica's."""
-    env = dict(os.environ, TS=TS, BAD="0", TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL)
+    env = dict(os.environ, TS=TS, BAD="0", TARGET_PATH=path, BODY_HEAD=BODY_HEAD, BODY_TAIL=BODY_TAIL,
+               SCATTER="1" if SCATTER else "0")
     procs = []
     for port, (cfile, prefix) in zip(ports, corpora):
         cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections // len(ports)}", f"-d{duration}s",
@@ -249,7 +262,12 @@ def main():
     ap.add_argument("--baseline", type=Path, metavar="BIN",
                     help="also run this hookgate binary (another build, e.g. of the previous commit) beside each "
                          "hookgate target, as NAME@baseline configured the same, to measure a change in one run")
+    ap.add_argument("--scattered-ids", action="store_true",
+                    help="event ids spread over the key space as random vendor ids are, instead of consecutive "
+                         "numbers (which the store's id index appends nearly in order)")
     args = ap.parse_args()
+    global SCATTER
+    SCATTER = args.scattered_ids
     for tool in ["wrk", "taskset"]:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")
