@@ -54,6 +54,18 @@ struct Figures {
     lookup_us: f64,
 }
 
+impl Figures {
+    /// `events` written in `commits` over `elapsed`, using `used` CPU time.
+    fn of(events: u64, commits: u64, elapsed: Duration, used: Duration, lookup_us: f64) -> Figures {
+        Figures {
+            events_per_s: events as f64 / elapsed.as_secs_f64(),
+            commits_per_s: commits as f64 / elapsed.as_secs_f64(),
+            cpu_per_event_us: used.as_secs_f64() * 1e6 / events as f64,
+            lookup_us,
+        }
+    }
+}
+
 fn redb_run(dir: &std::path::Path, events: u64, batch: u64) -> Figures {
     use redb::{Database, ReadableDatabase, TableDefinition};
     const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -91,12 +103,13 @@ fn redb_run(dir: &std::path::Path, events: u64, batch: u64) -> Figures {
         assert!(dd.get(&key(n * 7 % events)).unwrap().is_some());
     }
     let lookup = started.elapsed();
-    Figures {
-        events_per_s: events as f64 / elapsed.as_secs_f64(),
-        commits_per_s: commits as f64 / elapsed.as_secs_f64(),
-        cpu_per_event_us: used.as_secs_f64() * 1e6 / events as f64,
-        lookup_us: lookup.as_secs_f64() * 1e6 / lookups as f64,
-    }
+    Figures::of(
+        events,
+        commits,
+        elapsed,
+        used,
+        lookup.as_secs_f64() * 1e6 / lookups as f64,
+    )
 }
 
 fn sqlite_run(dir: &std::path::Path, events: u64, batch: u64) -> Figures {
@@ -150,12 +163,13 @@ fn sqlite_run(dir: &std::path::Path, events: u64, batch: u64) -> Figures {
         assert!(found > 0);
     }
     let lookup = started.elapsed();
-    Figures {
-        events_per_s: events as f64 / elapsed.as_secs_f64(),
-        commits_per_s: commits as f64 / elapsed.as_secs_f64(),
-        cpu_per_event_us: used.as_secs_f64() * 1e6 / events as f64,
-        lookup_us: lookup.as_secs_f64() * 1e6 / lookups as f64,
-    }
+    Figures::of(
+        events,
+        commits,
+        elapsed,
+        used,
+        lookup.as_secs_f64() * 1e6 / lookups as f64,
+    )
 }
 
 /// Sizes of what hookgate writes for the load benchmark's event (964-byte body, store format 2).
@@ -327,12 +341,7 @@ fn redb_queued(dir: &std::path::Path, events: u64, batch: u64, part: Part) -> Fi
         i += batch;
     }
     let (elapsed, used) = (started.elapsed(), cpu() - cpu0);
-    Figures {
-        events_per_s: events as f64 / elapsed.as_secs_f64(),
-        commits_per_s: commits as f64 / elapsed.as_secs_f64(),
-        cpu_per_event_us: used.as_secs_f64() * 1e6 / events as f64,
-        lookup_us: 0.0,
-    }
+    Figures::of(events, commits, elapsed, used, 0.0)
 }
 
 /// The same writes in SQLite (WAL, `synchronous=FULL`), table for table; the dedupe key goes straight
@@ -423,12 +432,7 @@ fn sqlite_queued(dir: &std::path::Path, events: u64, batch: u64) -> Figures {
         i += batch;
     }
     let (elapsed, used) = (started.elapsed(), cpu() - cpu0);
-    Figures {
-        events_per_s: events as f64 / elapsed.as_secs_f64(),
-        commits_per_s: commits as f64 / elapsed.as_secs_f64(),
-        cpu_per_event_us: used.as_secs_f64() * 1e6 / events as f64,
-        lookup_us: 0.0,
-    }
+    Figures::of(events, commits, elapsed, used, 0.0)
 }
 
 /// Each configuration in turn, `ROUNDS` times over, so that the machine's slow moments fall on all
