@@ -18,6 +18,12 @@
 //! holds `FOLD_AT` keys, the writer folds it into `dedupe` in key order, `FOLD_CHUNK` keys per
 //! commit, so that each page of `dedupe` is written once per fold instead of once per key. A
 //! lookup asks the index, then `dedupe`; the index is rebuilt from the journal at start.
+//!
+//! The index from (route, event id) to an event, for the admin API's lookup by vendor id, rides on
+//! the same journal: an event's id key carries its seq in its journal row, and the fold moves it
+//! into `event_keys` in key order beside `dedupe`. A table keyed by the vendor's id itself (`ids`,
+//! which builds before 2026-12-06 wrote) took a random insert per event, a leaf page of its own in
+//! every commit; realistic ids cost queued mode a fifth of its throughput that way.
 
 use super::codec::{self, Attempt, EventRecord, Outcome, State, Summary};
 use super::{Filter, Listed, NewEvent, Seq, StoreError, StoreStats};
@@ -41,7 +47,8 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const SUMMARIES: TableDefinition<u64, &[u8]> = TableDefinition::new("summaries");
 /// (seq, attempt number) → the attempt.
 const ATTEMPTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("attempts");
-/// (route, event id) → seq.
+/// (route, event id) → seq, as builds before 2026-12-06 wrote it: still read by `find` for their
+/// events, and emptied by the sweep as they go.
 const IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("ids");
 /// (route, seq) for listing one route's events newest first.
 const BY_ROUTE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_route");
@@ -53,12 +60,17 @@ const DUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("due");
 const RETENTION: TableDefinition<(u64, u64), ()> = TableDefinition::new("retention");
 /// dedupe key → when it is forgotten.
 const DEDUPE: TableDefinition<&[u8; 16], u64> = TableDefinition::new("dedupe");
-/// journal number → dedupe key and when it is forgotten (24 bytes): keys remembered since the last
-/// fold, appended in order; the in-memory `Fresh` index holds the same.
+/// journal number → dedupe key, when it is forgotten, and the seq of the event whose id key it is
+/// (32 bytes; 0 for other keys; rows of earlier builds have 24 bytes and no seq, and earlier builds
+/// read the first 24 of these): keys remembered since the last fold, appended in order; the
+/// in-memory `Fresh` index holds the same.
 const FRESH: TableDefinition<u64, &[u8]> = TableDefinition::new("dedupe_fresh");
 /// (when forgotten, dedupe key), for dropping expired keys of `dedupe` without looking them up: a
 /// journaled key gets its entry when its journal row is removed, after the fold.
 const DEDUPE_EXPIRY: TableDefinition<(u64, &[u8; 16]), ()> = TableDefinition::new("dedupe_expiry");
+/// id key (`EventKey::new(route, id)`) → the seq of the latest event with that id: written by the
+/// fold (or at once by a commit that does not journal), removed by the sweep with its event.
+const EVENT_KEYS: TableDefinition<&[u8; 16], u64> = TableDefinition::new("event_keys");
 /// Counters that outlive the process ("next_seq").
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -88,17 +100,28 @@ const JOURNAL_FROM: usize = 4;
 /// table and holds the writer briefly.
 const FOLD_CHUNK: usize = 1024;
 
-/// The keys remembered since the last fold: key → (forgotten at, journal number). A key's bytes are
-/// already a keyed hash (`EventKey`), so they are the bucket hash as they are (`KeyBits`).
+/// The keys remembered since the last fold, by key. A key's bytes are already a keyed hash
+/// (`EventKey`), so they are the bucket hash as they are (`KeyBits`).
 type Fresh = Arc<
     std::sync::RwLock<
         std::collections::HashMap<
             [u8; 16],
-            (u64, u64),
+            Journaled,
             std::hash::BuildHasherDefault<crate::replay::KeyBits>,
         >,
     >,
 >;
+
+/// A key's journal row, as the index holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Journaled {
+    /// When the key is forgotten.
+    until: u64,
+    /// The row's journal number.
+    n: u64,
+    /// The event whose id key it is, or 0 (seqs start at 1).
+    seq: Seq,
+}
 
 /// The `dedupe` table as of the last commit, opened by the writer for `seen()`: a lookup then
 /// costs the B-tree's descent only, not a read transaction and the table's opening each. It is
@@ -108,18 +131,25 @@ type Fresh = Arc<
 /// `None` while the file is being reopened.
 type Snapshot = Arc<arc_swap::ArcSwapOption<redb::ReadOnlyTable<&'static [u8; 16], u64>>>;
 
-/// A journal row: the key, then when it is forgotten.
-fn fresh_row(key: &[u8; 16], until: u64) -> [u8; 24] {
-    let mut row = [0u8; 24];
+/// A journal row: the key, when it is forgotten, and the seq of the event whose id key it is.
+fn fresh_row(key: &[u8; 16], until: u64, seq: Seq) -> [u8; 32] {
+    let mut row = [0u8; 32];
     row[..16].copy_from_slice(key);
-    row[16..].copy_from_slice(&until.to_be_bytes());
+    row[16..24].copy_from_slice(&until.to_be_bytes());
+    row[24..].copy_from_slice(&seq.to_be_bytes());
     row
 }
 
-fn read_fresh_row(row: &[u8]) -> Option<([u8; 16], u64)> {
+/// A journal row's key, time and seq; a row of 24 bytes (earlier builds) has no seq (0).
+fn read_fresh_row(row: &[u8]) -> Option<([u8; 16], u64, Seq)> {
     let key: [u8; 16] = row.get(..16)?.try_into().ok()?;
     let until = u64::from_be_bytes(row.get(16..24)?.try_into().ok()?);
-    Some((key, until))
+    let seq = match row.get(24..32) {
+        Some(b) => u64::from_be_bytes(b.try_into().ok()?),
+        None if row.len() == 24 => 0,
+        None => return None,
+    };
+    Some((key, until, seq))
 }
 
 /// How long delivered and dead events are kept, and how large the store may grow.
@@ -462,11 +492,10 @@ impl Embedded {
         let now = now_ms();
         {
             let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
-            if keys.iter().any(|k| {
-                fresh
-                    .get(&k.to_bytes())
-                    .is_some_and(|&(until, _)| until > now)
-            }) {
+            if keys
+                .iter()
+                .any(|k| fresh.get(&k.to_bytes()).is_some_and(|j| j.until > now))
+            {
                 return Ok(true);
             }
         }
@@ -512,11 +541,40 @@ impl Embedded {
         Ok(out)
     }
 
-    /// The stored event of `route` with vendor id `id`.
+    /// The stored event of `route` with vendor id `id` (the latest, if the id came again after its
+    /// dedupe key was forgotten): its id key's seq in the journal's index, in `event_keys`, or in
+    /// the `ids` of earlier builds, whichever is latest and still names a stored event of that id.
     pub async fn find(&self, route: &str, id: &str) -> Result<Option<Seq>, StoreError> {
+        let key = EventKey::new(route, id).to_bytes();
+        // The index first, then a transaction opened after: a fold takes a key out of the index
+        // only once the commit putting it into `event_keys` is done, so one of the two has it.
+        let journaled = {
+            let fresh = self.fresh.read().unwrap_or_else(|p| p.into_inner());
+            fresh.get(&key).map(|j| j.seq).filter(|&s| s != 0)
+        };
         let txn = self.read()?;
-        let table = txn.open_table(IDS).map_err(storage)?;
-        Ok(table.get((route, id)).map_err(storage)?.map(|v| v.value()))
+        let folded = txn
+            .open_table(EVENT_KEYS)
+            .map_err(storage)?
+            .get(&key)
+            .map_err(storage)?
+            .map(|v| v.value());
+        let earlier = txn
+            .open_table(IDS)
+            .map_err(storage)?
+            .get((route, id))
+            .map_err(storage)?
+            .map(|v| v.value());
+        let mut candidates: Vec<Seq> = [journaled, folded, earlier].into_iter().flatten().collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.dedup();
+        for seq in candidates {
+            // The seq's event may be gone (swept), and a key names its id only up to its hash.
+            if read_summary(&txn, seq)?.is_some_and(|s| s.route == route && s.id == id) {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     /// Every queued event, with its route and when it is due (read at start to schedule them).
@@ -653,6 +711,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<u64, redb::Error> {
     txn.open_table(DEDUPE)?;
     txn.open_table(DEDUPE_EXPIRY)?;
     txn.open_table(FRESH)?;
+    txn.open_table(EVENT_KEYS)?;
     let meta = txn.open_table(META)?;
     Ok(meta.get("next_seq")?.map_or(1, |v| v.value()))
 }
@@ -667,11 +726,11 @@ fn read_fresh(db: &Database) -> Result<(Fresh, u64), StoreError> {
     for row in table.iter().map_err(storage)? {
         let (n, v) = row.map_err(storage)?;
         let n = n.value();
-        let (key, until) = read_fresh_row(v.value())
+        let (key, until, seq) = read_fresh_row(v.value())
             .ok_or_else(|| StoreError::Open(format!("a dedupe journal row ({n}) is damaged; it is left as it is: move the data directory aside to start with an empty store, or restore it from a backup")))?;
-        let later = index.get(&key).is_none_or(|&(u, _)| u < until);
+        let later = index.get(&key).is_none_or(|j: &Journaled| j.until < until);
         if later {
-            index.insert(key, (until, n));
+            index.insert(key, Journaled { until, n, seq });
         }
         next = n + 1;
     }

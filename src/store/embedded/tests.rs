@@ -574,3 +574,140 @@ async fn a_key_put_into_the_table_is_seen_as_soon_as_its_commit_is_answered() {
     assert!(s.seen(&[EventKey::new("r", "s7")]).unwrap());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Rows of `event_keys` and of the `ids` of earlier builds, read from the file.
+fn id_rows(s: &Embedded) -> (usize, usize) {
+    let txn = s.read().unwrap();
+    let keys = txn.open_table(EVENT_KEYS).unwrap().len().unwrap();
+    let ids = txn.open_table(IDS).unwrap().len().unwrap();
+    (keys as usize, ids as usize)
+}
+
+/// Commits until a fold has taken every key of the journal and removed its rows.
+async fn finish_fold(s: &Embedded) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_and_table(s).0 > 0 || !s.fresh.read().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the fold never finished");
+        s.remember(vec![], 0).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_found_by_its_id_from_the_journal_after_the_fold_and_after_reopening() {
+    let d = dir("find");
+    let seqs = {
+        let s = Embedded::open_folding_at(&d, limits(), observer(), 4, 1).unwrap();
+        let mut seqs = Vec::new();
+        for i in 0..3 {
+            seqs.push(s.accept(event("r", &format!("f{i}"))).await.unwrap());
+        }
+        // In the journal only: no random insert into a table keyed by id.
+        assert_eq!(id_rows(&s), (0, 0));
+        for (i, seq) in seqs.iter().enumerate() {
+            assert_eq!(s.find("r", &format!("f{i}")).await.unwrap(), Some(*seq));
+        }
+        assert_eq!(s.find("other", "f0").await.unwrap(), None, "another route");
+        assert_eq!(s.find("r", "nope").await.unwrap(), None);
+        seqs
+    };
+    // Reopened, the index (rebuilt from the journal's rows) still knows each event.
+    let s = Embedded::open_folding_at(&d, limits(), observer(), 4, 1).unwrap();
+    for (i, seq) in seqs.iter().enumerate() {
+        assert_eq!(s.find("r", &format!("f{i}")).await.unwrap(), Some(*seq));
+    }
+    // The fourth key starts a fold: the events' seqs move into `event_keys`.
+    let fourth = s.accept(event("r", "f3")).await.unwrap();
+    finish_fold(&s).await;
+    assert_eq!(journal_and_table(&s), (0, 4));
+    assert_eq!(id_rows(&s), (4, 0));
+    for (i, seq) in seqs.iter().chain([&fourth]).enumerate() {
+        assert_eq!(s.find("r", &format!("f{i}")).await.unwrap(), Some(*seq));
+    }
+    drop(s);
+    let s = reopen(&d);
+    assert_eq!(s.find("r", "f3").await.unwrap(), Some(fourth));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn an_event_outlives_its_dedupe_key_in_the_id_index_and_leaves_it_when_swept() {
+    let d = dir("find-expiry");
+    let s = Embedded::open_folding_at(&d, settled_expire_at_once(), observer(), 4, 1).unwrap();
+    let mut short = Vec::new();
+    for i in 0..4 {
+        let mut e = event("r", &format!("x{i}"));
+        e.remember_until_ms = now_ms() + 1;
+        short.push(s.accept(e).await.unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    finish_fold(&s).await;
+    // The fold dropped the expired dedupe keys but kept the events' ids.
+    assert_eq!(journal_and_table(&s), (0, 0));
+    assert_eq!(id_rows(&s).0, 4);
+    assert!(!s.seen(&[EventKey::new("r", "x0")]).unwrap());
+    assert_eq!(s.find("r", "x0").await.unwrap(), Some(short[0]));
+    // The id comes again once forgotten: a new event, and the id now names it.
+    let again = s.accept(event("r", "x0")).await.unwrap();
+    assert!(again > short[0]);
+    assert_eq!(s.find("r", "x0").await.unwrap(), Some(again));
+    // The first x0 and x1 are delivered and swept; the new x0's row stays, x1's goes.
+    for seq in [short[0], short[1]] {
+        s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
+    }
+    s.sweep().await;
+    s.remember(vec![], 0).await.unwrap();
+    assert_eq!(s.summary(short[1]).await.unwrap(), None);
+    assert_eq!(s.find("r", "x1").await.unwrap(), None);
+    assert_eq!(s.find("r", "x0").await.unwrap(), Some(again));
+    assert_eq!(s.find("r", "x2").await.unwrap(), Some(short[2]));
+    assert_eq!(
+        id_rows(&s).0,
+        2,
+        "the first x0's and x1's rows removed with their events (the new x0 is in the journal)"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[tokio::test]
+async fn events_that_earlier_builds_indexed_by_id_are_found_and_their_rows_swept() {
+    let d = dir("find-ids");
+    let s = Embedded::open(&d, settled_expire_at_once(), observer()).unwrap();
+    // One key per commit goes straight into the tables, `event_keys` included.
+    let seq = s.accept(event("r", "old")).await.unwrap();
+    assert_eq!(id_rows(&s), (1, 0));
+    // Make it an earlier build's event: its id in `ids` only.
+    {
+        let db = s.db.load_full().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(EVENT_KEYS)
+            .unwrap()
+            .remove(&EventKey::new("r", "old").to_bytes())
+            .unwrap();
+        txn.open_table(IDS)
+            .unwrap()
+            .insert(("r", "old"), seq)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    assert_eq!(id_rows(&s), (0, 1));
+    assert_eq!(s.find("r", "old").await.unwrap(), Some(seq));
+    assert_eq!(s.find("r", "new").await.unwrap(), None);
+    s.attempt(seq, attempt(Outcome::Delivered)).await.unwrap();
+    s.sweep().await;
+    s.remember(vec![], 0).await.unwrap();
+    assert_eq!(s.find("r", "old").await.unwrap(), None);
+    assert_eq!(id_rows(&s), (0, 0));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn journal_rows_of_earlier_builds_read_without_a_seq_and_damaged_ones_are_refused() {
+    let key = [7u8; 16];
+    let row = fresh_row(&key, 1234, 99);
+    assert_eq!(read_fresh_row(&row), Some((key, 1234, 99)));
+    // Earlier builds wrote 24 bytes, and read the first 24 of these.
+    assert_eq!(read_fresh_row(&row[..24]), Some((key, 1234, 0)));
+    for len in [0, 16, 23, 25, 31] {
+        assert_eq!(read_fresh_row(&row[..len]), None, "{len} bytes");
+    }
+}

@@ -36,12 +36,11 @@ pub(super) struct Writer {
     pub(super) snapshot: Snapshot,
     /// The next journal number.
     pub(super) fresh_next: u64,
-    /// Keys the transaction being built adds to the journal: (key, forgotten at, journal number),
-    /// put in the index once it commits.
-    pub(super) fresh_added: Vec<([u8; 16], u64, u64)>,
-    /// A fold under way: the journal's keys still to move into `dedupe`, in descending key order
-    /// (taken from the end).
-    pub(super) folding: Vec<([u8; 16], u64, u64)>,
+    /// Keys the transaction being built adds to the journal, put in the index once it commits.
+    pub(super) fresh_added: Vec<([u8; 16], Journaled)>,
+    /// A fold under way: the journal's keys still to move into `dedupe` (and their events' seqs
+    /// into `event_keys`), in descending key order (taken from the end).
+    pub(super) folding: Vec<([u8; 16], Journaled)>,
     /// Keys the transaction being built moved into `dedupe`: (key, journal number), taken out of
     /// the index once it commits.
     pub(super) folded: Vec<([u8; 16], u64)>,
@@ -78,6 +77,7 @@ struct Tables<'t> {
     summaries: Option<Table<'t, u64, &'static [u8]>>,
     attempts: Option<Table<'t, (u64, u32), &'static [u8]>>,
     ids: Option<Table<'t, (&'static str, &'static str), u64>>,
+    event_keys: Option<Table<'t, &'static [u8; 16], u64>>,
     by_route: Option<Table<'t, (&'static str, u64), ()>>,
     dead: Option<Table<'t, (&'static str, u64), ()>>,
     due: Option<Table<'t, (u64, u64), ()>>,
@@ -107,6 +107,7 @@ impl<'t> Tables<'t> {
             summaries: None,
             attempts: None,
             ids: None,
+            event_keys: None,
             by_route: None,
             dead: None,
             due: None,
@@ -121,6 +122,7 @@ impl<'t> Tables<'t> {
     table!(summaries, SUMMARIES, u64, &'static [u8]);
     table!(attempts, ATTEMPTS, (u64, u32), &'static [u8]);
     table!(ids, IDS, (&'static str, &'static str), u64);
+    table!(event_keys, EVENT_KEYS, &'static [u8; 16], u64);
     table!(by_route, BY_ROUTE, (&'static str, u64), ());
     table!(dead, DEAD, (&'static str, u64), ());
     table!(due, DUE, (u64, u64), ());
@@ -273,7 +275,7 @@ impl Writer {
                             replies.push(Reply::Seq(tx, r));
                         }
                         Op::Remember(keys, until, tx) => {
-                            let r = self.remember(&mut t, &keys, until);
+                            let r = self.remember(&mut t, &keys, until, None);
                             replies.push(Reply::Unit(tx, r));
                         }
                         Op::Fold(now) if !self.folding.is_empty() => self.fold(&mut t, now)?,
@@ -384,11 +386,11 @@ impl Writer {
             return;
         }
         let mut fresh = self.fresh.write().unwrap_or_else(|p| p.into_inner());
-        for (key, until, n) in self.fresh_added.drain(..) {
-            fresh.insert(key, (until, n));
+        for (key, j) in self.fresh_added.drain(..) {
+            fresh.insert(key, j);
         }
         for (key, n) in self.folded.drain(..) {
-            if fresh.get(&key).is_some_and(|&(_, m)| m == n) {
+            if fresh.get(&key).is_some_and(|j| j.n == n) {
                 fresh.remove(&key);
             }
         }
@@ -400,32 +402,34 @@ impl Writer {
         if fresh.len() < self.fold_at {
             return;
         }
-        self.folding = fresh
-            .iter()
-            .map(|(k, &(until, n))| (*k, until, n))
-            .collect();
+        self.folding = fresh.iter().map(|(k, j)| (*k, *j)).collect();
         drop(fresh);
-        let lowest = self.folding.iter().map(|e| e.2).min().unwrap_or(0);
+        let lowest = self.folding.iter().map(|e| e.1.n).min().unwrap_or(0);
         self.fold_from = self
             .interrupted_from
             .take()
             .map_or(lowest, |f| f.min(lowest));
-        self.fold_through = self.folding.iter().map(|e| e.2).max().unwrap_or(0);
+        self.fold_through = self.folding.iter().map(|e| e.1.n).max().unwrap_or(0);
         // Descending, so that taking from the end folds in ascending key order.
         self.folding
             .sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     }
 
     /// Moves the next `FOLD_CHUNK` journal keys into `dedupe` (those already expired are dropped);
-    /// a key already there with a later time keeps it. Their expiry entries follow in `unjournal`.
+    /// a key already there with a later time keeps it. An id key's seq goes into `event_keys`, in
+    /// the same key order, while its event is stored (expired or not: the event outlives its key),
+    /// unless a later event of that id is there already. Their expiry entries follow in `unjournal`.
     /// The journal rows stay until every key is moved (`unjournal` then removes them in the order
     /// written: removing them key by key here would rewrite every page of the journal in every
     /// chunk); a crash before then folds them again, which changes nothing.
     fn fold(&mut self, t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
         for _ in 0..FOLD_CHUNK {
-            let Some((key, until, n)) = self.folding.pop() else {
+            let Some((key, Journaled { until, n, seq })) = self.folding.pop() else {
                 break;
             };
+            if seq != 0 && t.summaries()?.get(seq).map_err(storage)?.is_some() {
+                put_event_key(t, &key, seq)?;
+            }
             if until > now {
                 let earlier = t
                     .dedupe()?
@@ -465,7 +469,7 @@ impl Writer {
                 .remove(n)
                 .map_err(storage)?
                 .and_then(|row| read_fresh_row(row.value()));
-            if let Some((key, until)) = row {
+            if let Some((key, until, _)) = row {
                 t.expiry()?.insert((until, &key), ()).map_err(storage)?;
             }
         }
@@ -480,45 +484,62 @@ impl Writer {
 
     /// Remembers `keys` until `until`: into `dedupe` with an expiry entry, or, in a commit that
     /// journals, appended to the journal (its expiry entry is written when the fold is done with it);
-    /// the index learns them once the transaction commits.
+    /// the index learns them once the transaction commits. `event` is an accepted event's id key
+    /// and seq: its journal row carries the seq, or, where the key is not journaled, it goes into
+    /// `event_keys` at once.
     fn remember(
         &mut self,
         t: &mut Tables<'_>,
         keys: &[EventKey],
         until: u64,
+        event: Option<([u8; 16], Seq)>,
     ) -> Result<(), StoreError> {
-        if !self.journal_batch {
+        let mut event_journaled = false;
+        if self.journal_batch {
+            for k in keys {
+                let key = k.to_bytes();
+                let mut seq = match event {
+                    Some((id_key, seq)) if id_key == key => {
+                        event_journaled = true;
+                        seq
+                    }
+                    _ => 0,
+                };
+                // A key remembered again (after it expired) keeps one journal row: the latest, with
+                // the seq of the latest event it is the id key of.
+                if let Some(earlier) = self.journal_entry(&key) {
+                    t.fresh()?.remove(earlier.n).map_err(storage)?;
+                    seq = seq.max(earlier.seq);
+                }
+                let n = self.fresh_next;
+                self.fresh_next += 1;
+                t.fresh()?
+                    .insert(n, fresh_row(&key, until, seq).as_slice())
+                    .map_err(storage)?;
+                self.fresh_added.push((key, Journaled { until, n, seq }));
+            }
+        } else {
             for k in keys {
                 let key = k.to_bytes();
                 t.dedupe()?.insert(&key, until).map_err(storage)?;
                 t.expiry()?.insert((until, &key), ()).map_err(storage)?;
             }
-            return Ok(());
         }
-        for k in keys {
-            let key = k.to_bytes();
-            // A key remembered again (after it expired) keeps one journal row: the latest.
-            if let Some((_, n)) = self.journal_entry(&key) {
-                t.fresh()?.remove(n).map_err(storage)?;
-            }
-            let n = self.fresh_next;
-            self.fresh_next += 1;
-            t.fresh()?
-                .insert(n, fresh_row(&key, until).as_slice())
-                .map_err(storage)?;
-            self.fresh_added.push((key, until, n));
+        if let Some((id_key, seq)) = event
+            && !event_journaled
+        {
+            put_event_key(t, &id_key, seq)?;
         }
         Ok(())
     }
 
-    /// The journal's latest row for `key`, (forgotten at, number): added by this transaction, or in
-    /// the index.
-    fn journal_entry(&self, key: &[u8; 16]) -> Option<(u64, u64)> {
+    /// The journal's latest row for `key`: added by this transaction, or in the index.
+    fn journal_entry(&self, key: &[u8; 16]) -> Option<Journaled> {
         self.fresh_added
             .iter()
             .rev()
-            .find(|(k, _, _)| k == key)
-            .map(|&(_, until, n)| (until, n))
+            .find(|(k, _)| k == key)
+            .map(|&(_, j)| j)
             .or_else(|| {
                 let index = self.fresh.read().unwrap_or_else(|p| p.into_inner());
                 index.get(key).copied()
@@ -534,10 +555,7 @@ impl Writer {
     ) -> Result<bool, StoreError> {
         for k in keys {
             let key = k.to_bytes();
-            if self
-                .journal_entry(&key)
-                .is_some_and(|(until, _)| until > now)
-            {
+            if self.journal_entry(&key).is_some_and(|j| j.until > now) {
                 return Ok(true);
             }
             if let Some(until) = t.dedupe()?.get(&key).map_err(storage)?
@@ -607,7 +625,8 @@ impl Writer {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.remember(t, &event.keys, event.remember_until_ms)?;
+        let id_key = EventKey::new(&event.record.route, &event.record.id).to_bytes();
+        self.remember(t, &event.keys, event.remember_until_ms, Some((id_key, seq)))?;
         let summary = Summary::queued(&event.record);
         let route = event.record.route.as_str();
         let record = codec::encode(&event.record);
@@ -618,9 +637,6 @@ impl Writer {
             .map_err(storage)?;
         t.summaries()?
             .insert(seq, summary_bytes.as_slice())
-            .map_err(storage)?;
-        t.ids()?
-            .insert((route, event.record.id.as_str()), seq)
             .map_err(storage)?;
         t.by_route()?.insert((route, seq), ()).map_err(storage)?;
         t.due()?
@@ -745,6 +761,19 @@ impl Writer {
     }
 }
 
+/// Points `key` at `seq` in `event_keys`, unless a later event of that id is there already.
+fn put_event_key(t: &mut Tables<'_>, key: &[u8; 16], seq: Seq) -> Result<(), StoreError> {
+    let earlier = t
+        .event_keys()?
+        .insert(key, seq)
+        .map_err(storage)?
+        .map(|v| v.value());
+    if let Some(later) = earlier.filter(|&e| e > seq) {
+        t.event_keys()?.insert(key, later).map_err(storage)?;
+    }
+    Ok(())
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -809,6 +838,17 @@ fn sweep(t: &mut Tables<'_>, now: u64, tally: &mut Vec<Delta>) -> Result<bool, S
         t.attempts()?
             .retain_in((seq, 0)..=(seq, u32::MAX), |_, _| false)
             .map_err(storage)?;
+        let id_key = EventKey::new(&s.route, &s.id).to_bytes();
+        if t.event_keys()?
+            .get(&id_key)
+            .map_err(storage)?
+            .map(|v| v.value())
+            == Some(seq)
+        {
+            t.event_keys()?.remove(&id_key).map_err(storage)?;
+        }
+        // Events of earlier builds are in `ids`; once they are gone it is empty, and this finds
+        // nothing to remove.
         t.ids()?
             .remove((s.route.as_str(), s.id.as_str()))
             .map_err(storage)?;
