@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "durable-secret";
+const ADMIN_TOKEN: &str = "durable-admin-token-0123456789";
 
 fn config(upstream: &str, route_extra: &str, server: &str) -> String {
     format!(
@@ -57,7 +58,9 @@ async fn kill_9_while_32_connections_deliver_loses_no_acknowledged_event() {
     let upstream = Upstream::start().await;
     // Attempts take a while, so that some are under way when the process dies.
     upstream.set(Behavior::Slow(Duration::from_millis(30), 200));
-    let mut proc = Proc::start("kill9", &config(&upstream.url(), "", ""));
+    // With an admin listener: after the restart, every acknowledged event is found by its id too.
+    let admin = format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n");
+    let mut proc = Proc::start("kill9", &config(&upstream.url(), "", &admin));
     let url = proc.url("/webhooks/a");
     let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -97,7 +100,7 @@ async fn kill_9_while_32_connections_deliver_loses_no_acknowledged_event() {
     let before_restart = delivered(&upstream).0.len();
 
     // Started again on the same data directory, it delivers everything that was acknowledged.
-    let _proc = proc.restart();
+    let proc = proc.restart();
     until(
         Duration::from_secs(60),
         || acknowledged.is_subset(&delivered(&upstream).0),
@@ -118,6 +121,20 @@ async fn kill_9_while_32_connections_deliver_loses_no_acknowledged_event() {
         ids.len()
     );
     assert!(acknowledged.is_subset(&ids));
+    // The id index (in the dedupe journal, or folded) survived the kill with the events.
+    let admin = proc.admin.expect("an admin listener");
+    let auth = hdrs(&[("authorization", &format!("Bearer {ADMIN_TOKEN}"))]);
+    for id in &acknowledged {
+        let r = send(
+            "GET",
+            &format!("http://{admin}/api/events/a/{id}"),
+            &auth,
+            String::new(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{id} not found by its id: {:?}", r.body);
+        assert_eq!(r.json()["event"]["id"], id.as_str());
+    }
 }
 
 /// Direct mode: an event forwarded before a `kill -9` is still known after the restart (the
