@@ -97,8 +97,11 @@ pub const FOLD_AT: usize = 16_384;
 /// with `bench/instructions.py`, one connection: +4.8% per request).
 const JOURNAL_FROM: usize = 4;
 /// Keys folded per commit: consecutive in key order, so one commit touches a narrow part of the
-/// table and holds the writer briefly.
-const FOLD_CHUNK: usize = 1024;
+/// table and holds the writer briefly. With 1,024 a commit carrying a chunk took 5-7 ms against 2-3
+/// for the others (the chunk's seqs go to `event_keys` too), about one commit in twenty under the
+/// queued benchmark, and set its acknowledgement p99: 256 lowered that p99 in each of 5 rounds
+/// (median 13.3 ms against 24.3, `bench/run.py --baseline`); 64 was not clearly better again.
+const FOLD_CHUNK: usize = 256;
 
 /// The keys remembered since the last fold, by key. A key's bytes are already a keyed hash
 /// (`EventKey`), so they are the bucket hash as they are (`KeyBits`).
