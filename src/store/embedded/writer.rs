@@ -428,17 +428,10 @@ impl Writer {
                 break;
             };
             if seq != 0 && t.summaries()?.get(seq).map_err(storage)?.is_some() {
-                put_event_key(t, &key, seq)?;
+                insert_max(t.event_keys()?, &key, seq)?;
             }
             if until > now {
-                let earlier = t
-                    .dedupe()?
-                    .insert(&key, until)
-                    .map_err(storage)?
-                    .map(|v| v.value());
-                if let Some(later) = earlier.filter(|&e| e > until) {
-                    t.dedupe()?.insert(&key, later).map_err(storage)?;
-                }
+                insert_max(t.dedupe()?, &key, until)?;
             }
             self.folded.push((key, n));
         }
@@ -528,7 +521,7 @@ impl Writer {
         if let Some((id_key, seq)) = event
             && !event_journaled
         {
-            put_event_key(t, &id_key, seq)?;
+            insert_max(t.event_keys()?, &id_key, seq)?;
         }
         Ok(())
     }
@@ -761,15 +754,19 @@ impl Writer {
     }
 }
 
-/// Points `key` at `seq` in `event_keys`, unless a later event of that id is there already.
-fn put_event_key(t: &mut Tables<'_>, key: &[u8; 16], seq: Seq) -> Result<(), StoreError> {
-    let earlier = t
-        .event_keys()?
-        .insert(key, seq)
+/// Sets `key` to `value` in a table keyed by dedupe or id keys, unless it holds a larger value
+/// already (a later time in `dedupe`, a later event in `event_keys`), which it keeps.
+fn insert_max(
+    table: &mut Table<'_, &'static [u8; 16], u64>,
+    key: &[u8; 16],
+    value: u64,
+) -> Result<(), StoreError> {
+    let earlier = table
+        .insert(key, value)
         .map_err(storage)?
         .map(|v| v.value());
-    if let Some(later) = earlier.filter(|&e| e > seq) {
-        t.event_keys()?.insert(key, later).map_err(storage)?;
+    if let Some(larger) = earlier.filter(|&e| e > value) {
+        table.insert(key, larger).map_err(storage)?;
     }
     Ok(())
 }
